@@ -1,0 +1,1 @@
+"""Device-mapper: tables, targets and the device registry (major 253)."""

@@ -1,0 +1,595 @@
+"""ext2/ext3/ext4 in the real on-disk format, living in a block device's bytes.
+
+`make_filesystem` lays out groups as mke2fs does for ext2/ext3 (sparse_super backups,
+bitmaps, inode tables, a jbd2 journal inode for ext3/4); `ExtFS` is the mounted view:
+directories, files, symlinks, block maps through indirect blocks. Images it writes pass
+`e2fsck -fn` (tests/test_ext2.py checks that when e2fsprogs is installed).
+"""
+from __future__ import annotations
+
+import errno
+import stat as st
+import struct
+from dataclasses import dataclass
+
+from .base import FileSystem, FsError, Stat, check_name
+
+MAGIC = 0xEF53
+COMPAT_HAS_JOURNAL = 0x4
+COMPAT_EXT_ATTR = 0x8
+INCOMPAT_FILETYPE = 0x2
+INCOMPAT_RECOVER = 0x4
+RO_COMPAT_SPARSE_SUPER = 0x1
+RO_COMPAT_LARGE_FILE = 0x2
+ROOT_INO = 2
+JOURNAL_INO = 8
+LOST_FOUND_INO = 11
+FIRST_INO = 11
+_FT = {st.S_IFREG: 1, st.S_IFDIR: 2, st.S_IFCHR: 3, st.S_IFBLK: 4, st.S_IFIFO: 5, st.S_IFSOCK: 6, st.S_IFLNK: 7}
+
+
+def journal_blocks_for(blocks: int) -> int:
+    """ext2fs_default_journal_size()."""
+    for limit, size in ((2048, -1), (32768, 1024), (256 * 1024, 4096), (512 * 1024, 8192),
+                        (4096 * 1024, 16384), (8192 * 1024, 32768), (16384 * 1024, 65536),
+                        (32768 * 1024, 131072)):
+        if blocks < limit:
+            return size
+    return 262144
+
+
+def _has_super(group: int) -> bool:
+    if group <= 1:
+        return True
+    for base in (3, 5, 7):
+        n = base
+        while n < group:
+            n *= base
+        if n == group:
+            return True
+    return False
+
+
+@dataclass
+class Geometry:
+    block_size: int
+    blocks: int
+    first_data_block: int
+    blocks_per_group: int
+    groups: int
+    inodes_per_group: int
+    inode_size: int
+    inode_blocks_per_group: int
+    gdt_blocks: int
+
+    @property
+    def inodes(self) -> int:
+        return self.inodes_per_group * self.groups
+
+    def group_start(self, g: int) -> int:
+        return self.first_data_block + g * self.blocks_per_group
+
+    def group_blocks(self, g: int) -> int:
+        return min(self.blocks_per_group, self.blocks - self.group_start(g))
+
+    def meta(self, g: int) -> tuple[int, int, int, int]:
+        """(overhead start, block bitmap, inode bitmap, inode table) of group g."""
+        start = self.group_start(g)
+        pos = start + (1 + self.gdt_blocks if _has_super(g) else 0)
+        return start, pos, pos + 1, pos + 2
+
+    def backups(self) -> list[int]:
+        return [self.group_start(g) for g in range(1, self.groups) if _has_super(g)]
+
+
+def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
+                  inode_ratio: int | None = None, inode_size: int | None = None) -> Geometry:
+    """What mke2fs would choose, following mke2fs.conf's size types (floppy/small/default)."""
+    if block_size is None:
+        block_size = 1024 if size_bytes < 512 * 1024 * 1024 else 4096
+    if blocks is None:
+        blocks = size_bytes // block_size
+    fs_bytes = blocks * block_size
+    if fs_bytes < 3 * 1024 * 1024:
+        ratio, isize = 8192, 128
+    elif fs_bytes < 512 * 1024 * 1024:
+        ratio, isize = 4096, 128
+    else:
+        ratio, isize = 16384, 256
+    ratio = inode_ratio or ratio
+    isize = inode_size or isize
+    fdb = 1 if block_size == 1024 else 0
+    bpg = block_size * 8
+    while True:
+        groups = -(-(blocks - fdb) // bpg)
+        total_inodes = max(fs_bytes // ratio, FIRST_INO + 1)
+        ipg = -(-total_inodes // groups)
+        ipg = min(ipg, block_size * 8)
+        per_block = block_size // isize
+        itb = -(-(ipg * isize) // block_size)
+        ipg = (itb * block_size // isize) & ~7
+        itb = -(-(ipg * isize) // block_size)
+        del per_block
+        gdt = -(-(groups * 32) // block_size)
+        overhead = 3 + itb + gdt
+        rem = (blocks - fdb) % bpg
+        if groups > 1 and rem and rem < overhead + 50:
+            blocks -= rem
+            continue
+        return Geometry(block_size, blocks, fdb, bpg, groups, ipg, isize, itb, gdt)
+
+
+class ExtFS(FileSystem):
+    """A mounted ext2/3/4 filesystem on a block device."""
+
+    def __init__(self, dev, clock, read_only: bool = False):
+        self.devblk = dev
+        self.clock = clock
+        self.read_only = read_only
+        raw = dev.read(1024, 1024)
+        if len(raw) < 1024 or struct.unpack_from("<H", raw, 56)[0] != MAGIC:
+            raise FsError(errno.EINVAL, "bad superblock")
+        self.sb = bytearray(raw)
+        (inodes, blocks, _r, _fb, _fi, fdb, log_bs) = struct.unpack_from("<7I", raw, 0)
+        self.block_size = 1024 << log_bs
+        bpg, = struct.unpack_from("<I", raw, 32)
+        ipg, = struct.unpack_from("<I", raw, 40)
+        rev, = struct.unpack_from("<I", raw, 76)
+        isize = struct.unpack_from("<H", raw, 88)[0] if rev >= 1 else 128
+        groups = -(-(blocks - fdb) // bpg)
+        itb = -(-(ipg * isize) // self.block_size)
+        gdt = -(-(groups * 32) // self.block_size)
+        self.geo = Geometry(self.block_size, blocks, fdb, bpg, groups, ipg, isize, itb, gdt)
+        self.root_ino = ROOT_INO
+        self.dev = 0
+        gdt_at = (fdb + 1) * self.block_size
+        self.gd = bytearray(dev.read(gdt_at, groups * 32))
+
+    # -- raw block and metadata access ------------------------------------------------
+    def _rblock(self, n: int) -> bytearray:
+        return bytearray(self.devblk.read(n * self.block_size, self.block_size))
+
+    def _wblock(self, n: int, data: bytes) -> None:
+        if self.read_only:
+            raise FsError(errno.EROFS)
+        self.devblk.write(n * self.block_size, bytes(data))
+
+    def _gd(self, g: int) -> list[int]:
+        return list(struct.unpack_from("<IIIHHH", self.gd, g * 32))
+
+    def _set_gd(self, g: int, fields: list[int]) -> None:
+        struct.pack_into("<IIIHHH", self.gd, g * 32, *fields)
+        self.devblk.write((self.geo.first_data_block + 1) * self.block_size + g * 32, bytes(self.gd[g * 32:g * 32 + 32]))
+
+    def _sb_add(self, offset: int, delta: int) -> None:
+        value, = struct.unpack_from("<I", self.sb, offset)
+        struct.pack_into("<I", self.sb, offset, value + delta)
+
+    def flush_super(self) -> None:
+        struct.pack_into("<I", self.sb, 48, int(self.clock.now))
+        self.devblk.write(1024, bytes(self.sb))
+
+    # -- inodes -------------------------------------------------------------------------
+    def _inode_pos(self, ino: int) -> int:
+        if ino < 1 or ino > self.geo.inodes:
+            raise FsError(errno.EIO)
+        g, index = divmod(ino - 1, self.geo.inodes_per_group)
+        table = self._gd(g)[2]
+        return table * self.block_size + index * self.geo.inode_size
+
+    def _iget(self, ino: int) -> bytearray:
+        return bytearray(self.devblk.read(self._inode_pos(ino), 128))
+
+    def _iput(self, ino: int, raw: bytes) -> None:
+        if self.read_only:
+            raise FsError(errno.EROFS)
+        self.devblk.write(self._inode_pos(ino), bytes(raw[:128]))
+
+    def _alloc_bit(self, bitmap_field: int, count_field: int, per_group: int, goal_group: int,
+                   sb_offset: int, limit) -> int:
+        for step in range(self.geo.groups):
+            g = (goal_group + step) % self.geo.groups
+            gd = self._gd(g)
+            if gd[count_field] == 0:
+                continue
+            bmp = self._rblock(gd[bitmap_field])
+            for i in range(limit(g)):
+                if not bmp[i >> 3] & (1 << (i & 7)):
+                    bmp[i >> 3] |= 1 << (i & 7)
+                    self._wblock(gd[bitmap_field], bmp)
+                    gd[count_field] -= 1
+                    self._set_gd(g, gd)
+                    self._sb_add(sb_offset, -1)
+                    return g * per_group + i
+        raise FsError(errno.ENOSPC)
+
+    def _free_bit(self, bitmap_field: int, count_field: int, per_group: int, index: int, sb_offset: int) -> None:
+        g, i = divmod(index, per_group)
+        gd = self._gd(g)
+        bmp = self._rblock(gd[bitmap_field])
+        bmp[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        self._wblock(gd[bitmap_field], bmp)
+        gd[count_field] += 1
+        self._set_gd(g, gd)
+        self._sb_add(sb_offset, 1)
+
+    def _alloc_block(self, goal_group: int = 0) -> int:
+        n = self._alloc_bit(0, 3, self.geo.blocks_per_group, goal_group, 12, self.geo.group_blocks)
+        block = n + self.geo.first_data_block
+        self._wblock(block, bytes(self.block_size))
+        return block
+
+    def _free_block(self, block: int) -> None:
+        self._free_bit(0, 3, self.geo.blocks_per_group, block - self.geo.first_data_block, 12)
+
+    def _alloc_inode(self, mode: int, goal_group: int) -> int:
+        ino = self._alloc_bit(1, 4, self.geo.inodes_per_group, goal_group, 16,
+                              lambda g: self.geo.inodes_per_group) + 1
+        if st.S_ISDIR(mode):
+            g = (ino - 1) // self.geo.inodes_per_group
+            gd = self._gd(g)
+            gd[5] += 1
+            self._set_gd(g, gd)
+        return ino
+
+    # -- block maps ---------------------------------------------------------------------
+    def _bmap(self, raw: bytearray, lblk: int, alloc: bool, goal: int = 0) -> int:
+        per = self.block_size // 4
+        if lblk < 12:
+            slot = struct.unpack_from("<I", raw, 40 + 4 * lblk)[0]
+            if slot == 0 and alloc:
+                slot = self._alloc_block(goal)
+                struct.pack_into("<I", raw, 40 + 4 * lblk, slot)
+                self._add_iblocks(raw, 1)
+            return slot
+        lblk -= 12
+        for level, index_slot in ((1, 12), (2, 13), (3, 14)):
+            span = per ** level
+            if lblk < span:
+                top = struct.unpack_from("<I", raw, 40 + 4 * index_slot)[0]
+                if top == 0:
+                    if not alloc:
+                        return 0
+                    top = self._alloc_block(goal)
+                    struct.pack_into("<I", raw, 40 + 4 * index_slot, top)
+                    self._add_iblocks(raw, 1)
+                return self._walk_indirect(raw, top, lblk, level, alloc, goal)
+            lblk -= span
+        raise FsError(errno.EFBIG)
+
+    def _walk_indirect(self, raw: bytearray, block: int, lblk: int, level: int, alloc: bool, goal: int) -> int:
+        per = self.block_size // 4
+        while level > 0:
+            span = per ** (level - 1)
+            index, lblk = divmod(lblk, span)
+            table = self._rblock(block)
+            child = struct.unpack_from("<I", table, 4 * index)[0]
+            if child == 0:
+                if not alloc:
+                    return 0
+                child = self._alloc_block(goal)
+                struct.pack_into("<I", table, 4 * index, child)
+                self._wblock(block, table)
+                self._add_iblocks(raw, 1)
+            block = child
+            level -= 1
+        return block
+
+    def _add_iblocks(self, raw: bytearray, blocks: int) -> None:
+        value, = struct.unpack_from("<I", raw, 28)
+        struct.pack_into("<I", raw, 28, value + blocks * (self.block_size // 512))
+
+    def _all_blocks(self, raw: bytes) -> list[int]:
+        """Every block an inode owns, data and indirect."""
+        out = []
+        slots = struct.unpack_from("<15I", raw, 40)
+        out.extend(b for b in slots[:12] if b)
+
+        def walk(block: int, level: int) -> None:
+            out.append(block)
+            if level == 0:
+                return
+            for child in struct.unpack(f"<{self.block_size // 4}I", self._rblock(block)):
+                if child:
+                    walk(child, level - 1)
+        for slot, level in ((12, 1), (13, 2), (14, 3)):
+            if slots[slot]:
+                walk(slots[slot], level - 1 if False else level)
+        return out
+
+    # -- FileSystem interface -------------------------------------------------------------
+    def getattr(self, ino):
+        raw = self._iget(ino)
+        mode, uid, size, _a, _c, mtime, _d, gid, links, blocks = struct.unpack_from("<HHIIIIIHHI", raw, 0)
+        if mode == 0:
+            raise FsError(errno.ENOENT)
+        rdev = None
+        if st.S_ISBLK(mode) or st.S_ISCHR(mode):
+            word = struct.unpack_from("<I", raw, 40)[0]
+            rdev = ((word >> 8) & 0xFF, word & 0xFF)
+        if st.S_ISREG(mode):
+            size |= struct.unpack_from("<I", raw, 108)[0] << 32
+        return Stat(ino, mode, links, uid, gid, size, float(mtime), self.dev, blocks, rdev)
+
+    def _new_inode(self, dir_ino: int, name: str, mode: int, uid: int, gid: int) -> tuple[int, bytearray]:
+        check_name(name)
+        if self.lookup(dir_ino, name) is not None:
+            raise FsError(errno.EEXIST)
+        goal = (dir_ino - 1) // self.geo.inodes_per_group
+        ino = self._alloc_inode(mode, goal)
+        raw = bytearray(128)
+        now = int(self.clock.now)
+        struct.pack_into("<HHIIIIIHH", raw, 0, mode, uid & 0xFFFF, 0, now, now, now, 0, gid & 0xFFFF, 1)
+        self._iput(ino, raw)
+        if self.geo.inode_size > 128:
+            self.devblk.write(self._inode_pos(ino) + 128, struct.pack("<H", 32) + bytes(self.geo.inode_size - 130))
+        return ino, raw
+
+    def _link_into(self, dir_ino: int, name: str, ino: int, mode: int) -> None:
+        raw = self._iget(dir_ino)
+        size = struct.unpack_from("<I", raw, 4)[0]
+        need = (8 + len(name.encode()) + 3) & ~3
+        encoded = name.encode()
+        bs = self.block_size
+        for lblk in range(size // bs):
+            pblk = self._bmap(raw, lblk, False)
+            block = self._rblock(pblk)
+            pos = 0
+            while pos < bs:
+                e_ino, rec_len, name_len = struct.unpack_from("<IHB", block, pos)
+                used = (8 + name_len + 3) & ~3 if e_ino else 0
+                if rec_len - used >= need:
+                    if e_ino:
+                        struct.pack_into("<H", block, pos + 4, used)
+                        pos += used
+                        rec_len -= used
+                    self._put_dirent(block, pos, ino, rec_len, encoded, mode)
+                    self._wblock(pblk, block)
+                    return
+                pos += rec_len
+        pblk = self._bmap(raw, size // bs, True, (dir_ino - 1) // self.geo.inodes_per_group)
+        block = bytearray(bs)
+        self._put_dirent(block, 0, ino, bs, encoded, mode)
+        self._wblock(pblk, block)
+        struct.pack_into("<I", raw, 4, size + bs)
+        self._touch(raw)
+        self._iput(dir_ino, raw)
+
+    @staticmethod
+    def _put_dirent(block: bytearray, pos: int, ino: int, rec_len: int, name: bytes, mode: int) -> None:
+        struct.pack_into("<IHBB", block, pos, ino, rec_len, len(name), _FT.get(st.S_IFMT(mode), 0))
+        block[pos + 8:pos + 8 + len(name)] = name
+
+    def _touch(self, raw: bytearray) -> None:
+        now = int(self.clock.now)
+        struct.pack_into("<I", raw, 12, now)
+        struct.pack_into("<I", raw, 16, now)
+
+    def _entries(self, dir_ino: int):
+        raw = self._iget(dir_ino)
+        mode = struct.unpack_from("<H", raw, 0)[0]
+        if not st.S_ISDIR(mode):
+            raise FsError(errno.ENOTDIR)
+        size = struct.unpack_from("<I", raw, 4)[0]
+        for lblk in range(size // self.block_size):
+            pblk = self._bmap(raw, lblk, False)
+            if not pblk:
+                continue
+            block = self._rblock(pblk)
+            pos = prev = 0
+            while pos < self.block_size:
+                e_ino, rec_len, name_len = struct.unpack_from("<IHB", block, pos)
+                if rec_len < 8:
+                    break
+                if e_ino:
+                    yield block[pos + 8:pos + 8 + name_len].decode(errors="surrogateescape"), e_ino, pblk, pos, prev
+                prev = pos
+                pos += rec_len
+
+    def lookup(self, dir_ino, name):
+        for e_name, e_ino, *_ in self._entries(dir_ino):
+            if e_name == name:
+                return e_ino
+        return None
+
+    def readdir(self, dir_ino):
+        return sorted((n, i) for n, i, *_ in self._entries(dir_ino) if n not in (".", ".."))
+
+    def mkdir(self, dir_ino, name, mode, uid=0, gid=0):
+        ino, raw = self._new_inode(dir_ino, name, st.S_IFDIR | (mode & 0o7777), uid, gid)
+        block_no = self._bmap(raw, 0, True, (ino - 1) // self.geo.inodes_per_group)
+        block = bytearray(self.block_size)
+        self._put_dirent(block, 0, ino, 12, b".", st.S_IFDIR)
+        self._put_dirent(block, 12, dir_ino, self.block_size - 12, b"..", st.S_IFDIR)
+        self._wblock(block_no, block)
+        struct.pack_into("<I", raw, 4, self.block_size)
+        struct.pack_into("<H", raw, 26, 2)
+        self._iput(ino, raw)
+        self._link_into(dir_ino, name, ino, st.S_IFDIR)
+        self._adjust_links(dir_ino, 1)
+        return ino
+
+    def _adjust_links(self, ino: int, delta: int) -> int:
+        raw = self._iget(ino)
+        links = struct.unpack_from("<H", raw, 26)[0] + delta
+        struct.pack_into("<H", raw, 26, links)
+        self._iput(ino, raw)
+        return links
+
+    def create(self, dir_ino, name, mode, uid=0, gid=0):
+        ino, _ = self._new_inode(dir_ino, name, st.S_IFREG | (mode & 0o7777), uid, gid)
+        self._link_into(dir_ino, name, ino, st.S_IFREG)
+        return ino
+
+    def mknod(self, dir_ino, name, mode, rdev):
+        ino, raw = self._new_inode(dir_ino, name, mode, 0, 0)
+        struct.pack_into("<I", raw, 40, (rdev[0] << 8) | rdev[1])
+        self._iput(ino, raw)
+        self._link_into(dir_ino, name, ino, mode)
+        return ino
+
+    def symlink(self, dir_ino, name, target):
+        data = target.encode()
+        ino, raw = self._new_inode(dir_ino, name, st.S_IFLNK | 0o777, 0, 0)
+        if len(data) < 60:
+            raw[40:40 + len(data)] = data
+            struct.pack_into("<I", raw, 4, len(data))
+            self._iput(ino, raw)
+        else:
+            self._iput(ino, raw)
+            self.write(ino, 0, data)
+        self._link_into(dir_ino, name, ino, st.S_IFLNK)
+        return ino
+
+    def readlink(self, ino):
+        raw = self._iget(ino)
+        mode, _, size = struct.unpack_from("<HHI", raw, 0)
+        if not st.S_ISLNK(mode):
+            raise FsError(errno.EINVAL)
+        if struct.unpack_from("<I", raw, 28)[0] == 0:
+            return bytes(raw[40:40 + size]).decode(errors="surrogateescape")
+        return self.read(ino, 0, size).decode(errors="surrogateescape")
+
+    def _remove_entry(self, dir_ino: int, name: str) -> int:
+        for e_name, e_ino, pblk, pos, prev in self._entries(dir_ino):
+            if e_name == name:
+                block = self._rblock(pblk)
+                rec_len = struct.unpack_from("<H", block, pos + 4)[0]
+                if pos == 0:
+                    struct.pack_into("<I", block, 0, 0)
+                else:
+                    prev_len = struct.unpack_from("<H", block, prev + 4)[0]
+                    struct.pack_into("<H", block, prev + 4, prev_len + rec_len)
+                self._wblock(pblk, block)
+                return e_ino
+        raise FsError(errno.ENOENT)
+
+    def _release_inode(self, ino: int) -> None:
+        raw = self._iget(ino)
+        mode = struct.unpack_from("<H", raw, 0)[0]
+        fast_link = st.S_ISLNK(mode) and struct.unpack_from("<I", raw, 28)[0] == 0
+        if not (fast_link or st.S_ISBLK(mode) or st.S_ISCHR(mode)):
+            for block in self._all_blocks(raw):
+                self._free_block(block)
+        struct.pack_into("<I", raw, 20, int(self.clock.now))
+        struct.pack_into("<H", raw, 26, 0)
+        self._iput(ino, raw)
+        self._free_bit(1, 4, self.geo.inodes_per_group, ino - 1, 16)
+        if st.S_ISDIR(mode):
+            g = (ino - 1) // self.geo.inodes_per_group
+            gd = self._gd(g)
+            gd[5] -= 1
+            self._set_gd(g, gd)
+
+    def unlink(self, dir_ino, name):
+        ino = self.lookup(dir_ino, name)
+        if ino is None:
+            raise FsError(errno.ENOENT)
+        if self.getattr(ino).is_dir:
+            raise FsError(errno.EISDIR)
+        self._remove_entry(dir_ino, name)
+        if self._adjust_links(ino, -1) <= 0:
+            self._release_inode(ino)
+
+    def rmdir(self, dir_ino, name):
+        ino = self.lookup(dir_ino, name)
+        if ino is None:
+            raise FsError(errno.ENOENT)
+        if self.readdir(ino):
+            raise FsError(errno.ENOTEMPTY)
+        self._remove_entry(dir_ino, name)
+        self._release_inode(ino)
+        self._adjust_links(dir_ino, -1)
+
+    def link(self, dir_ino, name, ino):
+        if self.getattr(ino).is_dir:
+            raise FsError(errno.EPERM)
+        if self.lookup(dir_ino, name) is not None:
+            raise FsError(errno.EEXIST)
+        self._link_into(dir_ino, name, ino, self.getattr(ino).mode)
+        self._adjust_links(ino, 1)
+
+    def read(self, ino, offset, length):
+        raw = self._iget(ino)
+        size = self.getattr(ino).size
+        length = max(0, min(length, size - offset))
+        out = bytearray(length)
+        bs = self.block_size
+        pos = offset
+        while pos < offset + length:
+            lblk, within = divmod(pos, bs)
+            n = min(bs - within, offset + length - pos)
+            pblk = self._bmap(raw, lblk, False)
+            if pblk:
+                out[pos - offset:pos - offset + n] = self.devblk.read(pblk * bs + within, n)
+            pos += n
+        return bytes(out)
+
+    def write(self, ino, offset, data):
+        if self.read_only:
+            raise FsError(errno.EROFS)
+        raw = self._iget(ino)
+        goal = (ino - 1) // self.geo.inodes_per_group
+        bs = self.block_size
+        pos = 0
+        while pos < len(data):
+            lblk, within = divmod(offset + pos, bs)
+            n = min(bs - within, len(data) - pos)
+            pblk = self._bmap(raw, lblk, True, goal)
+            self.devblk.write(pblk * bs + within, bytes(data[pos:pos + n]))
+            pos += n
+        size = struct.unpack_from("<I", raw, 4)[0] | (struct.unpack_from("<I", raw, 108)[0] << 32)
+        new_size = max(size, offset + len(data))
+        struct.pack_into("<I", raw, 4, new_size & 0xFFFFFFFF)
+        struct.pack_into("<I", raw, 108, new_size >> 32)
+        self._touch(raw)
+        self._iput(ino, raw)
+
+    def truncate(self, ino, size):
+        raw = self._iget(ino)
+        if size == 0:
+            for block in self._all_blocks(raw):
+                self._free_block(block)
+            raw[40:100] = bytes(60)
+            struct.pack_into("<I", raw, 28, 0)
+        struct.pack_into("<I", raw, 4, size & 0xFFFFFFFF)
+        struct.pack_into("<I", raw, 108, size >> 32)
+        self._touch(raw)
+        self._iput(ino, raw)
+
+    def setattr(self, ino, mode=None, uid=None, gid=None, mtime=None):
+        raw = self._iget(ino)
+        if mode is not None:
+            old = struct.unpack_from("<H", raw, 0)[0]
+            struct.pack_into("<H", raw, 0, (old & ~0o7777) | (mode & 0o7777))
+        if uid is not None:
+            struct.pack_into("<H", raw, 2, uid & 0xFFFF)
+        if gid is not None:
+            struct.pack_into("<H", raw, 24, gid & 0xFFFF)
+        if mtime is not None:
+            struct.pack_into("<I", raw, 16, int(mtime))
+        self._iput(ino, raw)
+
+    # -- mount-time bookkeeping --------------------------------------------------------
+    @property
+    def has_journal(self) -> bool:
+        return bool(struct.unpack_from("<I", self.sb, 92)[0] & COMPAT_HAS_JOURNAL)
+
+    def on_mount(self, mountpoint: str) -> None:
+        count = struct.unpack_from("<H", self.sb, 52)[0]
+        struct.pack_into("<H", self.sb, 52, count + 1)
+        struct.pack_into("<I", self.sb, 44, int(self.clock.now))
+        path = mountpoint.encode()[:63]
+        self.sb[136:200] = path + bytes(64 - len(path))
+        if self.has_journal:
+            incompat = struct.unpack_from("<I", self.sb, 96)[0]
+            struct.pack_into("<I", self.sb, 96, incompat | INCOMPAT_RECOVER)
+        if not self.read_only:
+            self.flush_super()
+
+    def on_umount(self) -> None:
+        if self.has_journal:
+            incompat = struct.unpack_from("<I", self.sb, 96)[0]
+            struct.pack_into("<I", self.sb, 96, incompat & ~INCOMPAT_RECOVER)
+        if not self.read_only:
+            self.flush_super()

@@ -1,0 +1,199 @@
+"""Laying out a new ext2/3/4 filesystem on a device, as mke2fs does."""
+from __future__ import annotations
+
+import struct
+import uuid as uuidlib
+
+from .ext2 import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
+                   LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
+                   Geometry, _has_super, journal_blocks_for)
+
+JBD2_MAGIC = 0xC03B3998
+
+
+def _set_bits(bitmap: bytearray, lo: int, hi: int) -> None:
+    for i in range(lo, hi):
+        bitmap[i >> 3] |= 1 << (i & 7)
+
+
+def _inode(mode: int, size: int, links: int, now: int, blocks_512: int, block_slots: list[int]) -> bytearray:
+    raw = bytearray(128)
+    struct.pack_into("<HHIIIIIHHI", raw, 0, mode, 0, size & 0xFFFFFFFF, now, now, now, 0, 0, links, blocks_512)
+    for i, b in enumerate(block_slots[:15]):
+        struct.pack_into("<I", raw, 40 + 4 * i, b)
+    struct.pack_into("<I", raw, 108, size >> 32)
+    return raw
+
+
+def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: int, label: str = "") -> int:
+    """Write the filesystem; returns the journal size in blocks (0 without a journal)."""
+    bs = geo.block_size
+    journal = journal_blocks_for(geo.blocks) if kind in ("ext3", "ext4") else 0
+    if journal < 0:
+        journal = 0
+    used: dict[int, list[tuple[int, int]]] = {g: [] for g in range(geo.groups)}
+    for g in range(geo.groups):
+        start, bb, ib, it = geo.meta(g)
+        used[g].append((start, it + geo.inode_blocks_per_group))
+
+    def group_of(block: int) -> int:
+        return (block - geo.first_data_block) // geo.blocks_per_group
+
+    def take(count: int, goal_group: int) -> list[int]:
+        """First-fit free blocks from the goal group on."""
+        out: list[int] = []
+        g = goal_group
+        while len(out) < count:
+            start, _, _, it = geo.meta(g)
+            lo = it + geo.inode_blocks_per_group
+            taken_hi = max(hi for _, hi in used[g])
+            lo = max(lo, taken_hi)
+            hi = start + geo.group_blocks(g)
+            n = min(count - len(out), hi - lo)
+            if n > 0:
+                out.extend(range(lo, lo + n))
+                used[g].append((lo, lo + n))
+            g = (g + 1) % geo.groups
+        return out
+
+    lpf_blocks = min(12, max(2, 16384 // bs))
+    root_block = take(1, 0)[0]
+    lpf = take(lpf_blocks, 0)
+
+    # Journal: data and indirect blocks in one run near the middle of the filesystem.
+    journal_slots: list[int] = []
+    indirect_writes: dict[int, bytes] = {}
+    if journal:
+        per = bs // 4
+        n_ind = 0 if journal <= 12 else 1
+        rest = max(0, journal - 12 - per)
+        n_dind = (1 + -(-rest // per)) if rest > 0 else 0
+        if rest > per * per:
+            raise ValueError("journal too large for this model")
+        run = take(journal + n_ind + n_dind, geo.groups // 2 if geo.groups > 1 else 0)
+        it = iter(run)
+        data: list[int] = []
+        slots = [0] * 15
+        for i in range(min(12, journal)):
+            slots[i] = next(it)
+            data.append(slots[i])
+        if n_ind:
+            ind = next(it)
+            slots[12] = ind
+            ptrs = [next(it) for _ in range(min(per, journal - 12))]
+            data.extend(ptrs)
+            indirect_writes[ind] = struct.pack(f"<{len(ptrs)}I", *ptrs)
+        if n_dind:
+            dind = next(it)
+            slots[13] = dind
+            firsts = []
+            remaining = rest
+            while remaining > 0:
+                leaf = next(it)
+                firsts.append(leaf)
+                ptrs = [next(it) for _ in range(min(per, remaining))]
+                data.extend(ptrs)
+                indirect_writes[leaf] = struct.pack(f"<{len(ptrs)}I", *ptrs)
+                remaining -= len(ptrs)
+            indirect_writes[dind] = struct.pack(f"<{len(firsts)}I", *firsts)
+        journal_slots = slots
+        journal_first = data[0]
+
+    # Clear what an old signature might have left (mke2fs zaps bytes 1024-4095).
+    dev.write(1024, bytes(3072))
+
+    total_used = sum(hi - lo for g in used for lo, hi in used[g])
+    free_blocks = geo.blocks - geo.first_data_block - total_used
+    inodes = geo.inodes
+    features_compat = (COMPAT_HAS_JOURNAL if journal else 0) | COMPAT_EXT_ATTR
+    sb = bytearray(1024)
+    struct.pack_into("<7I", sb, 0, inodes, geo.blocks, geo.blocks // 20, free_blocks,
+                     inodes - LOST_FOUND_INO, geo.first_data_block, bs.bit_length() - 11)
+    struct.pack_into("<6I", sb, 28, bs.bit_length() - 11, geo.blocks_per_group, geo.blocks_per_group,
+                     geo.inodes_per_group, 0, now)
+    struct.pack_into("<HhHHHH", sb, 52, 0, -1, MAGIC, 1, 1, 0)
+    struct.pack_into("<IIII", sb, 64, now, 0, 0, 1)
+    struct.pack_into("<HHIHH", sb, 80, 0, 0, FIRST_INO, geo.inode_size, 0)
+    struct.pack_into("<III", sb, 92, features_compat, INCOMPAT_FILETYPE,
+                     RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE)
+    sb[104:120] = fs_uuid.bytes
+    name = label.encode()[:16]
+    sb[120:120 + len(name)] = name
+    if journal:
+        struct.pack_into("<I", sb, 224, JOURNAL_INO)
+    struct.pack_into("<I", sb, 264, now)
+    if geo.inode_size > 128:
+        struct.pack_into("<HH", sb, 348, 32, 32)
+
+    for g in range(geo.groups):
+        start, bb, ib, it = geo.meta(g)
+        bitmap = bytearray(bs)
+        for lo, hi in used[g]:
+            _set_bits(bitmap, lo - start, hi - start)
+        _set_bits(bitmap, geo.group_blocks(g), bs * 8)
+        dev.write(bb * bs, bytes(bitmap))
+        ibitmap = bytearray(bs)
+        _set_bits(ibitmap, geo.inodes_per_group, bs * 8)
+        if g == 0:
+            _set_bits(ibitmap, 0, LOST_FOUND_INO)
+        dev.write(ib * bs, bytes(ibitmap))
+
+    gdt = bytearray(geo.gdt_blocks * bs)
+    for g in range(geo.groups):
+        start, bb, ib, it = geo.meta(g)
+        free = geo.group_blocks(g) - sum(hi - lo for lo, hi in used[g])
+        free_inodes = geo.inodes_per_group - (LOST_FOUND_INO if g == 0 else 0)
+        dirs = 2 if g == 0 else 0
+        struct.pack_into("<IIIHHH", gdt, g * 32, bb, ib, it, free, free_inodes, dirs)
+
+    for g in range(geo.groups):
+        if not _has_super(g):
+            continue
+        start = geo.group_start(g)
+        copy = bytearray(sb)
+        struct.pack_into("<H", copy, 90, g)
+        sb_at = 1024 if g == 0 else start * bs
+        dev.write(sb_at, bytes(copy))
+        dev.write((start + 1) * bs, bytes(gdt))
+
+    def put_inode(ino: int, raw: bytearray) -> None:
+        g, index = divmod(ino - 1, geo.inodes_per_group)
+        pos = geo.meta(g)[3] * bs + index * geo.inode_size
+        if geo.inode_size > 128:
+            raw = raw + struct.pack("<H", 32) + bytes(geo.inode_size - 130)
+        dev.write(pos, bytes(raw))
+
+    spb = bs // 512
+    block = bytearray(bs)
+    struct.pack_into("<IHBB", block, 0, ROOT_INO, 12, 1, 2)
+    block[8:9] = b"."
+    struct.pack_into("<IHBB", block, 12, ROOT_INO, 12, 2, 2)
+    block[20:22] = b".."
+    struct.pack_into("<IHBB", block, 24, LOST_FOUND_INO, bs - 24, 10, 2)
+    block[32:42] = b"lost+found"
+    dev.write(root_block * bs, bytes(block))
+    put_inode(ROOT_INO, _inode(0o40755, bs, 3, now, spb, [root_block]))
+
+    block = bytearray(bs)
+    struct.pack_into("<IHBB", block, 0, LOST_FOUND_INO, 12, 1, 2)
+    block[8:9] = b"."
+    struct.pack_into("<IHBB", block, 12, ROOT_INO, bs - 12, 2, 2)
+    block[20:22] = b".."
+    dev.write(lpf[0] * bs, bytes(block))
+    empty = bytearray(bs)
+    struct.pack_into("<IH", empty, 0, 0, bs)
+    for b in lpf[1:]:
+        dev.write(b * bs, bytes(empty))
+    put_inode(LOST_FOUND_INO, _inode(0o40700, bs * len(lpf), 2, now, spb * len(lpf), lpf))
+
+    if journal:
+        for b, payload in indirect_writes.items():
+            dev.write(b * bs, payload)
+        jsb = bytearray(1024)
+        struct.pack_into(">IIIIIIII", jsb, 0, JBD2_MAGIC, 4, 0, bs, journal, 1, 1, 0)
+        jsb[0x30:0x40] = fs_uuid.bytes
+        struct.pack_into(">I", jsb, 0x40, 1)
+        dev.write(journal_first * bs, bytes(jsb))
+        total = journal + len(indirect_writes)
+        put_inode(JOURNAL_INO, _inode(0o100600, journal * bs, 1, now, total * spb, journal_slots))
+    return journal

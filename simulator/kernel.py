@@ -1,0 +1,100 @@
+"""The simulated kernel: block-device registry, loop and dm drivers, /dev nodes, mounts."""
+from __future__ import annotations
+
+import errno
+import stat as st
+
+from .block import BlockDevice
+from .dm.mapper import DeviceMapper, DmDevice
+from .fs.base import FsError
+from .fs.memfs import MemoryFS
+from .loop import LoopDevice, LoopDriver
+from .vfs import VFS
+
+
+def new_encode_dev(major: int, minor: int) -> int:
+    return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
+
+
+class Kernel:
+    def __init__(self, dialect, clock, rng, host_dev: tuple[int, int] = (8, 3), first_ino: int = 131073):
+        self.dialect = dialect
+        self.clock = clock
+        self.rng = rng
+        self.host_dev = host_dev
+        self.devices: dict[tuple[int, int], BlockDevice] = {}
+        self.rootfs = MemoryFS(new_encode_dev(*host_dev), clock, first_ino=first_ino)
+        self.vfs = VFS(self.rootfs)
+        for d in ("/dev", "/dev/mapper", "/tmp", "/etc", "/proc", "/sys", "/root", "/mnt"):
+            self.vfs.mkdir_p(d)
+        self.loop = LoopDriver(self)
+        self.dm = DeviceMapper(self, dialect.dm_listing)
+        for n in range(dialect.initial_loops):
+            self.loop.add(n)
+        self.swaps: set[tuple[int, int]] = set()
+
+    # -- registry and /dev ----------------------------------------------------------
+    def register(self, dev: BlockDevice) -> None:
+        self.devices[dev.key] = dev
+        root = self.vfs.walk("/dev")
+        if isinstance(dev, LoopDevice):
+            self._mknod(root, dev.name, dev.key)
+        elif isinstance(dev, DmDevice):
+            self._mknod(root, f"dm-{dev.minor}", dev.key)
+            mapper = self.vfs.walk("/dev/mapper")
+            if mapper.fs.lookup(mapper.ino, dev.name) is None:
+                mapper.fs.symlink(mapper.ino, dev.name, f"../dm-{dev.minor}")
+
+    def unregister(self, dev: BlockDevice) -> None:
+        self.devices.pop(dev.key, None)
+        if isinstance(dev, DmDevice):
+            root = self.vfs.walk("/dev")
+            if root.fs.lookup(root.ino, f"dm-{dev.minor}") is not None:
+                root.fs.unlink(root.ino, f"dm-{dev.minor}")
+            mapper = self.vfs.walk("/dev/mapper")
+            if mapper.fs.lookup(mapper.ino, dev.name) is not None:
+                mapper.fs.unlink(mapper.ino, dev.name)
+
+    def _mknod(self, parent, name: str, key: tuple[int, int]) -> None:
+        if parent.fs.lookup(parent.ino, name) is None:
+            parent.fs.mknod(parent.ino, name, st.S_IFBLK | 0o660, key)
+
+    def released(self, dev: BlockDevice) -> None:
+        if isinstance(dev, LoopDevice):
+            self.loop.released(dev)
+
+    # -- lookups ----------------------------------------------------------------------
+    def device_at(self, path: str) -> BlockDevice:
+        """The block device a path names (ENOENT if no node, ENXIO if no device behind it)."""
+        attr = self.vfs.stat(path)
+        if not attr.is_blk or attr.rdev is None:
+            raise FsError(errno.ENOTBLK)
+        dev = self.devices.get(attr.rdev)
+        if dev is None:
+            raise FsError(errno.ENXIO)
+        return dev
+
+    def device_by_number(self, text: str) -> BlockDevice:
+        major, _, minor = text.partition(":")
+        try:
+            key = (int(major), int(minor))
+        except ValueError:
+            raise FsError(errno.ENODEV) from None
+        dev = self.devices.get(key)
+        if dev is None:
+            raise FsError(errno.ENXIO)
+        return dev
+
+    def resolve_dm_arg(self, arg: str) -> BlockDevice:
+        if ":" in arg and not arg.startswith("/"):
+            return self.device_by_number(arg)
+        try:
+            return self.device_at(arg)
+        except FsError as exc:
+            raise FsError(errno.ENODEV if exc.errno in (errno.ENOENT, errno.ENOTBLK) else exc.errno) from None
+
+    def name_of(self, dev: BlockDevice) -> str:
+        return dev.devnode
+
+    def mounted_devices(self) -> set[tuple[int, int]]:
+        return {m.device_key for m in self.vfs.mounts if m.device_key}

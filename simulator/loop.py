@@ -1,0 +1,140 @@
+"""The loop driver: /dev/loopN devices over files (or other block devices)."""
+from __future__ import annotations
+
+import errno
+
+from .block import BlockDevice
+from .fs.base import FsError
+
+LOOP_MAJOR = 7
+
+
+class LoopDevice(BlockDevice):
+    major = LOOP_MAJOR
+
+    def __init__(self, number: int):
+        super().__init__()
+        self.number = number
+        self.minor = number
+        self.bound = False
+        self.fs = None             # filesystem of the backing file
+        self.ino = 0
+        self.backing_dev: BlockDevice | None = None
+        self.file_name = ""        # the path as the kernel recorded it (lo_file_name / backing_file)
+        self.st_dev = 0
+        self.offset = 0
+        self.sizelimit = 0
+        self.autoclear = False
+        self._size = 0
+
+    @property
+    def name(self) -> str:
+        return f"loop{self.number}"
+
+    @property
+    def devnode(self) -> str:
+        return f"/dev/loop{self.number}"
+
+    @property
+    def size(self) -> int:
+        return self._size if self.bound else 0
+
+    def bind(self, fs, ino: int, path: str, st_dev: int, file_size: int, offset: int,
+             sizelimit: int = 0, read_only: bool = False, backing_dev: BlockDevice | None = None) -> None:
+        self.bound = True
+        self.fs, self.ino, self.file_name, self.st_dev = fs, ino, path, st_dev
+        self.offset, self.sizelimit = offset, sizelimit
+        self.read_only = read_only
+        self.backing_dev = backing_dev
+        size = max(0, file_size - offset)
+        if sizelimit:
+            size = min(size, sizelimit)
+        self._size = size - size % 512
+        self.autoclear = False
+
+    def unbind(self) -> None:
+        self.bound = False
+        self.fs = None
+        self.backing_dev = None
+        self.file_name = ""
+        self._size = 0
+        self.offset = self.sizelimit = 0
+        self.autoclear = False
+
+    @property
+    def deleted(self) -> bool:
+        return self.backing_dev is None and self.fs is not None and self.fs.is_unlinked(self.ino)
+
+    def _io(self, offset: int, length: int) -> None:
+        if not self.bound:
+            raise FsError(errno.ENXIO)
+        if offset < 0 or offset + length > self._size:
+            raise FsError(errno.EIO)
+
+    def read(self, offset, length):
+        self._io(offset, length)
+        if self.backing_dev is not None:
+            return self.backing_dev.read(self.offset + offset, length)
+        data = self.fs.read(self.ino, self.offset + offset, length)
+        return data + bytes(length - len(data))
+
+    def write(self, offset, data):
+        self._io(offset, len(data))
+        if self.read_only:
+            raise FsError(errno.EROFS)
+        if self.backing_dev is not None:
+            self.backing_dev.write(self.offset + offset, data)
+        else:
+            self.fs.write(self.ino, self.offset + offset, data)
+
+    def zero(self, offset, length):
+        self._io(offset, length)
+        if self.backing_dev is not None:
+            self.backing_dev.zero(self.offset + offset, length)
+        else:
+            self.fs.zero(self.ino, self.offset + offset, length)
+
+    def data_ranges(self, offset, length):
+        if self.backing_dev is not None:
+            return [(o - self.offset, n) for o, n in self.backing_dev.data_ranges(self.offset + offset, length)]
+        return [(o - self.offset, n) for o, n in self.fs.data_ranges(self.ino, self.offset + offset, length)]
+
+
+class LoopDriver:
+    """Owns the loop devices; numbers are reused lowest-first, as loop-control does."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.devices: dict[int, LoopDevice] = {}
+
+    def add(self, number: int) -> LoopDevice:
+        dev = self.devices.get(number)
+        if dev is None:
+            dev = LoopDevice(number)
+            self.devices[number] = dev
+            self.kernel.register(dev)
+        return dev
+
+    def find_free(self) -> LoopDevice:
+        """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound."""
+        for number in sorted(self.devices):
+            if not self.devices[number].bound:
+                return self.devices[number]
+        return self.add(max(self.devices, default=-1) + 1)
+
+    def bound(self) -> list[LoopDevice]:
+        return [d for _, d in sorted(self.devices.items()) if d.bound]
+
+    def detach(self, dev: LoopDevice) -> None:
+        """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""
+        backing_dev, fs, ino = dev.backing_dev, dev.fs, dev.ino
+        dev.unbind()
+        if backing_dev is not None:
+            backing_dev.release(dev.devnode)
+        elif fs is not None and hasattr(fs, "unpin"):
+            fs.unpin(ino)
+
+    def released(self, dev: LoopDevice) -> None:
+        """Called when a holder lets go: an autoclear loop detaches when nobody holds it."""
+        if dev.bound and dev.autoclear and dev.open_count == 0:
+            self.detach(dev)

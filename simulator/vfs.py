@@ -1,0 +1,198 @@
+"""Path walking over the node's filesystems: mounts, symlinks, `..`, and the errno each step returns."""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from .fs.base import FileSystem, FsError, Stat
+
+MAX_SYMLINKS = 40
+
+
+@dataclass(frozen=True)
+class Location:
+    fs: FileSystem
+    ino: int
+
+
+@dataclass
+class Mount:
+    source: str          # device path as given to mount
+    target: str          # canonical mount point path
+    fs: FileSystem
+    covered: Location    # the directory the mount hides
+    fstype: str
+    options: str
+    device_key: tuple[int, int] | None
+
+
+class VFS:
+    def __init__(self, root: FileSystem):
+        self.root_fs = root
+        self.mounts: list[Mount] = []
+        self._covering: dict[tuple[int, int], Mount] = {}
+
+    # -- mounts -------------------------------------------------------------------
+    def mount_at(self, loc: Location) -> Mount | None:
+        return self._covering.get((id(loc.fs), loc.ino))
+
+    def add_mount(self, mount: Mount) -> None:
+        self.mounts.append(mount)
+        self._covering[(id(mount.covered.fs), mount.covered.ino)] = mount
+
+    def remove_mount(self, mount: Mount) -> None:
+        self.mounts.remove(mount)
+        self._covering.pop((id(mount.covered.fs), mount.covered.ino), None)
+        for other in self.mounts:  # re-expose a mount that was stacked on the same directory
+            if (other.covered.fs, other.covered.ino) == (mount.covered.fs, mount.covered.ino):
+                self._covering[(id(other.covered.fs), other.covered.ino)] = other
+
+    def _enter(self, loc: Location) -> Location:
+        seen = 0
+        while True:
+            mount = self.mount_at(loc)
+            if mount is None or seen > 16:
+                return loc
+            loc = Location(mount.fs, mount.fs.root_ino)
+            seen += 1
+
+    def _mount_of_root(self, loc: Location) -> Mount | None:
+        if loc.ino != loc.fs.root_ino:
+            return None
+        for mount in reversed(self.mounts):
+            if mount.fs is loc.fs:
+                return mount
+        return None
+
+    # -- walking ------------------------------------------------------------------
+    def root(self) -> Location:
+        return self._enter(Location(self.root_fs, self.root_fs.root_ino))
+
+    def walk(self, path: str, follow: bool = True, cwd: str = "/") -> Location:
+        loc, _ = self._walk(path, follow, cwd, 0)
+        return loc
+
+    def _walk(self, path: str, follow: bool, cwd: str, depth: int) -> tuple[Location, str]:
+        if not path:
+            raise FsError(errno.ENOENT)
+        if not path.startswith("/"):
+            path = cwd.rstrip("/") + "/" + path
+        parts = [p for p in path.split("/") if p and p != "."]
+        loc = self.root()
+        stack: list[Location] = [loc]
+        canon: list[str] = []
+        i = 0
+        while i < len(parts):
+            name = parts[i]
+            last = i == len(parts) - 1
+            attr = loc.fs.getattr(loc.ino)
+            if not attr.is_dir:
+                raise FsError(errno.ENOTDIR)
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                    canon.pop()
+                loc = stack[-1]
+                i += 1
+                continue
+            child = loc.fs.lookup(loc.ino, name)
+            if child is None:
+                raise FsError(errno.ENOENT)
+            nxt = self._enter(Location(loc.fs, child))
+            cattr = nxt.fs.getattr(nxt.ino)
+            if cattr.is_lnk and (follow or not last):
+                depth += 1
+                if depth > MAX_SYMLINKS:
+                    raise FsError(errno.ELOOP)
+                target = nxt.fs.readlink(nxt.ino)
+                base = "/" + "/".join(canon)
+                rest = "/".join(parts[i + 1:])
+                joined = target if target.startswith("/") else base.rstrip("/") + "/" + target
+                if rest:
+                    joined = joined.rstrip("/") + "/" + rest
+                return self._walk(joined, follow, "/", depth)
+            stack.append(nxt)
+            canon.append(name)
+            loc = nxt
+            i += 1
+        if path.endswith("/") and parts and not loc.fs.getattr(loc.ino).is_dir:
+            raise FsError(errno.ENOTDIR)
+        return loc, "/" + "/".join(canon)
+
+    def canonical(self, path: str, cwd: str = "/") -> str:
+        return self._walk(path, True, cwd, 0)[1]
+
+    def parent(self, path: str, cwd: str = "/") -> tuple[Location, str]:
+        """The directory that holds the last component of `path`, and that component."""
+        if not path.startswith("/"):
+            path = cwd.rstrip("/") + "/" + path
+        stripped = path.rstrip("/")
+        if not stripped:
+            raise FsError(errno.EEXIST)
+        head, _, name = stripped.rpartition("/")
+        if name in (".", ".."):
+            raise FsError(errno.EINVAL)
+        loc = self.walk(head or "/", True)
+        if not loc.fs.getattr(loc.ino).is_dir:
+            raise FsError(errno.ENOTDIR)
+        return loc, name
+
+    # -- convenience --------------------------------------------------------------
+    def stat(self, path: str, follow: bool = True) -> Stat:
+        loc = self.walk(path, follow)
+        return loc.fs.getattr(loc.ino)
+
+    def exists(self, path: str, follow: bool = True) -> bool:
+        try:
+            self.walk(path, follow)
+            return True
+        except FsError:
+            return False
+
+    def lookup_child(self, loc: Location, name: str) -> Location | None:
+        ino = loc.fs.lookup(loc.ino, name)
+        return None if ino is None else self._enter(Location(loc.fs, ino))
+
+    def read_file(self, path: str) -> bytes:
+        loc = self.walk(path)
+        attr = loc.fs.getattr(loc.ino)
+        if attr.is_dir:
+            raise FsError(errno.EISDIR)
+        return loc.fs.read(loc.ino, 0, attr.size)
+
+    def write_file(self, path: str, data: bytes, append: bool = False, mode: int = 0o644) -> Location:
+        loc = self.open_for_write(path, truncate=not append, mode=mode)
+        offset = loc.fs.getattr(loc.ino).size if append else 0
+        loc.fs.write(loc.ino, offset, data)
+        return loc
+
+    def open_for_write(self, path: str, truncate: bool, mode: int = 0o644) -> Location:
+        try:
+            loc = self.walk(path)
+        except FsError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            parent, name = self.parent(path)
+            ino = parent.fs.create(parent.ino, name, mode)
+            return Location(parent.fs, ino)
+        attr = loc.fs.getattr(loc.ino)
+        if attr.is_dir:
+            raise FsError(errno.EISDIR)
+        if truncate and attr.is_reg:
+            loc.fs.truncate(loc.ino, 0)
+        return loc
+
+    def mkdir_p(self, path: str, mode: int = 0o755) -> None:
+        parts = [p for p in path.split("/") if p]
+        cur = ""
+        for part in parts:
+            cur += "/" + part
+            try:
+                loc = self.walk(cur)
+                if not loc.fs.getattr(loc.ino).is_dir:
+                    raise FsError(errno.ENOTDIR if cur != "/" + "/".join(parts) else errno.EEXIST)
+            except FsError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                parent, name = self.parent(cur)
+                parent.fs.mkdir(parent.ino, name, mode)
