@@ -48,6 +48,10 @@ class BlockDevice:
     def data_ranges(self, offset: int, length: int) -> list[tuple[int, int]]:
         return [(offset, length)] if length > 0 else []
 
+    def discard(self, offset: int, length: int) -> bool:
+        """BLKDISCARD; False when the device does not support it."""
+        return False
+
     def check_range(self, offset: int, length: int) -> None:
         if offset < 0 or offset + length > self.size:
             raise FsError(errno.ENOSPC if offset + length > self.size else errno.EINVAL)

@@ -94,6 +94,12 @@ class LoopDevice(BlockDevice):
         else:
             self.fs.zero(self.ino, self.offset + offset, length)
 
+    def discard(self, offset, length):
+        if self.backing_dev is not None:
+            return self.backing_dev.discard(self.offset + offset, length)
+        self.zero(offset, length)
+        return True
+
     def data_ranges(self, offset, length):
         if self.backing_dev is not None:
             return [(o - self.offset, n) for o, n in self.backing_dev.data_ranges(self.offset + offset, length)]

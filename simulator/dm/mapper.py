@@ -70,6 +70,16 @@ class DmDevice(BlockDevice):
         for target, o, _, n in self._pieces(offset, length):
             target.zero(o, n)
 
+    def discard(self, offset, length):
+        # dm-snapshot and dm-error advertise no discard support, so the whole stack has none.
+        from .targets import LinearTarget, ZeroTarget
+        if not self.live or not all(isinstance(t, (LinearTarget, ZeroTarget)) for t in self.live):
+            return False
+        for target, o, _, n in self._pieces(offset, length):
+            if isinstance(target, LinearTarget) and not target.dev.discard(target.offset * SECTOR + o, n):
+                return False
+        return True
+
     def data_ranges(self, offset, length):
         runs = []
         for target, o, at, n in self._pieces(offset, length):

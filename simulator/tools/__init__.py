@@ -1,0 +1,37 @@
+"""Command-line tools of the simulated node, one module per tool; `TOOLS` maps a basename to its handler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    rc: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+class Abort(Exception):
+    """A tool gives up: its message goes to stderr and it exits with `rc`."""
+
+    def __init__(self, stderr: str, rc: int = 1, stdout: str = ""):
+        super().__init__(stderr)
+        self.stderr = stderr
+        self.rc = rc
+        self.stdout = stdout
+
+
+TOOLS: dict = {}
+
+
+def tool(*names):
+    def register(fn):
+        for name in names:
+            TOOLS[name] = fn
+        return fn
+    return register
+
+
+def load_all() -> dict:
+    from . import coreutils, dd, dmsetup, kpartx, losetup, mkfs, mount, parted, tune2fs  # noqa: F401
+    return TOOLS

@@ -1,0 +1,72 @@
+"""A simulated node: kernel + tools + shell behind one call, run(argv, stdin) -> Result."""
+from __future__ import annotations
+
+import stat as st
+
+from . import shell
+from .determinism import SeededRandom, VirtualClock
+from .dialect import get_dialect
+from .fs.base import FsError
+from .kernel import Kernel
+from .tools import Abort, Result, load_all
+
+SHELLS = {"sh", "bash", "dash"}
+PER_COMMAND_SECONDS = 0.001
+
+
+class Node:
+    def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None,
+                 first_ino: int = 131073):
+        self.dialect = get_dialect(dialect)
+        self.seed = seed
+        self.clock = VirtualClock()
+        self.rng = SeededRandom(seed)
+        self.kernel = Kernel(self.dialect, self.clock, self.rng,
+                             host_dev or ((8, 3) if dialect == "el6" else (98, 16)), first_ino)
+        self.tools = load_all()
+        self.cwd = "/root"
+        self.env: dict[str, str] = {"LANG": "C.UTF-8"}
+        self.commands_run = 0
+        dev = self.kernel.vfs.walk("/dev")
+        dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
+        dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
+
+    def abspath(self, path: str) -> str:
+        return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path
+
+    def run(self, argv: list[str], stdin: str | None = None) -> Result:
+        """Run one command; the only way anything reaches the simulated kernel."""
+        if not argv:
+            return Result(0)
+        name = argv[0].rsplit("/", 1)[-1]
+        self.commands_run += 1
+        self.clock.advance(PER_COMMAND_SECONDS)
+        if name in SHELLS:
+            if len(argv) >= 3 and argv[1] == "-c":
+                return shell.run(self, argv[2], stdin)
+            return shell.run(self, stdin or "")
+        if name == "env":
+            return self._env(argv, stdin)
+        handler = self.tools.get(name)
+        if handler is None:
+            return Result(127, "", f"bash: line 1: {argv[0]}: command not found\n")
+        try:
+            return handler(self, argv, stdin)
+        except Abort as exc:
+            return Result(exc.rc, exc.stdout, exc.stderr)
+        except FsError as exc:
+            return Result(1, "", f"{name}: {exc.strerror}\n")
+
+    def sh(self, line: str, stdin: str | None = None) -> Result:
+        return self.run(["sh", "-c", line], stdin)
+
+    def _env(self, argv, stdin):
+        args = argv[1:]
+        saved = dict(self.env)
+        while args and "=" in args[0]:
+            key, value = args.pop(0).split("=", 1)
+            self.env[key] = value
+        try:
+            return self.run(args, stdin)
+        finally:
+            self.env = saved

@@ -1,0 +1,214 @@
+"""The bit of POSIX shell that logged traces use: quotes, pipes, `;`, `&&`, `||`, redirects, env prefixes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .tools import Result
+
+OPERATORS = ("2>&1", "&&", "||", ">>", "2>", ";", "|", ">", "<", "\n")
+
+
+class ShellSyntaxError(Exception):
+    pass
+
+
+@dataclass
+class Word:
+    text: str
+
+
+@dataclass
+class Op:
+    text: str
+
+
+def tokenize(source: str) -> list:
+    tokens: list = []
+    i, n = 0, len(source)
+    current: list[str] | None = None
+
+    def flush():
+        nonlocal current
+        if current is not None:
+            tokens.append(Word("".join(current)))
+            current = None
+
+    while i < n:
+        c = source[i]
+        if c == "\\" and i + 1 < n and source[i + 1] == "\n":
+            i += 2
+            continue
+        if c in " \t":
+            flush()
+            i += 1
+            continue
+        if c == "#" and current is None:
+            while i < n and source[i] != "\n":
+                i += 1
+            continue
+        op = next((o for o in OPERATORS if source.startswith(o, i)), None)
+        if op and not (op == "2>" and current is not None) and not (op == "2>&1" and current is not None):
+            flush()
+            tokens.append(Op(op))
+            i += len(op)
+            continue
+        if current is None:
+            current = []
+        if c == "'":
+            end = source.find("'", i + 1)
+            if end < 0:
+                raise ShellSyntaxError("unexpected EOF while looking for matching `''")
+            current.append(source[i + 1:end])
+            i = end + 1
+            continue
+        if c == '"':
+            i += 1
+            buf = []
+            while True:
+                if i >= n:
+                    raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
+                ch = source[i]
+                if ch == '"':
+                    break
+                if ch == "\\" and i + 1 < n and source[i + 1] in '"\\$`\n':
+                    if source[i + 1] != "\n":
+                        buf.append(source[i + 1])
+                    i += 2
+                    continue
+                buf.append(ch)
+                i += 1
+            current.append("".join(buf))
+            i += 1
+            continue
+        if c == "\\" and i + 1 < n:
+            current.append(source[i + 1])
+            i += 2
+            continue
+        current.append(c)
+        i += 1
+    flush()
+    return tokens
+
+
+@dataclass
+class Command:
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    redirects: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse(source: str) -> list[tuple[str, list[Command]]]:
+    """[(connector, pipeline)] where connector is ';', '&&' or '||' joining it to the previous one."""
+    tokens = tokenize(source)
+    items: list[tuple[str, list[Command]]] = []
+    pipeline: list[Command] = []
+    cmd = Command()
+    connector = ";"
+    i = 0
+
+    def end_command():
+        nonlocal cmd
+        if not cmd.argv and not cmd.env and not cmd.redirects:
+            raise ShellSyntaxError("syntax error near unexpected token")
+        pipeline.append(cmd)
+        cmd = Command()
+
+    while i < len(tokens):
+        tok = tokens[i]
+        if isinstance(tok, Word):
+            if not cmd.argv and "=" in tok.text and tok.text.split("=", 1)[0].isidentifier():
+                key, value = tok.text.split("=", 1)
+                cmd.env[key] = value
+            else:
+                cmd.argv.append(tok.text)
+            i += 1
+            continue
+        op = tok.text
+        if op in (">", ">>", "2>", "<"):
+            if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], Word):
+                raise ShellSyntaxError(f"syntax error near unexpected token `{op}'")
+            cmd.redirects.append((op, tokens[i + 1].text))
+            i += 2
+            continue
+        if op == "2>&1":
+            cmd.redirects.append((op, ""))
+            i += 1
+            continue
+        if op == "|":
+            end_command()
+            i += 1
+            continue
+        if op in (";", "&&", "||", "\n"):
+            if cmd.argv or cmd.env or cmd.redirects:
+                end_command()
+            if pipeline:
+                items.append((connector, pipeline))
+                pipeline = []
+            elif op in ("&&", "||"):
+                raise ShellSyntaxError(f"syntax error near unexpected token `{op}'")
+            connector = ";" if op == "\n" else op
+            i += 1
+            continue
+    if cmd.argv or cmd.env or cmd.redirects:
+        end_command()
+    elif pipeline:
+        raise ShellSyntaxError("syntax error: unexpected end of file")
+    if pipeline:
+        items.append((connector, pipeline))
+    return items
+
+
+def run(node, source: str, stdin: str | None = None) -> Result:
+    try:
+        items = parse(source)
+    except ShellSyntaxError as exc:
+        return Result(2, "", f"bash: -c: line 1: {exc}\n")
+    out, err = [], []
+    rc = 0
+    for connector, pipeline in items:
+        if connector == "&&" and rc != 0:
+            continue
+        if connector == "||" and rc == 0:
+            continue
+        data = stdin
+        result = Result()
+        for index, command in enumerate(pipeline):
+            last = index == len(pipeline) - 1
+            result = _run_command(node, command, data)
+            if not last:
+                data = result.stdout
+                err.append(result.stderr)
+        out.append(result.stdout)
+        err.append(result.stderr)
+        rc = result.rc
+    return Result(rc, "".join(out), "".join(err))
+
+
+def _run_command(node, command: Command, stdin: str | None) -> Result:
+    saved_env = dict(node.env)
+    node.env.update(command.env)
+    try:
+        for op, target in command.redirects:
+            if op == "<":
+                try:
+                    stdin = node.kernel.vfs.read_file(node.abspath(target)).decode(errors="surrogateescape")
+                except Exception as exc:  # noqa: BLE001 - the shell reports any open failure the same way
+                    return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+        result = node.run(command.argv, stdin) if command.argv else Result()
+        for op, target in command.redirects:
+            if op in (">", ">>"):
+                try:
+                    node.kernel.vfs.write_file(node.abspath(target), result.stdout.encode(errors="surrogateescape"),
+                                               append=op == ">>")
+                except Exception as exc:  # noqa: BLE001
+                    return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+                result = Result(result.rc, "", result.stderr)
+            elif op == "2>":
+                if target != "/dev/null":
+                    node.kernel.vfs.write_file(node.abspath(target), result.stderr.encode())
+                result = Result(result.rc, result.stdout, "")
+            elif op == "2>&1":
+                result = Result(result.rc, result.stdout + result.stderr, "")
+        return result
+    finally:
+        node.env = saved_env

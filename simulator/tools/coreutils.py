@@ -1,0 +1,440 @@
+"""The everyday tools real traces contain: mkdir, cp, rm, cat, chmod, chown, truncate, echo, printf, ls, stat..."""
+from __future__ import annotations
+
+import errno
+import stat as st
+import time
+
+from ..fs.base import FsError
+from . import Abort, Result, tool
+from .endpoint import copy_range, open_endpoint
+
+
+def _abs(node, path: str) -> str:
+    return path if path.startswith("/") else node.cwd.rstrip("/") + "/" + path
+
+
+def _split(argv, known: str):
+    flags, rest = set(), []
+    for a in argv[1:]:
+        if a.startswith("-") and len(a) > 1 and not rest and a != "--":
+            for ch in a[1:]:
+                if ch not in known:
+                    raise Abort(f"{argv[0].rsplit('/', 1)[-1]}: invalid option -- '{ch}'\n")
+                flags.add(ch)
+        elif a == "--" and not rest:
+            continue
+        else:
+            rest.append(a)
+    return flags, rest
+
+
+@tool("mkdir")
+def mkdir(node, argv, stdin):
+    flags, paths = _split(argv, "pv")
+    if not paths:
+        raise Abort("mkdir: missing operand\nTry 'mkdir --help' for more information.\n")
+    vfs, err = node.kernel.vfs, ""
+    for path in paths:
+        try:
+            if "p" in flags:
+                vfs.mkdir_p(_abs(node, path))
+            else:
+                parent, name = vfs.parent(_abs(node, path))
+                parent.fs.mkdir(parent.ino, name, 0o755)
+        except FsError as exc:
+            err += f"mkdir: cannot create directory '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("rmdir")
+def rmdir(node, argv, stdin):
+    _, paths = _split(argv, "p")
+    err = ""
+    for path in paths:
+        try:
+            parent, name = node.kernel.vfs.parent(_abs(node, path))
+            parent.fs.rmdir(parent.ino, name)
+        except FsError as exc:
+            err += f"rmdir: failed to remove '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("cp")
+def cp(node, argv, stdin):
+    flags, paths = _split(argv, "fpa")
+    if len(paths) < 2:
+        raise Abort("cp: missing destination file operand\n")
+    vfs = node.kernel.vfs
+    *sources, dest = paths
+    err = ""
+    for source in sources:
+        target = dest
+        try:
+            if vfs.exists(_abs(node, dest)) and vfs.stat(_abs(node, dest)).is_dir:
+                target = dest.rstrip("/") + "/" + source.rstrip("/").rsplit("/", 1)[-1]
+            src = open_endpoint(node, source)
+        except FsError as exc:
+            err += f"cp: cannot stat '{source}': {exc.strerror}\n"
+            continue
+        try:
+            dst = open_endpoint(node, target, write=True, create=True)
+            size = src.size or 0
+            dst.truncate(0)
+            copy_range(src, 0, dst, 0, size)
+        except FsError as exc:
+            err += f"cp: cannot create regular file '{target}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("rm")
+def rm(node, argv, stdin):
+    flags, paths = _split(argv, "rfRv")
+    vfs, err = node.kernel.vfs, ""
+
+    def remove(path: str) -> None:
+        attr = vfs.stat(path, follow=False)
+        parent, name = vfs.parent(path)
+        if attr.is_dir:
+            if not flags & {"r", "R"}:
+                raise FsError(errno.EISDIR)
+            loc = vfs.walk(path)
+            for child, _ in loc.fs.readdir(loc.ino):
+                remove(path.rstrip("/") + "/" + child)
+            parent.fs.rmdir(parent.ino, name)
+        else:
+            parent.fs.unlink(parent.ino, name)
+
+    for path in paths:
+        try:
+            remove(_abs(node, path))
+        except FsError as exc:
+            if exc.errno == errno.ENOENT and "f" in flags:
+                continue
+            verb = "remove" if exc.errno != errno.EISDIR else "remove"
+            err += f"rm: cannot {verb} '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("cat")
+def cat(node, argv, stdin):
+    _, paths = _split(argv, "")
+    if not paths:
+        return Result(0, stdin or "")
+    out, err = [], ""
+    for path in paths:
+        try:
+            ep = open_endpoint(node, path)
+            out.append(ep.read(0, ep.size or 0).decode(errors="surrogateescape"))
+        except FsError as exc:
+            err += f"cat: {path}: {exc.strerror}\n"
+    return Result(1 if err else 0, "".join(out), err)
+
+
+@tool("ln")
+def ln(node, argv, stdin):
+    flags, paths = _split(argv, "sfn")
+    if len(paths) != 2:
+        raise Abort("ln: missing file operand\n")
+    target, name = paths
+    vfs = node.kernel.vfs
+    try:
+        parent, base = vfs.parent(_abs(node, name))
+        if "f" in flags and parent.fs.lookup(parent.ino, base) is not None:
+            parent.fs.unlink(parent.ino, base)
+        if "s" in flags:
+            parent.fs.symlink(parent.ino, base, target)
+        else:
+            loc = vfs.walk(_abs(node, target))
+            parent.fs.link(parent.ino, base, loc.ino)
+    except FsError as exc:
+        raise Abort(f"ln: failed to create {'symbolic ' if 's' in flags else 'hard '}link '{name}': {exc.strerror}\n")
+    return Result(0)
+
+
+@tool("chmod")
+def chmod(node, argv, stdin):
+    _, rest = _split(argv, "R")
+    if len(rest) < 2:
+        raise Abort("chmod: missing operand\n")
+    mode_text, paths = rest[0], rest[1:]
+    try:
+        mode = int(mode_text, 8)
+    except ValueError:
+        raise Abort(f"chmod: invalid mode: '{mode_text}'\n") from None
+    err = ""
+    for path in paths:
+        try:
+            loc = node.kernel.vfs.walk(_abs(node, path))
+            loc.fs.setattr(loc.ino, mode=mode)
+        except FsError as exc:
+            err += f"chmod: cannot access '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+_USERS = {"root": 0, "eucalyptus": 500, "nobody": 65534}
+_GROUPS = {"root": 0, "eucalyptus": 500, "disk": 6, "kvm": 36, "nogroup": 65534}
+
+
+@tool("chown")
+def chown(node, argv, stdin):
+    _, rest = _split(argv, "Rh")
+    if len(rest) < 2:
+        raise Abort("chown: missing operand\n")
+    spec, paths = rest[0], rest[1:]
+    user, _, group = spec.partition(":")
+    try:
+        uid = None if not user else (int(user) if user.isdigit() else _USERS[user])
+    except KeyError:
+        raise Abort(f"chown: invalid user: '{spec}'\n") from None
+    try:
+        gid = None if not group else (int(group) if group.isdigit() else _GROUPS[group])
+    except KeyError:
+        raise Abort(f"chown: invalid group: '{spec}'\n") from None
+    err = ""
+    for path in paths:
+        try:
+            loc = node.kernel.vfs.walk(_abs(node, path))
+            loc.fs.setattr(loc.ino, uid=uid, gid=gid)
+        except FsError as exc:
+            err += f"chown: cannot access '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("truncate")
+def truncate(node, argv, stdin):
+    args = argv[1:]
+    size = None
+    paths = []
+    i = 0
+    while i < len(args):
+        if args[i] == "-s" and i + 1 < len(args):
+            size = args[i + 1]
+            i += 2
+            continue
+        if args[i].startswith("--size="):
+            size = args[i][7:]
+        elif args[i].startswith("-s"):
+            size = args[i][2:]
+        else:
+            paths.append(args[i])
+        i += 1
+    if size is None:
+        raise Abort("truncate: you must specify either '--size' or '--reference'\n"
+                    "Try 'truncate --help' for more information.\n")
+    from .dd import parse_number
+    try:
+        nbytes = parse_number(size.replace("K", "KiB").replace("M", "MiB").replace("G", "GiB")
+                              .replace("iBiB", "iB"), "size") if not size.isdigit() else int(size)
+    except Abort:
+        raise Abort(f"truncate: Invalid number: '{size}'\n") from None
+    err = ""
+    for path in paths:
+        try:
+            ep = open_endpoint(node, path, write=True, create=True)
+            ep.truncate(nbytes)
+        except FsError as exc:
+            err += f"truncate: cannot open '{path}' for writing: {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@tool("touch")
+def touch(node, argv, stdin):
+    _, paths = _split(argv, "c")
+    for path in paths:
+        try:
+            open_endpoint(node, path, write=True, create=True)
+        except FsError as exc:
+            raise Abort(f"touch: cannot touch '{path}': {exc.strerror}\n")
+    return Result(0)
+
+
+def _escapes(text: str) -> str:
+    out, i = [], 0
+    table = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "r": "\r", "v": "\v", "f": "\f", "e": "\x1b"}
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt in table:
+                out.append(table[nxt])
+                i += 2
+                continue
+            if nxt == "c":
+                break
+            if nxt == "0":
+                j = i + 2
+                while j < len(text) and j < i + 5 and text[j] in "01234567":
+                    j += 1
+                out.append(chr(int(text[i + 2:j] or "0", 8)))
+                i = j
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+@tool("echo")
+def echo(node, argv, stdin):
+    args = argv[1:]
+    newline, escapes = True, False
+    while args and args[0] in ("-n", "-e", "-E", "-ne", "-en"):
+        newline = newline and "n" not in args[0]
+        escapes = "e" in args[0] or (escapes and args[0] != "-E")
+        args = args[1:]
+    text = " ".join(args)
+    if escapes:
+        text = _escapes(text)
+    return Result(0, text + ("\n" if newline else ""))
+
+
+@tool("printf")
+def printf(node, argv, stdin):
+    if len(argv) < 2:
+        raise Abort("printf: missing operand\n")
+    fmt, args = argv[1], list(argv[2:])
+    out = []
+    while True:
+        text, i = "", 0
+        f = _escapes(fmt)
+        while i < len(f):
+            if f[i] == "%" and i + 1 < len(f):
+                spec = f[i + 1]
+                if spec == "%":
+                    text += "%"
+                elif spec in "sdb":
+                    value = args.pop(0) if args else ""
+                    text += _escapes(value) if spec == "b" else value
+                i += 2
+                continue
+            text += f[i]
+            i += 1
+        out.append(text)
+        if not args or "%" not in fmt:
+            break
+    return Result(0, "".join(out))
+
+
+def _mode_string(mode: int) -> str:
+    kind = {st.S_IFDIR: "d", st.S_IFLNK: "l", st.S_IFBLK: "b", st.S_IFCHR: "c"}.get(st.S_IFMT(mode), "-")
+    perms = "".join(ch if mode & bit else "-" for ch, bit in zip("rwxrwxrwx", (
+        0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1)))
+    return kind + perms
+
+
+@tool("ls")
+def ls(node, argv, stdin):
+    flags, paths = _split(argv, "la1d")
+    vfs = node.kernel.vfs
+    paths = paths or ["."]
+    out, err = [], ""
+    for path in paths:
+        full = _abs(node, path)
+        try:
+            attr = vfs.stat(full)
+        except FsError as exc:
+            err += f"ls: cannot access '{path}': {exc.strerror}\n"
+            continue
+        if attr.is_dir and "d" not in flags:
+            loc = vfs.walk(full)
+            entries = [(n, vfs.stat(full.rstrip("/") + "/" + n, follow=False)) for n, _ in loc.fs.readdir(loc.ino)]
+        else:
+            entries = [(path, vfs.stat(full, follow=False))]
+        if "l" in flags:
+            if attr.is_dir and "d" not in flags:
+                out.append(f"total {sum(e.blocks for _, e in entries) // 2}\n")
+            for name, e in entries:
+                when = time.strftime("%b %d %H:%M", time.gmtime(e.mtime))
+                size = f"{e.rdev[0]}, {e.rdev[1]}" if e.rdev else str(e.size)
+                line = f"{_mode_string(e.mode)} {e.nlink} {_user(e.uid)} {_group(e.gid)} {size} {when} {name}"
+                if e.is_lnk:
+                    loc = vfs.walk(full.rstrip("/") + "/" + name if attr.is_dir else full, follow=False)
+                    line += " -> " + loc.fs.readlink(loc.ino)
+                out.append(line + "\n")
+        else:
+            out.extend(n + "\n" for n, _ in entries)
+    return Result(2 if err else 0, "".join(out), err)
+
+
+def _user(uid: int) -> str:
+    return next((n for n, u in _USERS.items() if u == uid), str(uid))
+
+
+def _group(gid: int) -> str:
+    return next((n for n, g in _GROUPS.items() if g == gid), str(gid))
+
+
+@tool("stat")
+def stat_(node, argv, stdin):
+    fmt = None
+    paths = []
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        if args[i] in ("-c", "--format") and i + 1 < len(args):
+            fmt = args[i + 1]
+            i += 2
+            continue
+        paths.append(args[i])
+        i += 1
+    out, err = "", ""
+    for path in paths:
+        try:
+            e = node.kernel.vfs.stat(_abs(node, path), follow=False)
+        except FsError as exc:
+            err += f"stat: cannot statx '{path}': {exc.strerror}\n"
+            continue
+        if fmt:
+            repl = {"%s": str(e.size), "%a": f"{e.mode & 0o7777:o}", "%u": str(e.uid), "%g": str(e.gid),
+                    "%i": str(e.ino), "%d": str(e.dev), "%n": path, "%F": _kind(e), "%A": _mode_string(e.mode),
+                    "%h": str(e.nlink), "%b": str(e.blocks), "%U": _user(e.uid), "%G": _group(e.gid)}
+            line = fmt
+            for k, v in repl.items():
+                line = line.replace(k, v)
+            out += line + "\n"
+        else:
+            out += (f"  File: {path}\n  Size: {e.size}\tBlocks: {e.blocks}\t{_kind(e)}\n"
+                    f"Access: ({e.mode & 0o7777:04o}/{_mode_string(e.mode)})  Uid: {e.uid}  Gid: {e.gid}\n")
+    return Result(1 if err else 0, out, err)
+
+
+def _kind(e) -> str:
+    if e.is_dir:
+        return "directory"
+    if e.is_lnk:
+        return "symbolic link"
+    if e.is_blk:
+        return "block special file"
+    return "regular file" if e.size else "regular empty file"
+
+
+@tool("sort")
+def sort(node, argv, stdin):
+    lines = (stdin or "").splitlines()
+    locale = node.env.get("LC_ALL") or node.env.get("LANG") or "C"
+    if locale.startswith("en_US"):
+        # glibc en_US collation: punctuation ignored and case folded first, then ties broken.
+        key = lambda s: ("".join(ch for ch in s.lower() if ch.isalnum()), s.swapcase())  # noqa: E731
+        lines.sort(key=key)
+    else:
+        lines.sort(key=lambda s: s.encode(errors="surrogateescape"))
+    return Result(0, "".join(line + "\n" for line in lines))
+
+
+@tool("sync", "true", "udevadm", "modprobe")
+def noop(node, argv, stdin):
+    return Result(0)
+
+
+@tool("false")
+def false(node, argv, stdin):
+    return Result(1)
+
+
+@tool("sleep")
+def sleep(node, argv, stdin):
+    try:
+        node.clock.advance(float(argv[1]))
+    except (IndexError, ValueError):
+        raise Abort("sleep: missing operand\n") from None
+    return Result(0)

@@ -1,0 +1,234 @@
+"""losetup, in util-linux 2.38 (debian12) and 2.17 (el6) flavours."""
+from __future__ import annotations
+
+import errno
+
+from ..fs.base import FsError
+from ..kernel import new_encode_dev
+from ..loop import LoopDevice
+from . import Abort, Result, tool
+
+LO_NAME_SIZE = 64
+
+
+def kernfs_hash(name: str) -> int:
+    h = 0
+    for c in name.encode():
+        h = ((h + (c << 4) + (c >> 4)) * 11) & (2**64 - 1)
+    h = (((h * 0x61C8864680B583EB) & (2**64 - 1)) >> 32) & 0x7FFFFFFF
+    return h + 2 if h < 2 else min(h, 0x7FFFFFFE)
+
+
+def status_line(node, dev: LoopDevice) -> str:
+    if node.dialect.losetup_format == "old":
+        name = dev.file_name
+        if len(name.encode()) >= LO_NAME_SIZE - 1:
+            name = name.encode()[:LO_NAME_SIZE - 1].decode(errors="ignore") + "*"
+        line = f"{dev.devnode}: [{dev.st_dev:04x}]:{dev.ino} ({name})"
+    else:
+        name = dev.file_name + (" (deleted)" if dev.deleted else "")
+        line = f"{dev.devnode}: [{dev.st_dev:04d}]:{dev.ino} ({name})"
+    if dev.offset:
+        line += f", offset {dev.offset}"
+    if dev.sizelimit:
+        line += f", sizelimit {dev.sizelimit}"
+    return line
+
+
+def listing_order(node, devices: list[LoopDevice]) -> list[LoopDevice]:
+    if node.dialect.loop_order == "kernfs":
+        return sorted(devices, key=lambda d: (kernfs_hash(d.name), d.name))
+    return sorted(devices, key=lambda d: d.number)
+
+
+def _parse_size(text: str, opt: str) -> int:
+    units = {"": 1, "K": 1024, "KiB": 1024, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30, "GiB": 1 << 30,
+             "KB": 1000, "MB": 10**6, "GB": 10**9}
+    num = text.rstrip("KMGiB")
+    unit = text[len(num):]
+    if not num.isdigit() or unit not in units:
+        raise Abort(f"losetup: invalid {opt} argument: '{text}'\n")
+    return int(num) * units[unit]
+
+
+def _loop_at(node, path: str) -> LoopDevice:
+    dev = node.kernel.device_at(path)
+    if not isinstance(dev, LoopDevice):
+        raise FsError(errno.ENXIO)
+    return dev
+
+
+def attach(node, dev: LoopDevice, file_path: str, offset: int, sizelimit: int, read_only: bool) -> None:
+    kernel = node.kernel
+    loc = kernel.vfs.walk(file_path)
+    attr = loc.fs.getattr(loc.ino)
+    if dev.bound:
+        raise FsError(errno.EBUSY)
+    canonical = kernel.vfs.canonical(file_path, node.cwd)
+    backing_dev = None
+    if attr.is_blk:
+        backing_dev = kernel.devices.get(attr.rdev)
+        if backing_dev is None:
+            raise FsError(errno.ENXIO)
+        size = backing_dev.size
+    elif attr.is_reg:
+        size = attr.size
+    else:
+        raise FsError(errno.EINVAL)
+    dev.bind(loc.fs, loc.ino, canonical, attr.dev, size, offset, sizelimit, read_only, backing_dev)
+    if backing_dev is not None:
+        backing_dev.hold(dev.devnode)
+    elif hasattr(loc.fs, "pin"):
+        loc.fs.pin(loc.ino)
+
+
+@tool("losetup")
+def losetup(node, argv, stdin):
+    old = node.dialect.losetup_format == "old"
+    args = argv[1:]
+    opts = {"offset": 0, "sizelimit": 0, "find": False, "show": False, "all": False, "detach": False,
+            "detach_all": False, "assoc": None, "read_only": False}
+    positional = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "--offset") or a in ("--sizelimit",) or a in ("-j", "--associated"):
+            if i + 1 >= len(args):
+                raise Abort(f"losetup: option requires an argument -- '{a.lstrip('-')[:1]}'\n"
+                            f"Try 'losetup --help' for more information.\n")
+            value = args[i + 1]
+            if a in ("-o", "--offset"):
+                opts["offset"] = _parse_size(value, "offset")
+            elif a == "--sizelimit":
+                opts["sizelimit"] = _parse_size(value, "size")
+            else:
+                opts["assoc"] = value
+            i += 2
+            continue
+        if a.startswith("-o") and len(a) > 2:
+            opts["offset"] = _parse_size(a[2:], "offset")
+        elif a in ("-f", "--find"):
+            opts["find"] = True
+        elif a == "--show":
+            opts["show"] = True
+        elif a in ("-a", "--all"):
+            opts["all"] = True
+        elif a in ("-d", "--detach"):
+            opts["detach"] = True
+        elif a in ("-D", "--detach-all"):
+            opts["detach_all"] = True
+        elif a in ("-r", "--read-only"):
+            opts["read_only"] = True
+        elif a in ("-fs",):
+            opts["find"] = opts["show"] = True
+        elif a.startswith("-") and a != "-":
+            raise Abort(f"losetup: invalid option -- '{a.lstrip('-')[:1]}'\n"
+                        f"Try 'losetup --help' for more information.\n")
+        else:
+            positional.append(a)
+        i += 1
+
+    kernel = node.kernel
+    if opts["all"]:
+        devs = listing_order(node, kernel.loop.bound())
+        return Result(0, "".join(status_line(node, d) + "\n" for d in devs))
+    if opts["assoc"] is not None:
+        try:
+            loc = kernel.vfs.walk(opts["assoc"])
+        except FsError as exc:
+            raise Abort(f"losetup: {opts['assoc']}: failed to use backing file: {exc.strerror}\n")
+        hits = [d for d in kernel.loop.bound() if d.fs is loc.fs and d.ino == loc.ino]
+        return Result(0, "".join(status_line(node, d) + "\n" for d in listing_order(node, hits)))
+    if opts["detach_all"]:
+        for dev in kernel.loop.bound():
+            _detach(node, dev)
+        return Result(0)
+    if opts["detach"]:
+        if not positional:
+            raise Abort("losetup: option requires an argument -- 'd'\nTry 'losetup --help' for more information.\n")
+        err = ""
+        for path in positional:
+            try:
+                dev = _loop_at(node, path)
+                if not dev.bound:
+                    raise FsError(errno.ENXIO)
+                _detach(node, dev)
+            except FsError as exc:
+                if old:
+                    err += f"ioctl: LOOP_CLR_FD: {exc.strerror}\n"
+                else:
+                    err += f"losetup: {path}: detach failed: {exc.strerror}\n"
+        return Result(1 if err else 0, "", err)
+    if opts["find"]:
+        if not positional:
+            dev = _find_free(node)
+            return Result(0, dev.devnode + "\n")
+        file_path = positional[0]
+        dev = _find_free(node)
+        _attach_or_abort(node, dev, file_path, opts)
+        return Result(0, dev.devnode + "\n" if opts["show"] else "")
+    if len(positional) == 1:
+        path = positional[0]
+        try:
+            dev = _loop_at(node, path)
+            if not dev.bound:
+                raise FsError(errno.ENXIO)
+        except FsError as exc:
+            if old:
+                raise Abort(f"loop: can't get info on device {path}: {exc.strerror}\n")
+            raise Abort(f"losetup: {path}: {exc.strerror}\n")
+        return Result(0, status_line(node, dev) + "\n")
+    if len(positional) == 2:
+        path, file_path = positional
+        try:
+            dev = _loop_at(node, path)
+        except FsError as exc:
+            if old:
+                raise Abort(f"{path}: {exc.strerror}\n")
+            raise Abort(f"losetup: {path}: failed to set up loop device: {exc.strerror}\n")
+        _attach_or_abort(node, dev, file_path, opts)
+        return Result(0)
+    if not positional:
+        devs = listing_order(node, kernel.loop.bound())
+        if old:
+            raise Abort("Usage:\n losetup loop_device                             # give info\n", rc=1)
+        header = "NAME       SIZELIMIT OFFSET AUTOCLEAR RO BACK-FILE DIO LOG-SEC\n"
+        rows = "".join(f"{d.devnode:<10} {d.sizelimit:>9} {d.offset:>6} {int(d.autoclear):>9} "
+                       f"{int(d.read_only):>2} {d.file_name} {0:>3} {512:>7}\n" for d in devs)
+        return Result(0, header + rows if devs else "")
+    raise Abort("losetup: unexpected arguments\nTry 'losetup --help' for more information.\n")
+
+
+def _find_free(node) -> LoopDevice:
+    loop = node.kernel.loop
+    if node.dialect.losetup_format == "old":
+        for number in sorted(loop.devices):
+            if not loop.devices[number].bound:
+                return loop.devices[number]
+        raise Abort("losetup: could not find any free loop device\n")
+    return loop.find_free()
+
+
+def _attach_or_abort(node, dev: LoopDevice, file_path: str, opts: dict) -> None:
+    old = node.dialect.losetup_format == "old"
+    try:
+        attach(node, dev, file_path, opts["offset"], opts["sizelimit"], opts["read_only"])
+    except FsError as exc:
+        if old:
+            if exc.errno == errno.EBUSY:
+                raise Abort(f"ioctl: LOOP_SET_FD: {exc.strerror}\n")
+            raise Abort(f"{file_path}: {exc.strerror}\n")
+        raise Abort(f"losetup: {file_path}: failed to set up loop device: {exc.strerror}\n")
+
+
+def _detach(node, dev: LoopDevice) -> None:
+    if dev.open_count > 0:
+        if not node.dialect.busy_detach_autoclear:
+            raise FsError(errno.EBUSY)
+        dev.autoclear = True
+        return
+    node.kernel.loop.detach(dev)
+
+
+def st_dev_of(node) -> int:
+    return new_encode_dev(*node.kernel.host_dev)

@@ -1,0 +1,181 @@
+"""mke2fs / mkfs.ext2|3|4 and mkswap, with e2fsprogs 1.47.0 / util-linux 2.38 output."""
+from __future__ import annotations
+
+from ..fs.base import FsError
+from ..fs.ext2 import plan_geometry
+from ..fs.mkext import make_filesystem
+from ..fs.swap import make_swap
+from . import Abort, Result, tool
+from .endpoint import open_endpoint
+
+
+def _progress(label: str, total: int, last: bool = False) -> str:
+    width = len(str(total))
+    shown = f"{0:>{width}}/{total:>{width}}"
+    back = "\b" * len(shown)
+    return f"{label}{shown}{back}{' ' * len(shown)}{back}done{'' if last else ' ' * 28}\n"
+
+
+def _int_log10(n: int) -> int:
+    count = 0
+    while n >= 10:
+        n //= 10
+        count += 1
+    return count
+
+
+def _device_in_use(node, ep) -> bool:
+    if ep.device is None:
+        return False
+    return ep.device.key in node.kernel.mounted_devices() or ep.device.key in node.kernel.swaps
+
+
+def _discard(ep) -> bool:
+    """BLKDISCARD / punch-hole: what mke2fs and mkswap try before writing."""
+    if ep.kind == "file":
+        ep.zero(0, ep.size)
+        return True
+    dev = ep.device
+    if getattr(dev, "discard", None) is not None:
+        return dev.discard(0, dev.size)
+    return False
+
+
+@tool("mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mke2fs", "mkfs")
+def mke2fs(node, argv, stdin):
+    prog = argv[0].rsplit("/", 1)[-1]
+    kind = {"mkfs.ext3": "ext3", "mkfs.ext4": "ext4"}.get(prog, "ext2")
+    args = argv[1:]
+    block_size = None
+    quiet = force = False
+    label = ""
+    positional = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-b", "-L", "-t", "-T", "-O", "-E", "-N", "-i", "-I", "-m", "-U") :
+            if i + 1 >= len(args):
+                raise Abort(f"{prog}: option requires an argument -- '{a[1]}'\n")
+            value = args[i + 1]
+            if a == "-b":
+                if not value.isdigit() or int(value) not in (1024, 2048, 4096, 65536):
+                    raise Abort(f"{prog}: invalid block size - {value}\n")
+                block_size = int(value)
+            elif a == "-L":
+                label = value
+            elif a == "-t":
+                kind = value
+            i += 2
+            continue
+        if a == "-j":
+            kind = "ext3" if kind == "ext2" else kind
+        elif a == "-q":
+            quiet = True
+        elif a in ("-F", "-FF"):
+            force = True
+        elif a.startswith("-") and len(a) > 1:
+            raise Abort(f"{prog}: invalid option -- '{a[1]}'\n")
+        else:
+            positional.append(a)
+        i += 1
+    banner = f"mke2fs {node.dialect.e2fsprogs}\n"
+    if not positional:
+        raise Abort(f"Usage: mke2fs [-c|-l filename] [-b block-size] [-C cluster-size]\n")
+    device = positional[0]
+    try:
+        ep = open_endpoint(node, device, write=True)
+    except FsError as exc:
+        raise Abort(f"{'' if quiet else banner}The file {device} does not exist and no size was specified.\n")
+    if _device_in_use(node, ep):
+        raise Abort(f"{'' if quiet else banner}{device} is mounted; will not make a filesystem here!\n")
+    size = ep.size or 0
+    blocks = None
+    if len(positional) > 1:
+        if not positional[1].isdigit():
+            raise Abort(f"{'' if quiet else banner}{prog}: invalid blocks '{positional[1]}' on device '{device}'\n")
+        blocks = int(positional[1])
+    geo = plan_geometry(size, block_size, blocks)
+    if geo.blocks * geo.block_size > size and not force:
+        raise Abort(f"{'' if quiet else banner}{prog}: Filesystem larger than apparent device size.\n"
+                    f"Proceed anyway? (y,N) ")
+    out = ""
+    if _discard(ep) and not quiet:
+        out += _progress("Discarding device blocks: ", geo.blocks)
+    fs_uuid = node.rng.uuid4()
+    journal = make_filesystem(ep, geo, kind, fs_uuid, int(node.clock.now), label)
+    node.clock.advance(0.05 + geo.groups * 0.002)
+    if quiet:
+        return Result(0)
+    out += f"Creating filesystem with {geo.blocks} {geo.block_size // 1024}k blocks and {geo.inodes} inodes\n"
+    if geo.groups > 1:
+        out += f"Filesystem UUID: {fs_uuid}\nSuperblock backups stored on blocks: "
+        col_left = 0
+        for n, block in enumerate(geo.backups()):
+            if n:
+                out += ", "
+            need = _int_log10(block) + 2
+            if need > col_left:
+                out += "\n\t"
+                col_left = 72
+            col_left -= need
+            out += str(block)
+        out += "\n\n"
+    else:
+        out += "\n"
+    out += _progress("Allocating group tables: ", geo.groups)
+    out += _progress("Writing inode tables: ", geo.groups)
+    if journal:
+        out += f"Creating journal ({journal} blocks): done\n"
+    out += _progress("Writing superblocks and filesystem accounting information: ", geo.groups, last=True)
+    out += "\n"
+    return Result(0, out, banner)
+
+
+@tool("mkswap")
+def mkswap(node, argv, stdin):
+    args = argv[1:]
+    label = ""
+    positional = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-L", "-U", "-p") and i + 1 < len(args):
+            if args[i] == "-L":
+                label = args[i + 1]
+            i += 2
+            continue
+        if args[i] in ("-f", "-c"):
+            i += 1
+            continue
+        positional.append(args[i])
+        i += 1
+    if not positional:
+        raise Abort("mkswap: no device specified\nTry 'mkswap --help' for more information.\n")
+    device = positional[0]
+    try:
+        ep = open_endpoint(node, device, write=True)
+    except FsError as exc:
+        raise Abort(f"mkswap: cannot open {device}: {exc.strerror}\n")
+    size = ep.size or 0
+    if len(positional) > 1:
+        if not positional[1].isdigit():
+            raise Abort(f"mkswap: invalid block count argument: '{positional[1]}'\n")
+        want = int(positional[1]) * 1024
+        if want > size:
+            raise Abort(f"mkswap: error: size {want} KiB is larger than device size {size // 1024} KiB\n")
+        size = want
+    if _device_in_use(node, ep):
+        raise Abort(f"mkswap: error: {device} is mounted; will not make swapspace\n")
+    if size < 10 * 4096:
+        raise Abort(f"mkswap: error: swap area needs to be at least 40 KiB\n")
+    pages = size // 4096
+    swap_uuid = node.rng.uuid4()
+    make_swap(ep, size, swap_uuid, label)
+    usable = (pages - 1) * 4096
+    mib = usable / (1 << 20)
+    size_text = f"{mib:.0f} MiB" if abs(mib - round(mib)) < 0.05 else f"{mib:.1f} MiB"
+    if node.dialect.util_linux.startswith("2.17"):
+        out = f"Setting up swapspace version 1, size = {usable // 1024} KiB\n"
+    else:
+        out = f"Setting up swapspace version 1, size = {size_text} ({usable} bytes)\n"
+    out += f"{'no label' if not label else 'LABEL=' + label}, UUID={swap_uuid}\n"
+    return Result(0, out)

@@ -1,0 +1,70 @@
+"""tune2fs -c / -i / -l: change the superblock fields at their real offsets."""
+from __future__ import annotations
+
+import struct
+
+from ..fs.base import FsError
+from ..fs.ext2 import MAGIC
+from . import Abort, Result, tool
+from .endpoint import open_endpoint
+
+
+def _interval(text: str) -> int:
+    units = {"d": 86400, "w": 7 * 86400, "m": 30 * 86400, "s": 1}
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text) * 86400
+
+
+@tool("tune2fs")
+def tune2fs(node, argv, stdin):
+    banner = f"tune2fs {node.dialect.e2fsprogs}\n"
+    args = argv[1:]
+    device = None
+    changes: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-c", "-i", "-L", "-C") and i + 1 < len(args):
+            changes.append((a, args[i + 1]))
+            i += 2
+            continue
+        if a == "-l":
+            changes.append((a, ""))
+        elif a.startswith("-"):
+            raise Abort(f"{banner}tune2fs: invalid option -- '{a[1:2]}'\n")
+        else:
+            device = a
+        i += 1
+    if device is None:
+        raise Abort(f"{banner}Usage: tune2fs [-c max_mounts_count] [-e errors_behavior] [-f] [-g group]\n")
+    try:
+        ep = open_endpoint(node, device, write=True)
+        sb = bytearray(ep.read(1024, 1024))
+    except FsError as exc:
+        raise Abort(f"tune2fs: {exc.strerror} while trying to open {device}\n"
+                    f"Couldn't find valid filesystem superblock.\n", rc=1, stdout=banner)
+    if len(sb) < 1024 or struct.unpack_from("<H", sb, 56)[0] != MAGIC:
+        raise Abort(f"tune2fs: Bad magic number in super-block while trying to open {device}\n",
+                    rc=1, stdout=banner)
+    out = banner
+    for opt, value in changes:
+        if opt == "-c":
+            count = int(value)
+            if count == 0:
+                count = -1
+            struct.pack_into("<h", sb, 54, count)
+            out += f"Setting maximal mount count to {count}\n"
+        elif opt == "-i":
+            seconds = _interval(value)
+            struct.pack_into("<I", sb, 68, seconds)
+            out += f"Setting interval between checks to {seconds} seconds\n"
+        elif opt == "-C":
+            struct.pack_into("<H", sb, 52, int(value))
+            out += f"Setting current mount count to {int(value)}\n"
+        elif opt == "-L":
+            name = value.encode()[:16]
+            sb[120:136] = name + bytes(16 - len(name))
+    ep.write(1024, bytes(sb))
+    node.clock.advance(0.01)
+    return Result(0, out)
