@@ -30,6 +30,8 @@ class Node:
         dev = self.kernel.vfs.walk("/dev")
         dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
         dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
+        mapper = self.kernel.vfs.walk("/dev/mapper")
+        mapper.fs.mknod(mapper.ino, "control", st.S_IFCHR | 0o600, (10, 236))
 
     def abspath(self, path: str) -> str:
         return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path

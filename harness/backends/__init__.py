@@ -1,0 +1,13 @@
+"""Host backends, selected by name (`sim`, `local`); real-node transports plug in here."""
+from __future__ import annotations
+
+from ..host import Host, LocalHost
+
+
+def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
+    if spec == "sim":
+        from .sim import SimHost
+        return SimHost(dialect=dialect, seed=seed)
+    if spec == "local":
+        return LocalHost()
+    raise ValueError(f"unknown backend '{spec}' (available: sim, local)")

@@ -343,17 +343,32 @@ def ls(node, argv, stdin):
         if "l" in flags:
             if attr.is_dir and "d" not in flags:
                 out.append(f"total {sum(e.blocks for _, e in entries) // 2}\n")
-            for name, e in entries:
-                when = time.strftime("%b %d %H:%M", time.gmtime(e.mtime))
-                size = f"{e.rdev[0]}, {e.rdev[1]}" if e.rdev else str(e.size)
-                line = f"{_mode_string(e.mode)} {e.nlink} {_user(e.uid)} {_group(e.gid)} {size} {when} {name}"
-                if e.is_lnk:
-                    loc = vfs.walk(full.rstrip("/") + "/" + name if attr.is_dir else full, follow=False)
-                    line += " -> " + loc.fs.readlink(loc.ino)
-                out.append(line + "\n")
+            out.extend(_long_listing(vfs, full, attr, entries))
         else:
             out.extend(n + "\n" for n, _ in entries)
     return Result(2 if err else 0, "".join(out), err)
+
+
+def _long_listing(vfs, full: str, attr, entries) -> list[str]:
+    """GNU ls -l: columns right/left aligned across the listing, devices as 'major, minor'."""
+    devs = [e.rdev for _, e in entries if e.rdev and (e.is_blk or st.S_ISCHR(e.mode))]
+    major_w = max((len(str(r[0])) for r in devs), default=0)
+    minor_w = max((len(str(r[1])) for r in devs), default=0)
+    rows = []
+    for name, e in entries:
+        if e.rdev and (e.is_blk or st.S_ISCHR(e.mode)):
+            size = f"{e.rdev[0]:>{major_w}}, {e.rdev[1]:>{minor_w}}"
+        else:
+            size = str(e.size)
+        target = ""
+        if e.is_lnk:
+            loc = vfs.walk(full.rstrip("/") + "/" + name if attr.is_dir else full, follow=False)
+            target = " -> " + loc.fs.readlink(loc.ino)
+        when = time.strftime("%b %d %H:%M", time.gmtime(e.mtime))
+        rows.append((_mode_string(e.mode), str(e.nlink), _user(e.uid), _group(e.gid), size, when, name + target))
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
+    return [f"{r[0]} {r[1]:>{widths[1]}} {r[2]:<{widths[2]}} {r[3]:<{widths[3]}} {r[4]:>{widths[4]}} {r[5]} {r[6]}\n"
+            for r in rows]
 
 
 def _user(uid: int) -> str:

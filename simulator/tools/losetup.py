@@ -22,8 +22,9 @@ def kernfs_hash(name: str) -> int:
 def status_line(node, dev: LoopDevice) -> str:
     if node.dialect.losetup_format == "old":
         name = dev.file_name
+        # 2.17 prints lo_file_name with its last kept byte replaced by '*' when the path was cut.
         if len(name.encode()) >= LO_NAME_SIZE - 1:
-            name = name.encode()[:LO_NAME_SIZE - 1].decode(errors="ignore") + "*"
+            name = name.encode()[:LO_NAME_SIZE - 2].decode(errors="ignore") + "*"
         line = f"{dev.devnode}: [{dev.st_dev:04x}]:{dev.ino} ({name})"
     else:
         name = dev.file_name + (" (deleted)" if dev.deleted else "")

@@ -1,0 +1,46 @@
+"""`nc-harness`: one module per verb; this file only dispatches."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import replay as replay_verb
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="nc-harness", description="Eucalyptus NC disk construction: engine, simulator, harness")
+    sub = parser.add_subparsers(dest="verb", parser_class=Parser)
+    replay_verb.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"nc-harness: {exc}", file=sys.stderr)
+        return 2
+    if not args.verb:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
+        print(f"nc-harness: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

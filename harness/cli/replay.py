@@ -1,0 +1,50 @@
+"""`nc-harness replay TRACE`: run a logged trace (or a transcript) on a backend."""
+from __future__ import annotations
+
+import sys
+
+from ..backends import make_host
+from ..replay import replay
+from ..trace import TraceError, parse_trace, read_text
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("replay", help="replay a logged command trace on the simulator or a node")
+    p.add_argument("trace", help="trace file: NC log lines, bare commands, or a '$ command' transcript")
+    p.add_argument("--dialect", default="debian12", choices=["debian12", "el6"])
+    p.add_argument("--backend", default="sim", help="sim (default) or local")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--then", action="append", default=[], metavar="CMD",
+                   help="run after the trace; its stdout is printed (repeatable, in order)")
+    p.add_argument("--keep-going", action="store_true", help="report every failing command and go on")
+    p.add_argument("--check", action="store_true",
+                   help="compare each command's stdout/stderr/rc with a transcript's recorded ones")
+    p.add_argument("--transcript", metavar="FILE", help="write every command with its output and rc")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        commands = parse_trace(read_text(args.trace), args.trace)
+    except TraceError as exc:
+        print(f"nc-harness replay: {exc}", file=sys.stderr)
+        return 2
+    try:
+        host = make_host(args.backend, dialect=args.dialect, seed=args.seed)
+    except ValueError as exc:
+        print(f"nc-harness replay: {exc}", file=sys.stderr)
+        return 2
+    with host:
+        outcome = replay(host, commands, keep_going=args.keep_going, check=args.check, then=args.then)
+    for output in outcome.then_outputs:
+        sys.stdout.write(output)
+    if args.transcript:
+        try:
+            with open(args.transcript, "w") as fh:
+                fh.write("".join(outcome.transcript))
+        except OSError as exc:
+            print(f"nc-harness replay: {args.transcript}: cannot write: {exc.strerror}", file=sys.stderr)
+            return 2
+    for failure in outcome.failures:
+        print(failure.describe(args.trace), file=sys.stderr)
+    return 1 if outcome.failures else 0

@@ -1,0 +1,77 @@
+"""Replaying a trace on a host: stop (or go on) at failures, run --then commands, check expectations."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .host import Host
+from .trace import TraceCommand, format_transcript_entry
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
+
+
+def mask(text: str) -> str:
+    """Hide what legitimately differs between runs: UUIDs and backing-file inode numbers."""
+    return _LOSETUP_INODE.sub(r"\1<ino>", _UUID.sub("<uuid>", text))
+
+
+@dataclass
+class Failure:
+    lineno: int
+    command: str
+    rc: int
+    stderr: str
+    reason: str = "failed"
+
+    def describe(self, name: str) -> str:
+        detail = self.stderr.strip().replace("\n", " | ")
+        return f"{name}:{self.lineno}: {self.reason} (rc={self.rc}): {self.command.splitlines()[0]}" + (
+            f": {detail}" if detail else "")
+
+
+@dataclass
+class ReplayOutcome:
+    executed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    transcript: list[str] = field(default_factory=list)
+    then_outputs: list[str] = field(default_factory=list)
+
+
+def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, check: bool = False,
+           then: list[str] | None = None) -> ReplayOutcome:
+    outcome = ReplayOutcome()
+    for cmd in commands:
+        result = host.run_shell(cmd.text)
+        outcome.executed += 1
+        outcome.transcript.append(format_transcript_entry(cmd.text, result.rc, result.stdout, result.stderr))
+        reason = None
+        if check and cmd.expected is not None:
+            exp = cmd.expected
+            if result.rc != exp.rc:
+                reason = f"exit status {result.rc}, expected {exp.rc}"
+            elif mask(result.stdout) != mask(exp.stdout_text):
+                reason = "stdout differs: " + _first_difference(exp.stdout_text, result.stdout)
+            elif mask(result.stderr) != mask(exp.stderr_text):
+                reason = "stderr differs: " + _first_difference(exp.stderr_text, result.stderr)
+        elif result.rc != 0 and not (cmd.expected is not None and cmd.expected.rc == result.rc):
+            reason = "failed"
+        if reason:
+            outcome.failures.append(Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason))
+            if not keep_going:
+                return outcome
+    for line in then or []:
+        result = host.run_shell(line)
+        outcome.then_outputs.append(result.stdout)
+        outcome.transcript.append(format_transcript_entry(line, result.rc, result.stdout, result.stderr))
+    return outcome
+
+
+def _first_difference(expected: str, actual: str) -> str:
+    exp_lines, act_lines = mask(expected).splitlines(), mask(actual).splitlines()
+    for i in range(max(len(exp_lines), len(act_lines))):
+        e = exp_lines[i] if i < len(exp_lines) else "<missing>"
+        a = act_lines[i] if i < len(act_lines) else "<missing>"
+        if e != a:
+            return f"line {i + 1}: expected {e!r}, got {a!r}"
+    return "trailing newline"

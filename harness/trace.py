@@ -1,0 +1,140 @@
+"""Reading logged command traces (the NC log format, full-date stamps, bare lines) and transcripts."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from simulator.shell import ShellSyntaxError, tokenize
+
+_STAMP = re.compile(r"^(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?=\S)")
+
+
+class TraceError(Exception):
+    """A malformed trace; str() is the one-line message naming file and line."""
+
+
+@dataclass
+class TraceCommand:
+    lineno: int
+    text: str
+    stamp: str = ""
+    expected: "Expectation | None" = None
+
+
+@dataclass
+class Expectation:
+    rc: int | None = None
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+    @property
+    def stdout_text(self) -> str:
+        return "".join(line + "\n" for line in self.stdout)
+
+    @property
+    def stderr_text(self) -> str:
+        return "".join(line + "\n" for line in self.stderr)
+
+
+def read_text(path: str) -> str:
+    try:
+        raw = open(path, "rb").read()
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise TraceError(f"{path}:{line}: not valid UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+
+
+def parse_trace(text: str, name: str = "<trace>") -> list[TraceCommand]:
+    if any(line.startswith("$ ") for line in text.splitlines()):
+        return parse_transcript(text, name)
+    commands: list[TraceCommand] = []
+    pending: TraceCommand | None = None
+    continued = False
+    in_fence = False
+
+    def finish():
+        nonlocal pending
+        if pending is not None:
+            _check_syntax(pending, name)
+            commands.append(pending)
+            pending = None
+
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_fence = not in_fence
+            continue
+        if continued and pending is not None:
+            pending.text += "\n" + line
+            continued = line.endswith("\\") and not line.endswith("\\\\")
+            continue
+        if not stripped or (stripped.startswith("#") and not line.startswith(" ")):
+            finish()
+            continue
+        if pending is not None and stripped[0] in '|"' and line[0] in ' \t"|':
+            pending.text += " " + stripped
+            continued = line.endswith("\\")
+            continue
+        finish()
+        m = _STAMP.match(line)
+        stamp = ""
+        if m:
+            stamp = line[:m.end()].strip()
+            line = line[m.end():]
+        elif line[0] in " \t":
+            raise TraceError(f"{name}:{lineno}: indented line does not continue a command")
+        pending = TraceCommand(lineno, line.strip() if not line.rstrip().endswith("\\") else line.lstrip(), stamp)
+        continued = line.endswith("\\")
+    if continued:
+        raise TraceError(f"{name}:{pending.lineno}: command ends with a line continuation")
+    finish()
+    return commands
+
+
+def _check_syntax(cmd: TraceCommand, name: str) -> None:
+    try:
+        tokenize(cmd.text)
+    except ShellSyntaxError as exc:
+        raise TraceError(f"{name}:{cmd.lineno}: {exc}") from None
+    if len(cmd.text) > 1_000_000:
+        raise TraceError(f"{name}:{cmd.lineno}: command longer than 1000000 characters")
+
+
+def parse_transcript(text: str, name: str = "<transcript>") -> list[TraceCommand]:
+    """`$ command` lines, each followed by its stdout, `[stderr] ` lines and `# rc=N`."""
+    commands: list[TraceCommand] = []
+    current: TraceCommand | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith("$ "):
+            current = TraceCommand(lineno, line[2:], "", Expectation())
+            _check_syntax(current, name)
+            commands.append(current)
+            continue
+        if current is None or current.expected.rc is not None:
+            continue
+        m = re.fullmatch(r"# rc=(-?\d+)", line)
+        if m:
+            current.expected.rc = int(m.group(1))
+        elif line.startswith("[stderr] ") or line == "[stderr]":
+            current.expected.stderr.append(line[9:])
+        elif line.startswith("# ("):
+            continue
+        else:
+            current.expected.stdout.append(line)
+    for cmd in commands:
+        if cmd.expected.rc is None:
+            raise TraceError(f"{name}:{cmd.lineno}: command has no '# rc=N' line")
+    return commands
+
+
+def format_transcript_entry(command: str, rc: int, stdout: str, stderr: str) -> str:
+    out = f"$ {command}\n{stdout}"
+    if stdout and not stdout.endswith("\n"):
+        out += "\n"
+    out += "".join(f"[stderr] {line}\n" for line in stderr.splitlines())
+    return out + f"# rc={rc}\n\n"
