@@ -1,0 +1,247 @@
+"""Per-tool behaviour of the simulator, error paths included (texts from the real tools)."""
+import shutil
+import subprocess
+
+import pytest
+
+from simulator.node import Node
+
+
+@pytest.fixture
+def node():
+    n = Node(dialect="debian12")
+    assert n.sh("mkdir -p /disk1 && truncate -s 16M /disk1/a && truncate -s 16M /disk1/b").rc == 0
+    return n
+
+
+@pytest.fixture
+def el6():
+    n = Node(dialect="el6")
+    assert n.sh("mkdir -p /disk1 && truncate -s 16M /disk1/a").rc == 0
+    return n
+
+
+def test_losetup_attach_list_detach(node):
+    assert node.sh("losetup -o 0 /dev/loop0 /disk1/a").rc == 0
+    out = node.sh("losetup -a").stdout
+    assert out.startswith("/dev/loop0: [25104]:") and out.endswith(" (/disk1/a)\n")
+    assert node.sh("losetup /dev/loop0").stdout == out
+    assert node.sh("losetup -j /disk1/a").stdout == out
+    assert node.sh("losetup -d /dev/loop0").rc == 0
+    assert node.sh("losetup -a").stdout == ""
+
+
+def test_losetup_busy_device(node):
+    node.sh("losetup /dev/loop0 /disk1/a")
+    r = node.sh("losetup /dev/loop0 /disk1/b")
+    assert (r.rc, r.stderr) == (1, "losetup: /disk1/b: failed to set up loop device: Device or resource busy\n")
+
+
+def test_losetup_missing_file_and_unbound_detach(node):
+    r = node.sh("losetup /dev/loop0 /disk1/nope")
+    assert r.rc == 1 and r.stderr == "losetup: /disk1/nope: failed to set up loop device: No such file or directory\n"
+    r = node.sh("losetup -d /dev/loop3")
+    assert (r.rc, r.stderr) == (1, "losetup: /dev/loop3: detach failed: No such device or address\n")
+
+
+def test_losetup_find_show_creates_devices_beyond_boot_set(node):
+    for i in range(9):
+        assert node.sh("losetup -f --show /disk1/a").stdout == f"/dev/loop{i}\n"
+    assert node.sh("losetup -f").stdout == "/dev/loop9\n"
+
+
+def test_losetup_offset_and_kernfs_order(node):
+    node.sh("losetup -o 512 /dev/loop1 /disk1/a && losetup /dev/loop0 /disk1/b")
+    lines = node.sh("losetup -a").stdout.splitlines()
+    assert lines[0].startswith("/dev/loop1:") and lines[0].endswith("(/disk1/a), offset 512")
+
+
+def test_busy_detach_is_deferred_on_modern_kernels_and_refused_on_el6(node, el6):
+    for n in (node, el6):
+        n.sh("losetup /dev/loop0 /disk1/a && echo '0 100 linear /dev/loop0 0' | dmsetup create x")
+    assert node.sh("losetup -d /dev/loop0").rc == 0
+    assert node.sh("losetup -a").stdout != ""        # still held by dm
+    node.sh("dmsetup remove x")
+    assert node.sh("losetup -a").stdout == ""        # autoclear once released
+    r = el6.sh("losetup -d /dev/loop0")
+    assert (r.rc, r.stderr) == (1, "ioctl: LOOP_CLR_FD: Device or resource busy\n")
+
+
+def test_el6_losetup_format_is_hex_device_and_cut_path(el6):
+    long = "/disk1/" + "x" * 70
+    el6.sh(f"truncate -s 1M {long} && losetup /dev/loop0 {long}")
+    line = el6.sh("losetup -a").stdout
+    assert line.startswith("/dev/loop0: [0803]:") and line.endswith(long[:62] + "*)\n")
+
+
+def test_dmsetup_create_errors(node):
+    node.sh("echo '0 10 zero' | dmsetup create z")
+    r = node.sh("echo '0 10 zero' | dmsetup create z")
+    assert r.rc == 1 and r.stderr == ("device-mapper: create ioctl on z  failed: Device or resource busy\n"
+                                      "Command failed.\n")
+    r = node.sh("echo 'garbage' | dmsetup create y")
+    assert r.rc == 1 and r.stderr == "Invalid format on line 1 of table on stdin\nCommand failed.\n"
+    r = node.sh("echo '0 10 linear /dev/loop5 0' | dmsetup create y")     # unbound loop: size 0
+    assert r.rc == 1 and "reload ioctl on y  failed: Invalid argument" in r.stderr
+    r = node.sh("echo '0 10 linear /dev/nothere 0' | dmsetup create y")
+    assert r.rc == 1 and "reload ioctl on y  failed: No such device\n" in r.stderr
+    assert node.sh("dmsetup ls").stdout == "z\t(253:0)\n"     # failed creates leave nothing behind
+
+
+def test_dmsetup_table_validation_like_the_kernel(node):
+    node.sh("losetup /dev/loop0 /disk1/a")
+    for table in ("0 40000 linear /dev/loop0 0", "10 10 zero", "0 10 frobnicate",
+                  r"0 10 zero\n20 10 zero", "0 10 snapshot /dev/loop0 /dev/loop0 n 16",
+                  "0 10 snapshot /dev/loop0 /dev/loop1 x 16"):
+        r = node.sh(f"echo -e '{table}' | dmsetup create bad")
+        assert r.rc == 1 and "Invalid argument" in r.stderr or "No such device" in r.stderr, (table, r.stderr)
+    assert node.sh("dmsetup ls").stdout == "No devices found\n"
+
+
+def test_dmsetup_remove_busy_and_missing(node):
+    node.sh("echo '0 10 zero' | dmsetup create z && echo '0 10 linear /dev/mapper/z 0' | dmsetup create top")
+    r = node.sh("dmsetup remove z")
+    assert r.stderr == "device-mapper: remove ioctl on z  failed: Device or resource busy\nCommand failed.\n"
+    r = node.sh("dmsetup remove no-such-dev")
+    assert r.stderr == ("device-mapper: remove ioctl on no-such-dev  failed: No such device or address\n"
+                        "Command failed.\n")
+    assert node.sh("dmsetup remove top && dmsetup remove z").rc == 0
+
+
+def test_dmsetup_minors_reused_lowest_first(node):
+    for name in "abc":
+        node.sh(f"echo '0 8 zero' | dmsetup create {name}")
+    node.sh("dmsetup remove b")
+    node.sh("echo '0 8 zero' | dmsetup create d")
+    assert "d\t(253:1)" in node.sh("dmsetup ls").stdout
+
+
+def test_dmsetup_table_named_suspend_resume_reload(node):
+    node.sh("echo '0 8 zero' | dmsetup create z")
+    assert node.sh("dmsetup table z").stdout == "0 8 zero \n"
+    node.sh("dmsetup suspend z")
+    assert " L-sw " in node.sh("dmsetup info -c").stdout
+    node.sh("echo '0 16 zero' | dmsetup reload z")
+    assert "LIVE & INACTIVE" in node.sh("dmsetup info z").stdout
+    node.sh("dmsetup resume z")
+    assert node.sh("dmsetup table z").stdout == "0 16 zero \n"
+    r = node.sh("dmsetup table nope")
+    assert r.rc == 1
+
+
+def test_snapshot_copy_on_write_through_the_stack(node):
+    node.sh("printf 'ORIGINAL' > /tmp/o && dd if=/tmp/o of=/disk1/a conv=notrunc status=none")
+    node.sh("losetup /dev/loop0 /disk1/a && losetup /dev/loop1 /disk1/b")
+    node.sh("echo '0 32768 linear /dev/loop1 0' | dmsetup create back")
+    node.sh("echo '0 32768 snapshot /dev/loop0 /dev/mapper/back N 16' | dmsetup create snap")
+    node.sh("printf 'CHANGED!' > /tmp/c && dd if=/tmp/c of=/dev/mapper/snap conv=notrunc status=none")
+    assert node.sh("dd if=/dev/mapper/snap of=/tmp/r bs=8 count=1 status=none && cat /tmp/r").stdout == "CHANGED!"
+    assert node.sh("dd if=/disk1/a of=/tmp/r bs=8 count=1 status=none && cat /tmp/r").stdout == "ORIGINAL"
+    assert node.sh("dd if=/disk1/b of=/tmp/r bs=8 count=1 status=none && cat /tmp/r").stdout == "CHANGED!"
+    assert node.sh("dmsetup status snap").stdout == "0 32768 snapshot 16/32768 0\n"
+
+
+def test_dd_summary_and_errors(node):
+    r = node.sh("dd if=/disk1/a of=/disk1/c bs=16 count=309453 conv=notrunc,fsync")
+    lines = r.stderr.splitlines()
+    assert lines[:2] == ["309453+0 records in", "309453+0 records out"]
+    assert lines[2].startswith("4951248 bytes (5.0 MB, 4.7 MiB) copied, ")
+    r = node.sh("dd if=/nope of=/disk1/c")
+    assert (r.rc, r.stderr) == (1, "dd: failed to open '/nope': No such file or directory\n")
+
+
+def test_mkfs_output_and_real_superblock(node):
+    node.sh("losetup /dev/loop2 /disk1/a")
+    r = node.sh("mkfs.ext3 -b 4096 /dev/loop2 4096")
+    assert r.stderr == "mke2fs 1.47.0 (5-Feb-2023)\n"
+    assert "Creating filesystem with 4096 4k blocks and 4096 inodes\n" in r.stdout
+    assert "Creating journal (1024 blocks): done\n" in r.stdout
+    assert node.sh("dd if=/dev/loop2 of=/tmp/sb bs=1 skip=1080 count=2 status=none && cat /tmp/sb").stdout == "S\udcef"
+    r = node.sh("mkfs.ext3 -b 1000 /dev/loop2")
+    assert r.rc == 1 and "invalid block size" in r.stderr
+
+
+def test_mkswap_signature_and_output(node):
+    node.sh("losetup /dev/loop4 /disk1/a")
+    r = node.sh("mkswap /dev/loop4 16384")
+    assert r.stdout.startswith("Setting up swapspace version 1, size = 16 MiB (16773120 bytes)\nno label, UUID=")
+    assert node.sh("dd if=/dev/loop4 of=/tmp/s bs=1 skip=4086 count=10 status=none && cat /tmp/s").stdout == "SWAPSPACE2"
+    assert node.sh("mkswap /dev/loop4 999999").rc == 1
+
+
+def test_tune2fs_sets_superblock_fields(node):
+    node.sh("mkfs.ext3 -q -F /disk1/a")
+    r = node.sh("tune2fs /disk1/a -c 0 -i 0")
+    assert r.stdout == ("tune2fs 1.47.0 (5-Feb-2023)\nSetting maximal mount count to -1\n"
+                        "Setting interval between checks to 0 seconds\n")
+    r = node.sh("tune2fs /disk1/b -c 0")
+    assert r.rc == 1 and "Bad magic number in super-block" in r.stderr
+
+
+def test_mount_files_live_in_device_bytes(node):
+    node.sh("mkfs.ext3 -q -F /disk1/a && losetup /dev/loop0 /disk1/a && mkdir -p /mnt/x")
+    assert node.sh("mount /dev/loop0 /mnt/x && mkdir -p /mnt/x/root/.ssh && echo key > /mnt/x/root/.ssh/k"
+                   " && ln -s /etc /mnt/x/link && umount /mnt/x").rc == 0
+    assert node.sh("ls /mnt/x").stdout == ""
+    node.sh("losetup -d /dev/loop0 && cp /disk1/a /disk1/copy && losetup /dev/loop3 /disk1/copy")
+    assert node.sh("mount /dev/loop3 /mnt/x && cat /mnt/x/root/.ssh/k").stdout == "key\n"
+    assert "link -> /etc" in node.sh("ls -l /mnt/x").stdout
+
+
+def test_mount_errors_and_busy(node):
+    node.sh("losetup /dev/loop0 /disk1/b && mkdir -p /mnt/x")
+    r = node.sh("mount /dev/loop0 /mnt/x")
+    assert r.rc == 32 and "wrong fs type, bad option, bad superblock on /dev/loop0" in r.stderr
+    r = node.sh("mount /dev/loop0 /nope")
+    assert r.rc == 32 and r.stderr.startswith("mount: /nope: mount point does not exist.")
+    node.sh("mkfs.ext3 -q -F /dev/loop0 && mount /dev/loop0 /mnt/x")
+    r = node.sh("echo '0 100 linear /dev/loop0 0' | dmsetup create held && losetup -d /dev/loop0")
+    assert node.sh("umount /mnt/x").rc == 0
+    r = node.sh("umount /mnt/x")
+    assert (r.rc, r.stderr) == (32, "umount: /mnt/x: not mounted.\n")
+
+
+def test_parted_on_dm_disk_names_partition_maps(node):
+    node.sh("truncate -s 64M /disk1/d && losetup /dev/loop0 /disk1/d")
+    node.sh("echo '0 131072 linear /dev/loop0 0' | dmsetup create disk-a")
+    node.sh("echo '0 131072 linear /dev/loop0 0' | dmsetup create disk-7")
+    for disk in ("disk-a", "disk-7"):
+        assert node.sh(f"parted --script /dev/mapper/{disk} mklabel msdos").rc == 0
+        r = node.sh(f"parted --script /dev/mapper/{disk} mkpart primary  63s 65535s")
+        assert r.stderr.startswith("Warning: The resulting partition is not properly aligned")
+    names = node.sh("dmsetup ls").stdout
+    assert "disk-a1\t" in names and "disk-7p1\t" in names
+    node.sh("parted --script /dev/mapper/disk-a mklabel msdos")
+    assert "disk-a1\t" not in node.sh("dmsetup ls").stdout
+    r = node.sh("parted --script /dev/mapper/disk-7 mkpart primary 63s 999999s")
+    assert r.rc == 1 and "outside of the device" in r.stderr
+
+
+def test_parted_without_label(node):
+    node.sh("losetup /dev/loop0 /disk1/b")
+    r = node.sh("parted --script /dev/loop0 unit s print")
+    assert r.rc == 1 and r.stderr == "Error: /dev/loop0: unrecognised disk label\n"
+    assert "Partition Table: unknown\n" in r.stdout
+
+
+def test_shell_glue(node):
+    assert node.sh("echo a; false && echo no || echo yes").stdout == "a\nyes\n"
+    assert node.sh('echo -e "x\\ny" | sort').stdout == "x\ny\n"
+    assert node.sh("nosuch").rc == 127
+    assert node.sh("echo 'unterminated").rc == 2
+
+
+@pytest.mark.skipif(shutil.which("e2fsck") is None, reason="e2fsprogs not installed")
+def test_ext3_written_by_the_simulator_passes_real_e2fsck(node, tmp_path):
+    node.sh("mkfs.ext3 -q -F /disk1/a && losetup /dev/loop0 /disk1/a && mkdir -p /m && mount /dev/loop0 /m")
+    node.sh("mkdir -p /m/root/.ssh && echo k > /m/root/.ssh/authorized_keys && chmod 600 /m/root/.ssh/authorized_keys"
+            " && ln -s ../etc/passwd /m/p && rm /m/p && umount /m")
+    image = tmp_path / "a.img"
+    loc = node.kernel.vfs.walk("/disk1/a")
+    with open(image, "wb") as fh:
+        fh.truncate(16 << 20)
+        for index, page in sorted(loc.fs.inodes[loc.ino].data.pages.items()):
+            fh.seek(index * 4096)
+            fh.write(page)
+    proc = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
