@@ -146,7 +146,6 @@ class DeviceMapper:
             dev.set_live(dev.inactive)
             dev.inactive = None
             self._drop_table(dev, old)
-            dev.event_nr += 0
         dev.suspended = False
 
     def suspend(self, dev: DmDevice) -> None:

@@ -20,10 +20,6 @@ class FsError(Exception):
         return os.strerror(self.errno)
 
 
-def fail(code: int) -> FsError:
-    return FsError(code)
-
-
 @dataclass
 class Stat:
     ino: int

@@ -105,11 +105,9 @@ def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
         total_inodes = max(fs_bytes // ratio, FIRST_INO + 1)
         ipg = -(-total_inodes // groups)
         ipg = min(ipg, block_size * 8)
-        per_block = block_size // isize
         itb = -(-(ipg * isize) // block_size)
         ipg = (itb * block_size // isize) & ~7
         itb = -(-(ipg * isize) // block_size)
-        del per_block
         gdt = -(-(groups * 32) // block_size)
         overhead = 3 + itb + gdt
         rem = (blocks - fdb) % bpg
@@ -294,7 +292,7 @@ class ExtFS(FileSystem):
                     walk(child, level - 1)
         for slot, level in ((12, 1), (13, 2), (14, 3)):
             if slots[slot]:
-                walk(slots[slot], level - 1 if False else level)
+                walk(slots[slot], level)
         return out
 
     # -- FileSystem interface -------------------------------------------------------------

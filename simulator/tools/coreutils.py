@@ -10,10 +10,6 @@ from . import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 
 
-def _abs(node, path: str) -> str:
-    return path if path.startswith("/") else node.cwd.rstrip("/") + "/" + path
-
-
 def _split(argv, known: str):
     flags, rest = set(), []
     for a in argv[1:]:
@@ -38,9 +34,9 @@ def mkdir(node, argv, stdin):
     for path in paths:
         try:
             if "p" in flags:
-                vfs.mkdir_p(_abs(node, path))
+                vfs.mkdir_p(node.abspath(path))
             else:
-                parent, name = vfs.parent(_abs(node, path))
+                parent, name = vfs.parent(node.abspath(path))
                 parent.fs.mkdir(parent.ino, name, 0o755)
         except FsError as exc:
             err += f"mkdir: cannot create directory '{path}': {exc.strerror}\n"
@@ -53,7 +49,7 @@ def rmdir(node, argv, stdin):
     err = ""
     for path in paths:
         try:
-            parent, name = node.kernel.vfs.parent(_abs(node, path))
+            parent, name = node.kernel.vfs.parent(node.abspath(path))
             parent.fs.rmdir(parent.ino, name)
         except FsError as exc:
             err += f"rmdir: failed to remove '{path}': {exc.strerror}\n"
@@ -71,7 +67,7 @@ def cp(node, argv, stdin):
     for source in sources:
         target = dest
         try:
-            if vfs.exists(_abs(node, dest)) and vfs.stat(_abs(node, dest)).is_dir:
+            if vfs.exists(node.abspath(dest)) and vfs.stat(node.abspath(dest)).is_dir:
                 target = dest.rstrip("/") + "/" + source.rstrip("/").rsplit("/", 1)[-1]
             src = open_endpoint(node, source)
         except FsError as exc:
@@ -107,12 +103,11 @@ def rm(node, argv, stdin):
 
     for path in paths:
         try:
-            remove(_abs(node, path))
+            remove(node.abspath(path))
         except FsError as exc:
             if exc.errno == errno.ENOENT and "f" in flags:
                 continue
-            verb = "remove" if exc.errno != errno.EISDIR else "remove"
-            err += f"rm: cannot {verb} '{path}': {exc.strerror}\n"
+            err += f"rm: cannot remove '{path}': {exc.strerror}\n"
     return Result(1 if err else 0, "", err)
 
 
@@ -139,13 +134,13 @@ def ln(node, argv, stdin):
     target, name = paths
     vfs = node.kernel.vfs
     try:
-        parent, base = vfs.parent(_abs(node, name))
+        parent, base = vfs.parent(node.abspath(name))
         if "f" in flags and parent.fs.lookup(parent.ino, base) is not None:
             parent.fs.unlink(parent.ino, base)
         if "s" in flags:
             parent.fs.symlink(parent.ino, base, target)
         else:
-            loc = vfs.walk(_abs(node, target))
+            loc = vfs.walk(node.abspath(target))
             parent.fs.link(parent.ino, base, loc.ino)
     except FsError as exc:
         raise Abort(f"ln: failed to create {'symbolic ' if 's' in flags else 'hard '}link '{name}': {exc.strerror}\n")
@@ -165,7 +160,7 @@ def chmod(node, argv, stdin):
     err = ""
     for path in paths:
         try:
-            loc = node.kernel.vfs.walk(_abs(node, path))
+            loc = node.kernel.vfs.walk(node.abspath(path))
             loc.fs.setattr(loc.ino, mode=mode)
         except FsError as exc:
             err += f"chmod: cannot access '{path}': {exc.strerror}\n"
@@ -194,7 +189,7 @@ def chown(node, argv, stdin):
     err = ""
     for path in paths:
         try:
-            loc = node.kernel.vfs.walk(_abs(node, path))
+            loc = node.kernel.vfs.walk(node.abspath(path))
             loc.fs.setattr(loc.ino, uid=uid, gid=gid)
         except FsError as exc:
             err += f"chown: cannot access '{path}': {exc.strerror}\n"
@@ -329,7 +324,7 @@ def ls(node, argv, stdin):
     paths = paths or ["."]
     out, err = [], ""
     for path in paths:
-        full = _abs(node, path)
+        full = node.abspath(path)
         try:
             attr = vfs.stat(full)
         except FsError as exc:
@@ -395,7 +390,7 @@ def stat_(node, argv, stdin):
     out, err = "", ""
     for path in paths:
         try:
-            e = node.kernel.vfs.stat(_abs(node, path), follow=False)
+            e = node.kernel.vfs.stat(node.abspath(path), follow=False)
         except FsError as exc:
             err += f"stat: cannot statx '{path}': {exc.strerror}\n"
             continue

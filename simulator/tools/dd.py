@@ -51,8 +51,6 @@ def summary(node, in_full, in_part, out_full, out_part, total, seconds) -> str:
     si, iec = human(total, 1000), human(total, 1024)
     t = f"{seconds:g} s"
     if node.dialect.coreutils.startswith("8"):
-        if total < 1000:
-            return lines + f"{total} bytes ({si}) copied, {t}, {rate}\n"
         return lines + f"{total} bytes ({si}) copied, {t}, {rate}\n"
     if total < 1000 or si.endswith(" B"):
         return lines + f"{total} byte{'s' if total != 1 else ''} copied, {t}, {rate}\n"

@@ -240,7 +240,6 @@ def cmd_resume(node, rest, stdin, flags):
     for name in rest or [_need_name("resume", rest)]:
         dev = _get(node, name, "resume")
         node.kernel.dm.resume(dev)
-        dev.event_nr += 0
     return Result(0)
 
 

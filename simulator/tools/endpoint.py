@@ -68,7 +68,7 @@ class Endpoint:
 
 def open_endpoint(node, path: str, write: bool = False, create: bool = False, mode: int = 0o644) -> Endpoint:
     vfs = node.kernel.vfs
-    full = path if path.startswith("/") else node.cwd.rstrip("/") + "/" + path
+    full = node.abspath(path)
     try:
         loc = vfs.walk(full)
     except FsError as exc:

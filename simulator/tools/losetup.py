@@ -4,7 +4,6 @@ from __future__ import annotations
 import errno
 
 from ..fs.base import FsError
-from ..kernel import new_encode_dev
 from ..loop import LoopDevice
 from . import Abort, Result, tool
 
@@ -230,6 +229,3 @@ def _detach(node, dev: LoopDevice) -> None:
         return
     node.kernel.loop.detach(dev)
 
-
-def st_dev_of(node) -> int:
-    return new_encode_dev(*node.kernel.host_dev)

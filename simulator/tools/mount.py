@@ -46,7 +46,7 @@ def mount(node, argv, stdin):
     if len(positional) != 2:
         raise Abort("mount: bad usage\nTry 'mount --help' for more information.\n", rc=1)
     source, target = positional
-    full_target = target if target.startswith("/") else node.cwd.rstrip("/") + "/" + target
+    full_target = node.abspath(target)
     try:
         covered = vfs.walk(full_target)
         if not covered.fs.getattr(covered.ino).is_dir:
@@ -105,7 +105,7 @@ def umount(node, argv, stdin):
     vfs = kernel.vfs
     err = ""
     for target in positional:
-        full = target if target.startswith("/") else node.cwd.rstrip("/") + "/" + target
+        full = node.abspath(target)
         mount = None
         try:
             canonical = vfs.canonical(full)

@@ -201,7 +201,6 @@ def parted(node, argv, stdin):
             write_table(ep, signature, parts)
             sync_partition_maps(node, ep, parts)
             continue
-        raise Abort(f'parted: invalid token: {cmd}\nError: Expecting a command.\n' if False else
-                    f"Error: Unknown command: {cmd}\n")
+        raise Abort(f"Error: Unknown command: {cmd}\n")
     node.clock.advance(0.05)
     return Result(rc, out, err)
