@@ -319,7 +319,7 @@ def _mode_string(mode: int) -> str:
 
 @tool("ls")
 def ls(node, argv, stdin):
-    flags, paths = _split(argv, "la1d")
+    flags, paths = _split(argv, "la1dA")
     vfs = node.kernel.vfs
     paths = paths or ["."]
     out, err = [], ""
@@ -397,7 +397,9 @@ def stat_(node, argv, stdin):
         if fmt:
             repl = {"%s": str(e.size), "%a": f"{e.mode & 0o7777:o}", "%u": str(e.uid), "%g": str(e.gid),
                     "%i": str(e.ino), "%d": str(e.dev), "%n": path, "%F": _kind(e), "%A": _mode_string(e.mode),
-                    "%h": str(e.nlink), "%b": str(e.blocks), "%U": _user(e.uid), "%G": _group(e.gid)}
+                    "%h": str(e.nlink), "%b": str(e.blocks), "%U": _user(e.uid), "%G": _group(e.gid),
+                    "%.9Y": f"{e.mtime:.9f}", "%Y": str(int(e.mtime)), "%X": str(int(e.mtime)), "%t": f"{e.rdev[0]:x}" if e.rdev else "0",
+                    "%T": f"{e.rdev[1]:x}" if e.rdev else "0"}
             line = fmt
             for k, v in repl.items():
                 line = line.replace(k, v)

@@ -1,0 +1,206 @@
+"""Block blobs: open (create, size, sig, loop), close, delete, and the exact teardown order of delete_blob_state."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from .. import diskutil
+from ..nodeio import CommandError
+from .locks import LockTimeout
+from .store import SUFFIXES, BlobError, Blobstore, round_up_blocks
+
+MAX_ID = 4096
+
+
+@dataclass
+class Blockblob:
+    store: Blobstore
+    id: str
+    size_bytes: int
+    loop: str = ""
+    dm: list[str] = field(default_factory=list)
+    hollow: bool = False
+    created: bool = False
+
+    @property
+    def blocks_path(self) -> str:
+        return self.store.path_of(self.id, "blocks")
+
+    @property
+    def device(self) -> str:
+        """The main dm device when the blob is a clone, else its loop device."""
+        return f"/dev/mapper/{self.dm[-1]}" if self.dm else self.loop
+
+    @property
+    def dm_base(self) -> str:
+        return "euca-" + self.id.replace("/", "-")
+
+    @property
+    def is_in_cache(self) -> bool:
+        return self.store.revocation == "lru"
+
+
+def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool = False, excl: bool = False,
+              hollow: bool = False, sig: str | None = None, timeout: float = 0.05) -> Blockblob:
+    """blockblob_open: exclusive per-blob lock, space check and LRU purge on create, sig check on open,
+    and always a loop device."""
+    io = store.io
+    if not blob_id or len(blob_id) > MAX_ID or blob_id.startswith("/") or ".." in blob_id.split("/"):
+        raise BlobError("INVAL", f"invalid blob id '{blob_id}'")
+    if create and size_bytes <= 0:
+        raise BlobError("INVAL", f"cannot create blob {blob_id} of size {size_bytes}")
+    lock_path = store.path_of(blob_id, "lock")
+    blob_dir = store.blob_dir(blob_id)
+    if create:
+        io.mkdirs(blob_dir)
+    try:
+        store.locks.acquire(lock_path, timeout)
+    except LockTimeout:
+        raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
+    bb = Blockblob(store, blob_id, size_bytes)
+    locked = False
+    try:
+        stats = io.stat([bb.blocks_path])
+        exists = bb.blocks_path in stats
+        if exists and create and excl:
+            raise BlobError("EXIST", f"blob {blob_id} already exists")
+        if not exists and not create:
+            raise BlobError("NOENT", f"blob {blob_id} does not exist")
+        if not exists:
+            _create(store, bb, hollow, sig)
+        else:
+            actual = stats[bb.blocks_path][0]
+            if size_bytes and actual != size_bytes:
+                raise BlobError("SIGNATURE", f"blob {blob_id} has size {actual}, expected {size_bytes}")
+            stored_sig = io.read(store.path_of(blob_id, "sig")) or ""
+            if sig and stored_sig != sig:
+                raise BlobError("SIGNATURE", f"signature mismatch on blob {blob_id}")
+            bb.size_bytes = actual
+            bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
+            bb.dm = store.read_lines(blob_id, "dm")
+        io.write(lock_path, f"{store.owner}/{threading.get_ident()}")
+        locked = True
+        _ensure_loop(store, bb)
+        return bb
+    except Exception:
+        if bb.created:
+            io.unlink(lock_path)
+            io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES if s != "lock"))
+            _rmdirs(store, blob_id)
+        elif locked:
+            io.write(lock_path, "")
+        store.locks.release(lock_path)
+        raise
+
+
+def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None) -> None:
+    store.lock_store()
+    try:
+        if not hollow:
+            store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
+        bb.created = True
+        store.io.make_sparse(bb.blocks_path, bb.size_bytes)
+        if hollow:
+            store.io.write(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
+            bb.hollow = True
+        if sig:
+            store.io.write(store.path_of(bb.id, "sig"), sig)
+    finally:
+        store.unlock_store()
+
+
+def _ensure_loop(store: Blobstore, bb: Blockblob) -> None:
+    """A recorded loop is trusted if it is still a block device (only fsck checks what it points at)."""
+    path = store.path_of(bb.id, "loopback")
+    recorded = store.io.read(path) or ""
+    if recorded and store.io.is_block(recorded):
+        bb.loop = recorded
+        return
+    bb.loop = diskutil.loop_attach(store.io, bb.blocks_path)
+    store.io.write(path, bb.loop)
+
+
+def in_use(store: Blobstore, blob_id: str) -> set[str]:
+    info = store.info(blob_id)
+    return {name for name, on in (("opened", info.opened), ("abandoned", info.abandoned),
+                                  ("mapped", info.mapped), ("backed", info.backed)) if on}
+
+
+def close_blob(bb: Blockblob) -> None:
+    """Keep the loop only while other blobs map this one or it maps others."""
+    store = bb.store
+    lock_path = store.path_of(bb.id, "lock")
+    try:
+        if store.io.exists(bb.blocks_path) and not ({"mapped", "backed"} & in_use(store, bb.id)):
+            _detach_own_loop(store, bb.id)
+        if store.io.exists(lock_path):
+            store.io.write(lock_path, "")
+    finally:
+        store.locks.release(lock_path)
+
+
+def delete_blob(bb: Blockblob, force: bool = False) -> None:
+    """blockblob_delete: a blob other blobs still map is AGAIN unless forced."""
+    store = bb.store
+    lock_path = store.path_of(bb.id, "lock")
+    store.lock_store(timeout=0.5)
+    try:
+        if not force and store.read_lines(bb.id, "refs"):
+            raise BlobError("AGAIN", f"blob {bb.id} is in use by other blobs")
+        delete_blob_state(store, bb.id)
+    finally:
+        store.unlock_store()
+    store.locks.release(lock_path)
+
+
+def _detach_own_loop(store: Blobstore, blob_id: str) -> None:
+    path = store.path_of(blob_id, "loopback")
+    loop = store.io.read(path)
+    if loop:
+        diskutil.loop_detach(store.io, loop)
+    store.io.unlink(path)
+
+
+def remove_dm_devices(store: Blobstore, names: list[str]) -> None:
+    """Backwards through the `dm` list, dropping duplicates; parted's partition children go first."""
+    seen: list[str] = []
+    for name in reversed(names):
+        if name in seen:
+            continue
+        seen.append(name)
+        for child in [f"{name}p{i}" for i in range(1, 10)] + [f"{name}{i}" for i in range(1, 10)]:
+            if store.io.exists(f"/dev/mapper/{child}"):
+                diskutil.dm_remove(store.io, child)
+        if store.io.exists(f"/dev/mapper/{name}"):
+            diskutil.dm_remove(store.io, name)
+
+
+def delete_blob_state(store: Blobstore, blob_id: str) -> None:
+    """dm devices (children, main, then -pN-snap/-real/-back), then our entries in our deps' `refs` (detaching a
+    dep's loop once nothing uses it), then our own loop, then every file and the emptied directories."""
+    remove_dm_devices(store, store.read_lines(blob_id, "dm"))
+    store.write_lines(blob_id, "dm", [])
+    for dep in store.read_lines(blob_id, "deps"):
+        parts = dep.split()
+        if len(parts) < 2:
+            continue
+        dep_store = store.registry.get(parts[0])
+        if dep_store is None:
+            continue
+        dep_store.remove_entry(parts[1], "refs", f"{store.path} {blob_id}")
+        if dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
+            if not ({"opened", "mapped", "backed"} & in_use(dep_store, parts[1])):
+                _detach_own_loop(dep_store, parts[1])
+    store.write_lines(blob_id, "deps", [])
+    _detach_own_loop(store, blob_id)
+    store.io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES))
+    _rmdirs(store, blob_id)
+
+
+def _rmdirs(store: Blobstore, blob_id: str) -> None:
+    path = store.blob_dir(blob_id)
+    while path.startswith(store.path + "/") and store.io.rmdir(path):
+        path = path.rsplit("/", 1)[0]
+
+
+__all__ = ["Blockblob", "open_blob", "close_blob", "delete_blob", "delete_blob_state", "in_use", "CommandError"]

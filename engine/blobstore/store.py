@@ -1,0 +1,182 @@
+"""A blobstore: a directory of blobs with a size limit, the NC's *cache* (directory format, LRU) or *work* (files).
+
+Store metadata is `<store>/.blobstore`; per-blob files are `<store>/<id>.<suffix>` (files format) or
+`<store>/<id>/<suffix>` (directory format). Sizes are accounted in 512-byte blocks, as the original does.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..nodeio import NodeIO
+from .locks import LockTable, LockTimeout
+
+SUFFIXES = ("blocks", "lock", "dm", "deps", "loopback", "sig", "refs", "hollow")
+STORE_LOCK_TIMEOUT = 0.5
+FORMATS = {"files": 1, "directory": 2}
+REVOCATIONS = {"none": 1, "lru": 2}
+SNAPSHOTS = {"none": 1, "dm": 2}
+
+
+class BlobError(Exception):
+    """`code` is the blobstore error the original returns: NOENT, EXIST, AGAIN, NOSPC, SIGNATURE, INVAL, ..."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class BlobInfo:
+    id: str
+    size_bytes: int          # file size minus what is mapped in from other blobs
+    mtime: float
+    opened: bool
+    abandoned: bool
+    mapped: bool             # `refs` non-empty: other blobs map this one
+    backed: bool             # `deps` non-empty: this blob maps others
+    hollow: bool
+
+    @property
+    def in_use(self) -> bool:
+        return self.opened or self.mapped or self.backed
+
+
+def round_up_blocks(size_bytes: int) -> int:
+    return (size_bytes + 511) // 512
+
+
+class Blobstore:
+    def __init__(self, io: NodeIO, locks: LockTable, path: str, limit_blocks: int, revocation: str = "none",
+                 fmt: str = "files", snapshot: str = "dm", registry: dict | None = None, owner: str = "nc"):
+        self.io, self.locks, self.path = io, locks, path.rstrip("/")
+        self.limit_blocks, self.revocation, self.format, self.snapshot = limit_blocks, revocation, fmt, snapshot
+        self.registry = registry if registry is not None else {}
+        self.registry[self.path] = self
+        self.owner = owner  # written into lock files as `<owner>/<thread>`
+
+    @classmethod
+    def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,
+             owner="nc", seed=0) -> "Blobstore":
+        """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error."""
+        store = cls(io, locks, path, limit_blocks, revocation, fmt, snapshot, registry, owner)
+        meta_path = f"{store.path}/.blobstore"
+        io.mkdirs(store.path)
+        text = io.read(meta_path)
+        if text and len(text) >= 30:
+            fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+            if int(fields.get("snapshot", 0)) != SNAPSHOTS[snapshot]:
+                raise BlobError("INVAL", f"{path}: 'snapshot_policy' does not match existing blobstore")
+            if int(fields.get("format", 0)) != FORMATS[fmt]:
+                raise BlobError("INVAL", f"{path}: 'format' does not match existing blobstore")
+            if int(fields.get("limit", 0)) == limit_blocks:
+                return store
+            store_id = fields.get("id", "")
+        else:
+            rng = random.Random(f"{seed}:{path}")
+            store_id = "".join(f"{rng.getrandbits(31):08x}" for _ in range(3))
+        io.write(meta_path, f"id: {store_id}\nlimit: {limit_blocks}\nrevocation: {REVOCATIONS[revocation]}\n"
+                            f"snapshot: {SNAPSHOTS[snapshot]}\nformat: {FORMATS[fmt]}\n")
+        return store
+
+    # paths ------------------------------------------------------------------------------------
+    def path_of(self, blob_id: str, suffix: str) -> str:
+        sep = "/" if self.format == "directory" else "."
+        return f"{self.path}/{blob_id}{sep}{suffix}"
+
+    def blob_dir(self, blob_id: str) -> str:
+        return self.path_of(blob_id, "blocks").rsplit("/", 1)[0]
+
+    def id_of(self, blocks_path: str) -> str:
+        rel = blocks_path[len(self.path) + 1:]
+        return rel[:-len("/blocks")] if self.format == "directory" else rel[:-len(".blocks")]
+
+    def ids(self) -> list[str]:
+        pattern = "blocks" if self.format == "directory" else "*.blocks"
+        return [self.id_of(p) for p in self.io.find(self.path, pattern)]
+
+    # metadata ---------------------------------------------------------------------------------
+    def read_lines(self, blob_id: str, suffix: str) -> list[str]:
+        text = self.io.read(self.path_of(blob_id, suffix))
+        return [line for line in (text or "").split("\n") if line]
+
+    def write_lines(self, blob_id: str, suffix: str, lines: list[str]) -> None:
+        """Whole-file rewrite; an empty list deletes the file (empty metadata means 'absent')."""
+        path = self.path_of(blob_id, suffix)
+        if lines:
+            self.io.write(path, "\n".join(lines) + "\n")
+        else:
+            self.io.unlink(path)
+
+    def remove_entry(self, blob_id: str, suffix: str, entry: str) -> None:
+        """The original moves the last line into the removed entry's place, so order is not kept."""
+        lines = self.read_lines(blob_id, suffix)
+        if entry in lines:
+            i = lines.index(entry)
+            lines[i] = lines[-1]
+            lines.pop()
+            self.write_lines(blob_id, suffix, lines)
+
+    def add_entry(self, blob_id: str, suffix: str, entry: str) -> None:
+        lines = self.read_lines(blob_id, suffix)
+        if entry not in lines:
+            self.write_lines(blob_id, suffix, lines + [entry])
+
+    # in-use and accounting --------------------------------------------------------------------
+    def info(self, blob_id: str, size_mtime: tuple[int, float] | None = None) -> BlobInfo:
+        blocks = self.path_of(blob_id, "blocks")
+        if size_mtime is None:
+            size_mtime = self.io.stat([blocks]).get(blocks, (0, 0.0))
+        size, mtime = size_mtime
+        deps = self.read_lines(blob_id, "deps")
+        mapped_in = sum(int(d.split()[4]) * 512 for d in deps if len(d.split()) == 5 and d.split()[2] == "map")
+        lock_path = self.path_of(blob_id, "lock")
+        opened = self.locks.holder(lock_path) is not None
+        abandoned = not opened and bool(self.io.read(lock_path))
+        return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened, abandoned,
+                        bool(self.read_lines(blob_id, "refs")), bool(deps),
+                        self.io.exists(self.path_of(blob_id, "hollow")))
+
+    def scan(self, exclude: str | None = None) -> list[BlobInfo]:
+        ids = [i for i in self.ids() if i != exclude]
+        stats = self.io.stat([self.path_of(i, "blocks") for i in ids])
+        return [self.info(i, stats.get(self.path_of(i, "blocks"), (0, 0.0))) for i in ids]
+
+    def used_blocks(self, infos: list[BlobInfo]) -> int:
+        return sum(0 if b.hollow else round_up_blocks(b.size_bytes) for b in infos)
+
+    def lock_store(self, timeout: float = STORE_LOCK_TIMEOUT) -> None:
+        try:
+            self.locks.acquire(f"{self.path}/.blobstore", timeout)
+        except LockTimeout:
+            raise BlobError("AGAIN", f"{self.path}: blobstore is locked") from None
+
+    def unlock_store(self) -> None:
+        self.locks.release(f"{self.path}/.blobstore")
+
+    def ensure_space(self, blob_id: str, needed_blocks: int) -> None:
+        """Called with the store locked. LRU stores purge unused blobs, oldest *modification* first, as NC does."""
+        if not self.limit_blocks:
+            return
+        infos = self.scan(exclude=blob_id)
+        free = self.limit_blocks - self.used_blocks(infos)
+        if free >= needed_blocks:
+            return
+        reclaimable = sum(round_up_blocks(b.size_bytes) for b in infos if not b.opened and not b.hollow)
+        if self.revocation != "lru" or free + reclaimable < needed_blocks:
+            raise BlobError("NOSPC", f"{self.path}: not enough space for {blob_id} "
+                                     f"({needed_blocks} blocks needed, {free} free)")
+        from .blob import delete_blob_state
+        freed = 0
+        while free + freed < needed_blocks:
+            deleted = False
+            for b in sorted(self.scan(exclude=blob_id), key=lambda b: (b.mtime, b.id)):
+                if b.opened or b.mapped:
+                    continue
+                delete_blob_state(self, b.id)
+                freed += round_up_blocks(b.size_bytes)
+                deleted = True
+                if free + freed >= needed_blocks:
+                    break
+            if not deleted:
+                raise BlobError("NOSPC", f"{self.path}: could not purge enough from cache")

@@ -1,0 +1,238 @@
+"""The node controller's disk side: run, terminate and restart, over one host.
+
+Instance records live beside the instance's work blobs as `<work>/<user>/<instance>/instance.xml`,
+which is what lets a restarted controller adopt running instances and clean up after dead builds.
+"""
+from __future__ import annotations
+
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from .artifacts import ImageSource, alloc_tree
+from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
+from .blobstore.locks import LockTable, LockTimeout
+from .blobstore.store import BlobError, Blobstore
+from .implement import BuildContext, ProvisionError, implement
+from .nodeio import Clock, NodeIO, Recorder
+from .recovery import fsck, sweep_orphans
+from .vbr import Vbr, VbrError, parse_vbrs
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class EngineError(Exception):
+    pass
+
+
+@dataclass
+class NodeConfig:
+    instances_path: str = "/var/lib/eucalyptus/instances"
+    cache_mb: int = 20480        # below 10 MB: no cache at all
+    work_mb: int = 0             # 0: unlimited
+    concurrent_disk_ops: int = 4
+    inject_keys: bool = True
+    cache_snapshots: bool = True
+
+
+@dataclass
+class Instance:
+    id: str
+    user: str
+    state: str = "staging"
+    vbrs: list[str] = field(default_factory=list)
+    backing: dict[str, str] = field(default_factory=dict)   # guest device -> link path
+
+    def to_xml(self) -> str:
+        vbrs = "".join(f"<vbr>{escape(v)}</vbr>" for v in self.vbrs)
+        return f'<instance id="{self.id}" user="{self.user}" state="{self.state}">{vbrs}</instance>\n'
+
+    @classmethod
+    def from_xml(cls, text: str) -> "Instance | None":
+        m = re.match(r'<instance id="([^"]+)" user="([^"]+)" state="([^"]+)">', text)
+        return cls(m.group(1), m.group(2), m.group(3)) if m else None
+
+
+class NodeController:
+    def __init__(self, host, config: NodeConfig, images: ImageSource, clock: Clock | None = None,
+                 recorder: Recorder | None = None, seed: int = 0, log=None):
+        self.config = config
+        self.images = images
+        self.io = NodeIO(host, recorder, clock, log)
+        self.locks = LockTable(self.io.clock)
+        self.rng = random.Random(seed)
+        self.instances: dict[str, Instance] = {}
+        self._lock = threading.Lock()
+        self._disk_sem = threading.BoundedSemaphore(config.concurrent_disk_ops) if config.concurrent_disk_ops else None
+        registry: dict = {}
+        base = config.instances_path.rstrip("/")
+        snapshot = "dm" if config.cache_snapshots else "none"
+        self.work = Blobstore.open(self.io, self.locks, f"{base}/work", config.work_mb * 2048, "none", "files",
+                                   snapshot, registry, seed=seed)
+        self.cache = None
+        if config.cache_mb >= 10:
+            self.cache = Blobstore.open(self.io, self.locks, f"{base}/cache", config.cache_mb * 2048, "lru",
+                                        "directory", snapshot, registry, seed=seed)
+
+    # helpers ----------------------------------------------------------------------------------
+    def token(self, n: int) -> str:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        with self._lock:
+            return "".join(self.rng.choice(alphabet) for _ in range(n))
+
+    def instance_dir(self, user: str, instance_id: str) -> str:
+        return f"{self.work.path}/{user}/{instance_id}"
+
+    def _save(self, inst: Instance) -> None:
+        self.io.write(f"{self.instance_dir(inst.user, inst.id)}/instance.xml", inst.to_xml())
+
+    @staticmethod
+    def _check_ids(*ids: str) -> None:
+        for value in ids:
+            if not _SAFE_ID.match(value or ""):
+                raise EngineError(f"invalid id '{value}': letters, digits, '.', '_' and '-' only")
+
+    # operations -------------------------------------------------------------------------------
+    def run_instance(self, instance_id: str, user: str, vbrs: list[Vbr], key: str | None = None,
+                     pinned: dict[str, str] | None = None) -> Instance:
+        """Build the instance's disk; on failure remove exactly what this attempt created."""
+        self._check_ids(instance_id, user)
+        with self._lock:
+            if instance_id in self.instances:
+                raise EngineError(f"instance {instance_id} already exists on this node")
+            inst = Instance(instance_id, user, vbrs=[v.ascii for v in vbrs])
+            self.instances[instance_id] = inst
+        try:
+            vm = parse_vbrs(vbrs)
+            tree = alloc_tree(vm, instance_id, self.images, key if self.config.inject_keys else None, pinned)
+        except VbrError as exc:
+            del self.instances[instance_id]
+            raise EngineError(str(exc)) from None
+        self.io.mkdirs(self.instance_dir(user, instance_id))
+        self._save(inst)
+        ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,
+                           self.config.inject_keys)
+        try:
+            if self._disk_sem:
+                with self._disk_sem:
+                    implement(ctx, tree)
+            else:
+                implement(ctx, tree)
+        except (ProvisionError, BlobError, VbrError, Exception) as exc:
+            self._rollback(inst, ctx)
+            raise EngineError(f"{instance_id}: {exc}") from exc
+        inst.backing = self._link_backing(inst, tree)
+        inst.state = "running"
+        self._save(inst)
+        return inst
+
+    def _link_backing(self, inst: Instance, tree) -> dict[str, str]:
+        """link-to-<guest device> beside the work blobs, as update_vbr_with_backing_info leaves them."""
+        out = {}
+        for art in tree.deps:
+            vbr = art.vbr
+            name = vbr.guest_device if vbr is not None and vbr.guest_device != "none" else (
+                vbr.type if vbr is not None else "sda")
+            blob_id = f"{inst.user}/{inst.id}/{art.id}"
+            target = self.work.path_of(blob_id, "blocks")
+            dm = self.work.read_lines(blob_id, "dm")
+            if dm and not art.must_be_file:
+                target = f"/dev/mapper/{dm[-1]}"
+            link = f"{self.instance_dir(inst.user, inst.id)}/link-to-{name}"
+            self.io.symlink(target, link)
+            out[name] = link
+        return out
+
+    def _rollback(self, inst: Instance, ctx: BuildContext) -> None:
+        self._destroy_backing(inst)
+        for store, blob_id in reversed(ctx.created):
+            if store is self.work:
+                continue
+            lock_path = store.path_of(blob_id, "lock")
+            try:
+                store.locks.acquire(lock_path, 0.05)
+            except LockTimeout:
+                continue
+            try:
+                if self.io.exists(store.path_of(blob_id, "blocks")) and not store.read_lines(blob_id, "refs"):
+                    delete_blob_state(store, blob_id)
+            finally:
+                store.locks.release(lock_path)
+        self.instances.pop(inst.id, None)
+
+    def terminate_instance(self, instance_id: str) -> None:
+        inst = self.instances.get(instance_id)
+        if inst is None:
+            raise EngineError(f"instance {instance_id} is not running on this node")
+        inst.state = "teardown"
+        self._save(inst)
+        left = self._destroy_backing(inst)
+        del self.instances[instance_id]
+        if left:
+            raise EngineError(f"{instance_id}: {left} work blob(s) could not be removed")
+
+    def _destroy_backing(self, inst: Instance) -> int:
+        """destroy_instance_backing: delete the instance's work blobs by regex, then its other files."""
+        path = self.instance_dir(inst.user, inst.id)
+        if not self.io.is_dir(path):
+            return 0
+        left = self.delete_regex(self.work, f"{re.escape(inst.user)}/{re.escape(inst.id)}/.*")
+        if not left:
+            for name in self.io.listdir(path):
+                self.io.quiet(["rm", "-rf", f"{path}/{name}"], check=False)
+            self.io.rmdir(path)
+        return left
+
+    def delete_regex(self, store: Blobstore, pattern: str) -> int:
+        """blobstore_delete_regex: passes until nothing more can go; mapped blobs wait for their users.
+        Opening a blob re-attaches a loop if it has none, as the original's open does."""
+        regex = re.compile(pattern)
+        while True:
+            deleted, left = 0, 0
+            for blob_id in store.ids():
+                if not regex.fullmatch(blob_id):
+                    continue
+                try:
+                    bb = open_blob(store, blob_id, timeout=0.05)
+                except BlobError:
+                    left += 1
+                    continue
+                if store.read_lines(blob_id, "refs"):
+                    close_blob(bb)
+                    left += 1
+                    continue
+                try:
+                    delete_blob(bb)
+                    deleted += 1
+                except (BlobError, Exception) as exc:  # noqa: BLE001 - keep going; report the count
+                    self.io.log(f"could not delete {blob_id}: {exc}")
+                    close_blob(bb)
+                    left += 1
+            if not deleted:
+                return left
+
+    def restart(self) -> list[str]:
+        """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
+        then remove devices and loops named like ours that no blob claims."""
+        known: dict[tuple[str, str], Instance] = {}
+        for xml_path in self.io.find(self.work.path, "instance.xml"):
+            inst = Instance.from_xml(self.io.read(xml_path) or "")
+            if inst is not None and inst.state == "running":
+                known[(inst.user, inst.id)] = inst
+                self.instances[inst.id] = inst
+
+        def stale(blob_id: str) -> bool:
+            parts = blob_id.split("/")
+            return len(parts) < 3 or (parts[0], parts[1]) not in known
+
+        deleted = fsck(self.work, stale)
+        for xml_path in self.io.find(self.work.path, "instance.xml"):
+            inst = Instance.from_xml(self.io.read(xml_path) or "")
+            if inst is not None and (inst.user, inst.id) not in known:
+                self._destroy_backing(inst)
+        if self.cache is not None:
+            deleted += fsck(self.cache)
+        stores = [s for s in (self.work, self.cache) if s is not None]
+        return deleted + sweep_orphans(stores)

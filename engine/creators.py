@@ -1,0 +1,76 @@
+"""What fills a freshly created blob: download, empty formatted partition, work copy, combined disk."""
+from __future__ import annotations
+
+from . import diskutil
+from .artifacts import MBR_BLOCKS, Artifact
+from .blobstore.blob import Blockblob
+from .blobstore.clone import MapEntry, clone, copy
+from .keyinject import inject_key
+from .nodeio import CommandError
+
+
+class CreatorError(Exception):
+    pass
+
+
+def run_creator(ctx, art: Artifact) -> None:
+    {"download": download, "partition": partition, "copy": copy_creator, "disk": disk}[art.creator](ctx, art)
+
+
+def download(ctx, art: Artifact) -> None:
+    """Fill the blob from the image source; a short or long result must never look like a valid blob."""
+    bb: Blockblob = art.bb
+    ctx.images.fetch(ctx.io, art.vbr, bb.blocks_path)
+    size = ctx.io.stat([bb.blocks_path]).get(bb.blocks_path, (0, 0))[0]
+    if size != art.size_bytes:
+        raise CreatorError(f"downloaded {art.vbr.id} has {size} bytes, expected {art.size_bytes}")
+
+
+def partition(ctx, art: Artifact) -> None:
+    """3.x formats the blob's loop device directly; ext2 requests get ext3 too, as in the original."""
+    bb: Blockblob = art.bb
+    fmt = art.vbr.format
+    if fmt in ("ext2", "ext3"):
+        diskutil.mkfs_ext3(ctx.io, bb.device, art.size_bytes)
+    elif fmt == "swap":
+        diskutil.mkswap(ctx.io, bb.device, art.size_bytes)
+    elif fmt == "ntfs":
+        raise CreatorError("format of type ntfs is NOT IMPLEMENTED")
+
+
+def copy_creator(ctx, art: Artifact) -> None:
+    bb: Blockblob = art.bb
+    dep = art.deps[0]
+    if dep.bb is not bb:
+        if art.must_be_file:
+            copy(dep.bb, bb, must_be_file=True)
+        else:
+            relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
+            clone(bb, [MapEntry(relation, dep.bb, 0, 0, (dep.bb.size_bytes + 511) // 512)])
+    if art.do_tune_fs:
+        try:
+            diskutil.tune2fs(ctx.io, bb.device)
+        except CommandError as exc:  # EUCA-3115: a failing tune2fs is only a warning
+            ctx.io.log(f"warning: {exc}")
+    if art.vbr.type in ("kernel", "ramdisk"):
+        diskutil.chmod(ctx.io, 0o664, bb.blocks_path)
+    if art.sshkey and ctx.inject_keys:
+        inject_key(ctx.io, bb.device, art.sshkey, ctx.token)
+
+
+def disk(ctx, art: Artifact) -> None:
+    """63 sectors from a snapshot of euca-zero, partitions mapped in order, then an msdos label by parted."""
+    bb: Blockblob = art.bb
+    relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
+    entries = [MapEntry(relation, "zero", 0, 0, MBR_BLOCKS)]
+    offset = MBR_BLOCKS
+    spans = []
+    for dep in art.deps:
+        blocks = dep.size_bytes // 512
+        entries.append(MapEntry("map" if relation == "snapshot" else "copy", dep.bb, 0, offset, blocks))
+        spans.append((offset, offset + blocks - 1))
+        offset += blocks
+    clone(bb, entries)
+    diskutil.parted_mklabel(ctx.io, bb.device)
+    for first, last in spans:
+        diskutil.parted_mkpart(ctx.io, bb.device, first, last)

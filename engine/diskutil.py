@@ -1,0 +1,114 @@
+"""The NC's shell-outs (storage/diskutil.c), issued with the exact paths and argument order of NC 3.3."""
+from __future__ import annotations
+
+import threading
+
+from .nodeio import CommandError, NodeIO
+
+LOSETUP, DMSETUP, DD = "/sbin/losetup", "/sbin/dmsetup", "/bin/dd"
+LOOP_TRIES = 9
+NOT_ATTACHED = ": No such device or address"
+
+# NC's loop_sem: `losetup -f` then attach is not atomic, so every attach in this process is serialized.
+loop_sem = threading.Lock()
+
+
+def loop_attach(io: NodeIO, path: str) -> str:
+    """Find a free loop and attach `path` at offset 0; up to 9 tries one second apart (a racing process may win)."""
+    last: CommandError | None = None
+    for attempt in range(LOOP_TRIES):
+        if attempt:
+            io.clock.sleep(1)
+        with loop_sem:
+            found = io.cmd([LOSETUP, "-f"], check=False)
+            dev = found.stdout.strip()
+            if found.rc != 0 or not dev:
+                last = CommandError(f"{LOSETUP} -f", found.rc, found.stderr)
+                continue
+            try:
+                io.cmd([LOSETUP, "-o", "0", dev, path])
+                return dev
+            except CommandError as exc:
+                last = exc
+    assert last is not None
+    raise last
+
+
+def loop_detach(io: NodeIO, dev: str) -> None:
+    """Up to 9 tries; an already detached device ('No such device or address') counts as success."""
+    last = None
+    for attempt in range(LOOP_TRIES):
+        if attempt:
+            io.clock.sleep(1)
+        result = io.cmd([LOSETUP, "-d", dev], check=False)
+        if result.rc == 0 or NOT_ATTACHED in result.stderr + result.stdout:
+            return
+        last = CommandError(f"{LOSETUP} -d {dev}", result.rc, result.stderr)
+    raise last
+
+
+def dd_block_size(*values: int) -> int:
+    """4096 halved until it divides every offset and the length: why a 4951248-byte kernel copies with bs=16."""
+    bs = 4096
+    while bs > 1 and any(v % bs for v in values):
+        bs //= 2
+    return bs
+
+
+def dd_copy(io: NodeIO, src: str, dst: str, length: int, src_off: int = 0, dst_off: int = 0) -> None:
+    bs = dd_block_size(src_off, dst_off, length)
+    io.cmd([DD, f"if={src}", f"of={dst}", f"bs={bs}", f"count={length // bs}", f"seek={dst_off // bs}",
+            f"skip={src_off // bs}", "conv=notrunc,fsync"])
+
+
+def dm_create(io: NodeIO, name: str, table: str) -> None:
+    io.cmd([DMSETUP, "create", name], stdin=table + "\n")
+
+
+def dm_remove(io: NodeIO, name: str) -> None:
+    """One retry after 100 us, as the original: a transiently busy device often fails twice."""
+    result = io.cmd([DMSETUP, "remove", name], check=False)
+    if result.rc != 0:
+        io.clock.sleep(0.0001)
+        io.cmd([DMSETUP, "remove", name])
+
+
+def mkfs_ext3(io: NodeIO, dev: str, size_bytes: int) -> None:
+    io.cmd(["/sbin/mkfs.ext3", "-b", "4096", dev, str(size_bytes // 4096)])
+
+
+def mkswap(io: NodeIO, dev: str, size_bytes: int) -> None:
+    io.cmd(["/sbin/mkswap", dev, str(size_bytes // 1024)])
+
+
+def tune2fs(io: NodeIO, dev: str) -> None:
+    with loop_sem:
+        io.cmd(["/sbin/tune2fs", dev, "-c", "0", "-i", "0"])
+
+
+def parted_mklabel(io: NodeIO, dev: str) -> None:
+    io.cmd(["/sbin/parted", "--script", dev, "mklabel", "msdos"])
+
+
+def parted_mkpart(io: NodeIO, dev: str, first: int, last: int, fs: str = "") -> None:
+    argv = ["/sbin/parted", "--script", dev, "mkpart", "primary"] + ([fs] if fs else []) + [f"{first}s", f"{last}s"]
+    # The NC formats "mkpart primary %s %lds %lds" with an empty fs hint, hence the double space in its log.
+    io.cmd(argv, render=f"/sbin/parted --script {dev} mkpart primary {fs} {first}s {last}s")
+
+
+def mount(io: NodeIO, dev: str, mnt: str) -> None:
+    with loop_sem:
+        io.cmd(["mount", dev, mnt])
+
+
+def umount(io: NodeIO, mnt: str) -> None:
+    with loop_sem:
+        io.cmd(["umount", mnt])
+
+
+def chown(io: NodeIO, owner: str, path: str) -> None:
+    io.cmd(["/bin/chown", owner, path])
+
+
+def chmod(io: NodeIO, mode: int, path: str) -> None:
+    io.cmd(["/bin/chmod", f"0{mode:o}", path])

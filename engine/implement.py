@@ -1,0 +1,135 @@
+"""art_implement_tree: find or create every artifact depth-first, retrying while blobs are busy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .artifacts import Artifact
+from .blobstore.blob import Blockblob, close_blob, delete_blob, open_blob
+from .blobstore.store import BlobError, Blobstore
+from .creators import run_creator
+
+FIND_TIMEOUT = 0.05
+RETRY_SLEEP = 0.5
+PREP_TIMEOUT = 2 * 3600.0
+
+
+class ProvisionError(Exception):
+    pass
+
+
+@dataclass
+class BuildContext:
+    io: object
+    work: Blobstore
+    cache: Blobstore | None
+    work_prefix: str
+    images: object
+    token: object
+    inject_keys: bool = True
+    created: list[tuple[Blobstore, str]] = field(default_factory=list)
+
+
+def work_id(ctx: BuildContext, art: Artifact) -> str:
+    return f"{ctx.work_prefix}/{art.id}" if ctx.work_prefix else art.id
+
+
+def find(ctx: BuildContext, art: Artifact) -> Blockblob:
+    if art.may_be_cached and ctx.cache is not None:
+        try:
+            bb = open_blob(ctx.cache, art.id, sig=art.sig, timeout=FIND_TIMEOUT)
+            art.is_in_cache = True
+            return bb
+        except BlobError as exc:
+            if exc.code == "SIGNATURE":
+                ctx.io.log(f"signature mismatch on cached blob {art.id}")
+                art.may_be_cached = False
+            elif exc.code != "NOENT":
+                raise
+    return open_blob(ctx.work, work_id(ctx, art), sig=art.sig, timeout=FIND_TIMEOUT)
+
+
+def create(ctx: BuildContext, art: Artifact) -> Blockblob:
+    if art.may_be_cached and ctx.cache is not None:
+        try:
+            bb = open_blob(ctx.cache, art.id, art.size_bytes, create=True, excl=True, sig=art.sig,
+                           timeout=FIND_TIMEOUT)
+            art.is_in_cache = True
+            ctx.created.append((ctx.cache, art.id))
+            return bb
+        except BlobError as exc:
+            if exc.code != "NOSPC":
+                raise
+            ctx.io.log(f"cache is full, {art.id} goes to the work store")
+    bb = open_blob(ctx.work, work_id(ctx, art), art.size_bytes, create=True, excl=True,
+                   hollow=art.must_be_hollow, sig=art.sig, timeout=FIND_TIMEOUT)
+    ctx.created.append((ctx.work, bb.id))
+    return bb
+
+
+def implement(ctx: BuildContext, art: Artifact, timeout: float = PREP_TIMEOUT) -> None:
+    """On success art.bb is open (the sentinel has none); deps are always closed on return."""
+    start = ctx.io.clock.now()
+    while True:
+        try:
+            _try(ctx, art, timeout)
+            return
+        except BlobError as exc:
+            if exc.code not in ("AGAIN", "MFILE") or ctx.io.clock.now() - start >= timeout:
+                raise ProvisionError(f"failed to provision artifact {art.id}: {exc}") from exc
+            ctx.io.clock.sleep(RETRY_SLEEP)
+
+
+def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
+    if art.creator is None:
+        for dep in art.deps:
+            implement(ctx, dep, timeout)
+            _close(dep)
+        return
+    try:
+        art.bb = find(ctx, art)
+        return
+    except BlobError as exc:
+        if exc.code != "NOENT":
+            raise
+    opened: list[Artifact] = []
+    try:
+        for dep in art.deps:
+            implement(ctx, dep, timeout)
+            opened.append(dep)
+        dep = art.deps[0] if len(art.deps) == 1 else None
+        if (art.creator == "copy" and dep is not None and dep.may_be_cached and not dep.is_in_cache
+                and dep.id != art.id):
+            art.bb, dep.bb = dep.bb, None   # the work-store base becomes this artifact: no copy needed
+        else:
+            try:
+                art.bb = create(ctx, art)
+            except BlobError as exc:
+                if exc.code == "EXIST":
+                    raise BlobError("AGAIN", str(exc)) from None
+                raise
+        try:
+            run_creator(ctx, art)
+        except Exception:
+            bb, art.bb = art.bb, None
+            if isinstance(bb, Blockblob):
+                _discard(ctx, bb)
+            raise
+    finally:
+        for dep in opened:
+            _close(dep)
+
+
+def _discard(ctx: BuildContext, bb: Blockblob) -> None:
+    try:
+        delete_blob(bb, force=False)
+        if (bb.store, bb.id) in ctx.created:
+            ctx.created.remove((bb.store, bb.id))
+    except Exception as exc:  # noqa: BLE001 - the caller's error matters more; cleanup finds leftovers
+        ctx.io.log(f"potential deadlock: could not delete {bb.id}: {exc}")
+        close_blob(bb)
+
+
+def _close(art: Artifact) -> None:
+    if isinstance(art.bb, Blockblob):
+        close_blob(art.bb)
+    art.bb = None

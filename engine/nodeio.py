@@ -1,0 +1,165 @@
+"""Everything the engine does to a node goes through here, as argv lists on the one host interface.
+
+Two kinds of call: `cmd` is an external command the original NC runs (logged and recorded in the
+seed's format); `file_*` helpers are plain file I/O the original does with syscalls (never recorded).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+class HostLike(Protocol):
+    def run(self, argv: list[str], stdin: str | None = None): ...
+
+
+class CommandError(Exception):
+    def __init__(self, rendered: str, rc: int, stderr: str):
+        detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
+        super().__init__(f"'{rendered}' failed (rc={rc}): {detail}")
+        self.rendered, self.rc, self.stderr = rendered, rc, stderr
+
+
+class Clock:
+    """Wall time by default; the simulator's runner passes its virtual clock so runs stay deterministic."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class VirtualClockAdapter(Clock):
+    def __init__(self, virtual):
+        self.virtual = virtual
+
+    def now(self) -> float:
+        return self.virtual.now
+
+    def sleep(self, seconds: float) -> None:
+        self.virtual.advance(seconds)
+
+
+@dataclass
+class RecordedCommand:
+    when: float
+    text: str
+    rc: int
+
+
+@dataclass
+class Recorder:
+    """The commands the engine issued, rendered as NC 3.3 logs them."""
+    commands: list[RecordedCommand] = field(default_factory=list)
+
+    def add(self, when: float, text: str, rc: int) -> None:
+        self.commands.append(RecordedCommand(when, text, rc))
+
+    def render(self) -> str:
+        return "".join(f"{time.strftime('%H:%M:%S', time.gmtime(c.when))} {c.text}\n" for c in self.commands)
+
+
+def render_argv(argv: list[str], stdin: str | None = None) -> str:
+    """How the NC's log shows a command; dmsetup tables arrive on stdin as `echo "TABLE" | ...`."""
+    text = " ".join(argv)
+    if stdin is not None:
+        table = stdin.rstrip("\n")
+        if "\n" in table:
+            return 'echo -e "' + table.replace("\n", "\\n") + '" | ' + text
+        return f'echo "{table}" | {text}'
+    return text
+
+
+class NodeIO:
+    def __init__(self, host: HostLike, recorder: Recorder | None = None, clock: Clock | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.host = host
+        self.recorder = recorder if recorder is not None else Recorder()
+        self.clock = clock or Clock()
+        self.log = log or (lambda msg: None)
+        self.commands_issued = 0
+        self._lock = threading.Lock()
+
+    def _run(self, argv: list[str], stdin: str | None):
+        with self._lock:
+            return self.host.run(list(argv), stdin)
+
+    def cmd(self, argv: list[str], stdin: str | None = None, render: str | None = None, check: bool = True):
+        text = render or render_argv(argv, stdin)
+        when = self.clock.now()
+        result = self._run(argv, stdin)
+        self.commands_issued += 1
+        self.recorder.add(when, text, result.rc)
+        self.log(f"{text} -> rc={result.rc}")
+        if check and result.rc != 0:
+            raise CommandError(text, result.rc, result.stderr + result.stdout)
+        return result
+
+    def quiet(self, argv: list[str], stdin: str | None = None, check: bool = True):
+        result = self._run(argv, stdin)
+        if check and result.rc != 0:
+            raise CommandError(" ".join(argv), result.rc, result.stderr)
+        return result
+
+    # plain file I/O ---------------------------------------------------------------------------
+    def read(self, path: str) -> str | None:
+        """Whole-file read; a missing or empty file is None, as the blobstore treats it."""
+        result = self.quiet(["cat", path], check=False)
+        return result.stdout if result.rc == 0 and result.stdout else None
+
+    def write(self, path: str, text: str) -> None:
+        self.quiet(["tee", path], text)
+
+    def exists(self, path: str) -> bool:
+        return self.quiet(["test", "-e", path], check=False).rc == 0
+
+    def is_link(self, path: str) -> bool:
+        return self.quiet(["test", "-L", path], check=False).rc == 0
+
+    def is_dir(self, path: str) -> bool:
+        return self.quiet(["test", "-d", path], check=False).rc == 0
+
+    def is_block(self, path: str) -> bool:
+        return self.quiet(["test", "-b", path], check=False).rc == 0
+
+    def readlink(self, path: str) -> str | None:
+        result = self.quiet(["readlink", path], check=False)
+        return result.stdout.rstrip("\n") if result.rc == 0 else None
+
+    def stat(self, paths: list[str]) -> dict[str, tuple[int, float]]:
+        """size and mtime of each existing path, in one command."""
+        if not paths:
+            return {}
+        result = self.quiet(["stat", "-c", "%s %.9Y %n", *paths], check=False)
+        out = {}
+        for line in result.stdout.splitlines():
+            size, mtime, name = line.split(" ", 2)
+            out[name] = (int(size), float(mtime))
+        return out
+
+    def find(self, root: str, name: str) -> list[str]:
+        result = self.quiet(["find", root, "-type", "f", "-name", name], check=False)
+        return sorted(result.stdout.splitlines())
+
+    def listdir(self, path: str) -> list[str]:
+        result = self.quiet(["ls", "-1", "-A", path], check=False)
+        return sorted(n for n in result.stdout.splitlines() if n not in (".", ".."))
+
+    def mkdirs(self, path: str) -> None:
+        self.quiet(["mkdir", "-p", path])
+
+    def make_sparse(self, path: str, size: int) -> None:
+        self.quiet(["truncate", "-s", str(size), path])
+
+    def unlink(self, *paths: str) -> None:
+        if paths:
+            self.quiet(["rm", "-f", *paths], check=False)
+
+    def rmdir(self, path: str) -> bool:
+        return self.quiet(["rmdir", path], check=False).rc == 0
+
+    def symlink(self, target: str, link: str) -> None:
+        self.quiet(["ln", "-sfn", target, link])

@@ -1,0 +1,127 @@
+"""Start-up checks: blobstore fsck (condemn stale blobs) and orphan sweeping of devices named like ours."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from . import diskutil
+from .blobstore.blob import delete_blob_state
+from .blobstore.locks import LockTimeout
+from .blobstore.store import Blobstore
+
+FSCK_PASSES = 9
+_LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): .*\((.*)\)\s*$")
+
+
+def loop_backing(io, dev: str) -> str | None:
+    """The backing path `losetup DEV` reports (old util-linux truncates it with '*')."""
+    result = io.quiet(["/sbin/losetup", dev], check=False)
+    m = _LOSETUP_LINE.match(result.stdout.strip()) if result.rc == 0 else None
+    return m.group(2) if m else None
+
+
+def same_file(reported: str | None, path: str) -> bool:
+    if reported is None:
+        return False
+    return path.startswith(reported[:-1]) if reported.endswith("*") else reported == path
+
+
+def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
+    io = store.io
+    reasons = []
+    for name in store.read_lines(blob_id, "dm"):
+        if not io.exists(f"/dev/mapper/{name}"):
+            reasons.append(f"device {name} is missing")
+    loop = io.read(store.path_of(blob_id, "loopback"))
+    if loop and not (io.is_block(loop) and same_file(loop_backing(io, loop), store.path_of(blob_id, "blocks"))):
+        reasons.append(f"{loop} does not hold the blob")
+    for ref in store.read_lines(blob_id, "refs"):
+        ref_store, _, ref_id = ref.partition(" ")
+        other = store.registry.get(ref_store)
+        if other is None or not io.exists(other.path_of(ref_id, "blocks")):
+            reasons.append(f"referenced by missing blob {ref_id}")
+    if store.locks.holder(store.path_of(blob_id, "lock")) is None and io.read(store.path_of(blob_id, "lock")):
+        reasons.append("abandoned")
+    return reasons
+
+
+def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> list[str]:
+    """Up to 9 passes; a condemned blob still mapped by live blobs only loses its stale `refs` entries."""
+    io = store.io
+    deleted: list[str] = []
+    for _ in range(FSCK_PASSES):
+        changed = False
+        for blob_id in store.ids():
+            reasons = stale_reasons(store, blob_id)
+            if examiner is not None and examiner(blob_id):
+                reasons.append("belongs to no known instance")
+            if not reasons:
+                continue
+            live_refs = [r for r in store.read_lines(blob_id, "refs")
+                         if (o := store.registry.get(r.partition(" ")[0])) is not None
+                         and io.exists(o.path_of(r.partition(" ")[2], "blocks"))]
+            lock_path = store.path_of(blob_id, "lock")
+            try:
+                store.locks.acquire(lock_path, 0.05)
+            except LockTimeout:
+                continue
+            try:
+                if live_refs:
+                    if live_refs != store.read_lines(blob_id, "refs"):
+                        store.write_lines(blob_id, "refs", live_refs)
+                        changed = True
+                    continue
+                loop_path = store.path_of(blob_id, "loopback")
+                loop = io.read(loop_path)
+                if loop and not same_file(loop_backing(io, loop), store.path_of(blob_id, "blocks")):
+                    io.unlink(loop_path)   # never detach a loop that now belongs to someone else
+                io.log(f"fsck: deleting stale blob {blob_id}: {'; '.join(reasons)}")
+                delete_blob_state(store, blob_id)
+                deleted.append(blob_id)
+                changed = True
+            finally:
+                store.locks.release(lock_path)
+        if not changed:
+            break
+    io.log(f"fsck {store.path}: deleted {len(deleted)} blob(s)")
+    return deleted
+
+
+def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
+    """Devices named like ours that no blob claims (a crash between a kernel change and its metadata
+    write), and loops over files in our stores that no blob records. Removes them; returns what went."""
+    io = stores[0].io
+    claimed_dm: set[str] = set()
+    claimed_loops: set[str] = set()
+    for store in stores:
+        for blob_id in store.ids():
+            claimed_dm.update(store.read_lines(blob_id, "dm"))
+            loop = io.read(store.path_of(blob_id, "loopback"))
+            if loop:
+                claimed_loops.add(loop)
+    listing = io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout
+    names = [line.split()[0] for line in listing.splitlines() if line.strip() and "No devices found" not in line]
+
+    def ours(name: str) -> bool:
+        return any(name == c or re.fullmatch(re.escape(c) + r"p?[1-9]", name) for c in claimed_dm)
+
+    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and not ours(n)]
+    removed: list[str] = []
+    for _ in range(len(orphans) + 1):
+        progress = False
+        for name in [n for n in orphans if n not in removed]:
+            if io.cmd([diskutil.DMSETUP, "remove", name], check=False).rc == 0:
+                removed.append(name)
+                progress = True
+        if not progress:
+            break
+    listing = io.quiet(["/sbin/losetup", "-a"], check=False).stdout
+    for line in listing.splitlines():
+        m = _LOSETUP_LINE.match(line)
+        if not m or m.group(1) in claimed_loops:
+            continue
+        backing = m.group(2)
+        if any(backing.rstrip("*").startswith(s.path + "/") for s in stores):
+            diskutil.loop_detach(io, m.group(1))
+            removed.append(m.group(1))
+    return removed

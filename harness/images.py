@@ -1,0 +1,99 @@
+"""Images a scenario provides: staged on the node as plain files, described to the engine, fetched by `cp`.
+
+The content is made on the node itself (truncate, mkfs, a loop mount to plant files or symlinks), so the
+same scenario stages identically on the simulator and on a real node. Staging is setup, not engine work:
+none of it is recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.artifacts import ImageDescription
+from engine.nodeio import NodeIO
+
+STAGE_DIR = "/var/lib/nc-harness/images"
+
+
+class StagingError(Exception):
+    pass
+
+
+@dataclass
+class ImageSpec:
+    id: str
+    size: int
+    content: str = "zeros"                 # zeros | ext3 | ext2 | pattern
+    manifest: str | None = None            # the text the id hashes
+    digest: str | None = None              # pinned hash when the manifest is unknown
+    files: dict[str, str] = field(default_factory=dict)      # path in image -> content
+    symlinks: dict[str, str] = field(default_factory=dict)   # path in image -> target
+
+    @property
+    def staged_path(self) -> str:
+        return f"{STAGE_DIR}/{self.id}.img"
+
+    @property
+    def location(self) -> str:
+        return f"file://{self.staged_path}"
+
+
+class StagedImages:
+    def __init__(self, specs: list[ImageSpec]):
+        self.specs = {s.id: s for s in specs}
+
+    def spec_for(self, vbr) -> ImageSpec:
+        spec = self.specs.get(vbr.id)
+        if spec is None or vbr.prepared_location != spec.staged_path:
+            raise StagingError(f"no staged image for {vbr.id} at {vbr.location}")
+        return spec
+
+    def describe(self, vbr) -> ImageDescription:
+        spec = self.spec_for(vbr)
+        manifest = spec.manifest or f"image={spec.id} size={spec.size}\n"
+        return ImageDescription(manifest, spec.size, spec.digest)
+
+    def fetch(self, io: NodeIO, vbr, dest_path: str) -> None:
+        io.cmd(["/bin/cp", self.spec_for(vbr).staged_path, dest_path])
+
+    def stage(self, host) -> None:
+        """Create each image file on the node (idempotent per node)."""
+        def run(*argv, stdin=None):
+            result = host.run(list(argv), stdin)
+            if result.rc != 0:
+                raise StagingError(f"staging: {' '.join(argv)}: {result.stderr.strip()}")
+            return result
+
+        run("mkdir", "-p", STAGE_DIR)
+        for spec in self.specs.values():
+            path = spec.staged_path
+            run("rm", "-f", path)
+            run("truncate", "-s", str(spec.size), path)
+            if spec.content in ("ext2", "ext3"):
+                run(f"mkfs.{spec.content}", "-q", "-F", path)
+            elif spec.content == "pattern":
+                text = f"{spec.id} " * 64
+                run("dd", f"of={path}", "conv=notrunc", "status=none", stdin=text[:4096])
+            if spec.files or spec.symlinks:
+                self._plant(run, spec)
+
+    @staticmethod
+    def _plant(run, spec: ImageSpec) -> None:
+        mnt = f"{STAGE_DIR}/mnt-{spec.id}"
+        run("mkdir", "-p", mnt)
+        loop = run("losetup", "-f", "--show", spec.staged_path).stdout.strip()
+        run("mount", loop, mnt)
+        try:
+            for path, target in sorted(spec.symlinks.items()):
+                parent = path.rstrip("/").rsplit("/", 1)[0]
+                if parent:
+                    run("mkdir", "-p", mnt + "/" + parent.lstrip("/"))
+                run("ln", "-s", target, mnt + "/" + path.lstrip("/"))
+            for path, content in sorted(spec.files.items()):
+                parent = path.rstrip("/").rsplit("/", 1)[0]
+                if parent:
+                    run("mkdir", "-p", mnt + "/" + parent.lstrip("/"))
+                run("tee", mnt + "/" + path.lstrip("/"), stdin=content)
+        finally:
+            run("umount", mnt)
+            run("losetup", "-d", loop)
+            run("rmdir", mnt)

@@ -1,0 +1,110 @@
+"""File tools a program uses for plain file I/O over the host interface: tee, find, readlink, test."""
+from __future__ import annotations
+
+import fnmatch
+
+from ..fs.base import FsError
+from . import Abort, Result, tool
+from .endpoint import open_endpoint
+
+
+@tool("tee")
+def tee(node, argv, stdin):
+    args = argv[1:]
+    append = False
+    while args and args[0].startswith("-") and args[0] != "-":
+        if args[0] in ("-a", "--append"):
+            append = True
+        else:
+            raise Abort(f"tee: invalid option -- '{args[0].lstrip('-')[:1]}'\n")
+        args = args[1:]
+    data = (stdin or "").encode(errors="surrogateescape")
+    err = ""
+    for path in args:
+        try:
+            ep = open_endpoint(node, path, write=True, create=True)
+            if append:
+                ep.write(ep.size or 0, data)
+            else:
+                ep.truncate(0)
+                ep.write(0, data)
+        except FsError as exc:
+            err += f"tee: {path}: {exc.strerror}\n"
+    return Result(1 if err else 0, stdin or "", err)
+
+
+@tool("readlink")
+def readlink(node, argv, stdin):
+    paths = [a for a in argv[1:] if not a.startswith("-")]
+    if not paths:
+        raise Abort("readlink: missing operand\nTry 'readlink --help' for more information.\n")
+    out, rc = "", 0
+    for path in paths:
+        try:
+            loc = node.kernel.vfs.walk(node.abspath(path), follow=False)
+            out += loc.fs.readlink(loc.ino) + "\n"
+        except FsError:
+            rc = 1
+    return Result(rc, out, "")
+
+
+@tool("find")
+def find(node, argv, stdin):
+    """`find ROOT... [-type f|d|l] [-name GLOB]`: paths in directory order, depth first, like GNU find."""
+    args = argv[1:]
+    roots = []
+    while args and not args[0].startswith("-"):
+        roots.append(args.pop(0))
+    kind = name = None
+    while args:
+        opt = args.pop(0)
+        if opt in ("-type", "-name") and args:
+            value = args.pop(0)
+            if opt == "-type":
+                kind = value
+            else:
+                name = value
+        else:
+            raise Abort(f"find: unknown predicate `{opt}'\n")
+    vfs = node.kernel.vfs
+    out, err = [], ""
+
+    def matches(path: str, attr) -> bool:
+        if kind == "f" and not attr.is_reg or kind == "d" and not attr.is_dir or kind == "l" and not attr.is_lnk:
+            return False
+        return name is None or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], name)
+
+    def visit(path: str) -> None:
+        attr = vfs.stat(node.abspath(path), follow=False)
+        if matches(path, attr):
+            out.append(path + "\n")
+        if attr.is_dir:
+            loc = vfs.walk(node.abspath(path))
+            for child, _ in loc.fs.readdir(loc.ino):
+                if child not in (".", ".."):
+                    visit(path.rstrip("/") + "/" + child)
+
+    for root in roots or ["."]:
+        try:
+            visit(root)
+        except FsError as exc:
+            err += f"find: '{root}': {exc.strerror}\n"
+    return Result(1 if err else 0, "".join(out), err)
+
+
+@tool("test", "[")
+def test(node, argv, stdin):
+    """The file tests a program needs: -e -f -d -b -L -s."""
+    args = argv[1:]
+    if argv[0].endswith("[") and args[-1:] == ["]"]:
+        args = args[:-1]
+    if len(args) != 2 or args[0] not in ("-e", "-f", "-d", "-b", "-L", "-h", "-s"):
+        return Result(2, "", f"test: unsupported expression: {' '.join(args)}\n")
+    op, path = args
+    try:
+        attr = node.kernel.vfs.stat(node.abspath(path), follow=op not in ("-L", "-h"))
+    except FsError:
+        return Result(1)
+    ok = {"-e": True, "-f": attr.is_reg, "-d": attr.is_dir, "-b": attr.is_blk, "-L": attr.is_lnk,
+          "-h": attr.is_lnk, "-s": attr.size > 0}[op]
+    return Result(0 if ok else 1)
