@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from . import replay as replay_verb
+from . import run as run_verb
 
 
 class UsageError(Exception):
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="nc-harness", description="Eucalyptus NC disk construction: engine, simulator, harness")
     sub = parser.add_subparsers(dest="verb", parser_class=Parser)
     replay_verb.add_parser(sub)
+    run_verb.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,200 @@
+"""YAML scenarios, first version: a node, its images, and steps. Validated before anything runs, so a bad
+file costs one line naming the file, the step and the field, and touches no node."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+import copy
+
+from engine.vbr import Vbr, VbrError, parse_ascii, parse_vbrs
+
+from .images import ImageSpec
+
+EXPECT_COMMANDS = ("losetup -a", "dmsetup table", "dmsetup ls")
+STEP_FIELDS = {
+    # step kind: {field: (type, required)}
+    "run_instance": {"id": (str, True), "user": (str, True), "vbrs": (list, True), "key": (str, False),
+                     "pinned": (dict, False), "expect_error": (str, False)},
+    "terminate_instance": {"id": (str, True), "expect_error": (str, False)},
+    "restart_node": {"reboot": (bool, False)},
+    "expect": {"losetup -a": (str, False), "dmsetup table": (str, False), "dmsetup ls": (str, False),
+               "match": (str, False), "ignore": (list, False)},
+    "expect_files": {"present": (list, False), "absent": (list, False), "contains": (dict, False)},
+}
+NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
+               "inject_keys": bool, "concurrent_disk_ops": int}
+IMAGE_FIELDS = {"id": (str, True), "size": (int, True), "content": (str, False), "manifest": (str, False),
+                "digest": (str, False), "files": (dict, False), "symlinks": (dict, False)}
+CONTENTS = ("zeros", "ext2", "ext3", "pattern")
+
+
+class ScenarioError(Exception):
+    pass
+
+
+@dataclass
+class Step:
+    kind: str
+    args: dict
+    index: int
+
+    @property
+    def label(self) -> str:
+        name = self.args.get("id")
+        return f"{self.kind} {name}" if name else self.kind
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    description: str = ""
+    node: dict = field(default_factory=dict)
+    images: list[ImageSpec] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def dialect(self) -> str:
+        return self.node.get("dialect", "debian12")
+
+    @property
+    def seed(self) -> int:
+        return self.node.get("seed", 0)
+
+
+def _type_name(t) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping"}[t]
+
+
+def _check_type(value, t, where: str) -> None:
+    ok = isinstance(value, t) and not (t is int and isinstance(value, bool))
+    if t is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ScenarioError(f"{where}: must be {_type_name(t)}")
+
+
+def load(path: str) -> Scenario:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not UTF-8 text") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: str) -> Scenario:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ScenarioError(f"{where}: YAML error: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: YAML error: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
+    unknown = set(doc) - {"name", "description", "node", "images", "steps"}
+    if unknown:
+        raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(f"{path}: field 'name': required, a string")
+    sc = Scenario(name, path, str(doc.get("description", "")))
+    node = doc.get("node") or {}
+    if not isinstance(node, dict):
+        raise ScenarioError(f"{path}: node: must be a mapping")
+    for key, value in node.items():
+        if key not in NODE_FIELDS:
+            raise ScenarioError(f"{path}: node: unknown field '{key}'")
+        _check_type(value, NODE_FIELDS[key], f"{path}: node.{key}")
+    if node.get("dialect", "debian12") not in ("debian12", "el6"):
+        raise ScenarioError(f"{path}: node.dialect: must be debian12 or el6")
+    sc.node = node
+    images = doc.get("images") or []
+    if not isinstance(images, list):
+        raise ScenarioError(f"{path}: images: must be a list")
+    for i, img in enumerate(images):
+        where = f"{path}: images[{i}]"
+        if not isinstance(img, dict):
+            raise ScenarioError(f"{where}: must be a mapping")
+        _check_fields(img, IMAGE_FIELDS, where)
+        if img.get("content", "zeros") not in CONTENTS:
+            raise ScenarioError(f"{where}.content: must be one of {', '.join(CONTENTS)}")
+        if img["size"] <= 0:
+            raise ScenarioError(f"{where}.size: must be positive")
+        sc.images.append(ImageSpec(img["id"], img["size"], img.get("content", "zeros"), img.get("manifest"),
+                                   img.get("digest"), img.get("files") or {}, img.get("symlinks") or {}))
+    steps = doc.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise ScenarioError(f"{path}: field 'steps': required, a non-empty list")
+    for i, raw in enumerate(steps):
+        where = f"{path}: step {i + 1}"
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise ScenarioError(f"{where}: must be a mapping with exactly one of {', '.join(STEP_FIELDS)}")
+        (kind, args), = raw.items()
+        if kind not in STEP_FIELDS:
+            raise ScenarioError(f"{where}: unknown step '{kind}' (one of {', '.join(STEP_FIELDS)})")
+        args = args or {}
+        if not isinstance(args, dict):
+            raise ScenarioError(f"{where} ({kind}): must be a mapping")
+        _check_fields(args, STEP_FIELDS[kind], f"{where} ({kind})")
+        if kind == "run_instance":
+            args = dict(args, vbrs=[_vbr(v, sc, f"{where} (run_instance): vbrs[{j}]")
+                                    for j, v in enumerate(args["vbrs"])])
+            if "expect_error" not in args:
+                try:
+                    parse_vbrs(copy.deepcopy(args["vbrs"]))
+                except VbrError as exc:
+                    raise ScenarioError(f"{where} (run_instance): vbrs: {exc}") from None
+        if kind == "expect":
+            if args.get("match", "exact") not in ("exact", "lines"):
+                raise ScenarioError(f"{where} (expect): field 'match': must be exact or lines")
+            if not any(c in args for c in EXPECT_COMMANDS):
+                raise ScenarioError(f"{where} (expect): needs one of {', '.join(EXPECT_COMMANDS)}")
+            bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids")]
+            if bad:
+                raise ScenarioError(f"{where} (expect): field 'ignore': unknown item '{bad[0]}'")
+        sc.steps.append(Step(kind, args, i + 1))
+    return sc
+
+
+def _check_fields(mapping: dict, spec: dict, where: str) -> None:
+    for key in mapping:
+        if key not in spec:
+            raise ScenarioError(f"{where}: unknown field '{key}'")
+    for key, (t, required) in spec.items():
+        if key not in mapping:
+            if required:
+                raise ScenarioError(f"{where}: field '{key}': required")
+            continue
+        _check_type(mapping[key], t, f"{where}: field '{key}'")
+
+
+def _vbr(value, sc: Scenario, where: str) -> Vbr:
+    """ASCII form, or a mapping {type, id, size, format, device, location}; location `staged` means the
+    scenario's image with that id."""
+    try:
+        if isinstance(value, str):
+            vbr = parse_ascii(value)
+        elif isinstance(value, dict):
+            unknown = set(value) - {"type", "id", "size", "format", "device", "location"}
+            if unknown:
+                raise ScenarioError(f"{where}: unknown field '{sorted(unknown)[0]}'")
+            vbr = Vbr(str(value.get("type", "")), str(value.get("id", "none")), int(value.get("size", -1)),
+                      str(value.get("format", "none")), str(value.get("device", "none")),
+                      str(value.get("location", "none")))
+        else:
+            raise ScenarioError(f"{where}: must be an ASCII VBR or a mapping")
+    except (VbrError, ValueError) as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    if vbr.location == "staged":
+        spec = next((s for s in sc.images if s.id == vbr.id), None)
+        if spec is None:
+            raise ScenarioError(f"{where}: no image '{vbr.id}' under 'images' to stage")
+        vbr.location = spec.location
+    return vbr
