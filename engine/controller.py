@@ -160,6 +160,7 @@ class NodeController:
                     delete_blob_state(store, blob_id)
             finally:
                 store.locks.release(lock_path)
+        self.io.rmdir(f"{self.work.path}/{inst.user}")   # only if this attempt left it empty
         self.instances.pop(inst.id, None)
 
     def terminate_instance(self, instance_id: str) -> None:
@@ -216,6 +217,12 @@ class NodeController:
     def restart(self) -> list[str]:
         """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
         then remove devices and loops named like ours that no blob claims."""
+        for line in self.io.quiet(["mount"], check=False).stdout.splitlines():
+            parts = line.split(" on ", 1)
+            if len(parts) == 2 and parts[1].startswith("/tmp/euca-mount-"):
+                mnt = parts[1].split(" ", 1)[0]
+                self.io.cmd(["umount", mnt], check=False)
+                self.io.rmdir(mnt)
         known: dict[tuple[str, str], Instance] = {}
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")

@@ -99,7 +99,7 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
         dep = art.deps[0] if len(art.deps) == 1 else None
         if (art.creator == "copy" and dep is not None and dep.may_be_cached and not dep.is_in_cache
                 and dep.id != art.id):
-            art.bb, dep.bb = dep.bb, None   # the work-store base becomes this artifact: no copy needed
+            art.bb = dep.bb   # the work-store base becomes this artifact: no copy needed
         else:
             try:
                 art.bb = create(ctx, art)
@@ -116,7 +116,10 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
             raise
     finally:
         for dep in opened:
-            _close(dep)
+            if dep.bb is art.bb:
+                dep.bb = None   # handed over by the bypass above; closed with art
+            else:
+                _close(dep)
 
 
 def _discard(ctx: BuildContext, bb: Blockblob) -> None:

@@ -6,6 +6,7 @@ import stat as st
 from . import shell
 from .determinism import SeededRandom, VirtualClock
 from .dialect import get_dialect
+from .faults import FaultPlan
 from .fs.base import FsError
 from .kernel import Kernel
 from .tools import Abort, Result, load_all
@@ -27,6 +28,7 @@ class Node:
         self.cwd = "/root"
         self.env: dict[str, str] = {"LANG": "C.UTF-8"}
         self.commands_run = 0
+        self.faults = FaultPlan()
         dev = self.kernel.vfs.walk("/dev")
         dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
         dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
@@ -40,6 +42,16 @@ class Node:
         """Run one command; the only way anything reaches the simulated kernel."""
         if not argv:
             return Result(0)
+        injected, crash_after = self.faults.before(argv) if self.faults.faults else (None, None)
+        if injected is not None:
+            return injected
+        result = self._dispatch(argv, stdin)
+        if crash_after is not None:
+            from .faults import CrashPoint
+            raise CrashPoint(" ".join(argv))
+        return result
+
+    def _dispatch(self, argv: list[str], stdin: str | None) -> Result:
         name = argv[0].rsplit("/", 1)[-1]
         self.commands_run += 1
         self.clock.advance(PER_COMMAND_SECONDS)

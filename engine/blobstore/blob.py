@@ -51,7 +51,8 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         raise BlobError("INVAL", f"cannot create blob {blob_id} of size {size_bytes}")
     lock_path = store.path_of(blob_id, "lock")
     blob_dir = store.blob_dir(blob_id)
-    if create:
+    made_dir = create and not io.is_dir(blob_dir)
+    if made_dir:
         io.mkdirs(blob_dir)
     try:
         store.locks.acquire(lock_path, timeout)
@@ -89,6 +90,8 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             _rmdirs(store, blob_id)
         elif locked:
             io.write(lock_path, "")
+        elif made_dir:
+            _rmdirs(store, blob_id)
         store.locks.release(lock_path)
         raise
 

@@ -133,8 +133,10 @@ class Blobstore:
         lock_path = self.path_of(blob_id, "lock")
         opened = self.locks.holder(lock_path) is not None
         abandoned = not opened and bool(self.io.read(lock_path))
+        # BACKED counts `dm` too (the 4.x fix, 9bc6d2a4f3): a zero-snapshot blob has devices but no deps,
+        # and closing it must not detach the loop its own devices sit on.
         return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened, abandoned,
-                        bool(self.read_lines(blob_id, "refs")), bool(deps),
+                        bool(self.read_lines(blob_id, "refs")), bool(deps or self.read_lines(blob_id, "dm")),
                         self.io.exists(self.path_of(blob_id, "hollow")))
 
     def scan(self, exclude: str | None = None) -> list[BlobInfo]:

@@ -332,7 +332,8 @@ def ls(node, argv, stdin):
             continue
         if attr.is_dir and "d" not in flags:
             loc = vfs.walk(full)
-            entries = [(n, vfs.stat(full.rstrip("/") + "/" + n, follow=False)) for n, _ in loc.fs.readdir(loc.ino)]
+            entries = [(n, vfs.stat(full.rstrip("/") + "/" + n, follow=False)) for n, _ in loc.fs.readdir(loc.ino)
+                       if not n.startswith(".") or flags & {"a", "A"}]
         else:
             entries = [(path, vfs.stat(full, follow=False))]
         if "l" in flags:
