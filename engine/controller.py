@@ -61,7 +61,7 @@ class NodeController:
         self.config = config
         self.images = images
         self.io = NodeIO(host, recorder, clock, log)
-        self.locks = LockTable(self.io.clock)
+        self.locks = LockTable(self.io.clock, self.io)
         self.rng = random.Random(seed)
         self.instances: dict[str, Instance] = {}
         self._lock = threading.Lock()
@@ -214,9 +214,17 @@ class NodeController:
             if not deleted:
                 return left
 
+    def _backing_alive(self, inst: Instance) -> bool:
+        path = self.instance_dir(inst.user, inst.id)
+        links = [n for n in self.io.listdir(path) if n.startswith("link-to-")]
+        return bool(links) and all(self.io.exists(f"{path}/{n}") for n in links)
+
     def restart(self) -> list[str]:
         """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
         then remove devices and loops named like ours that no blob claims."""
+        for store in (self.work, self.cache):
+            if store is not None:
+                self.locks.clear_stale(store.path)
         for line in self.io.quiet(["mount"], check=False).stdout.splitlines():
             parts = line.split(" on ", 1)
             if len(parts) == 2 and parts[1].startswith("/tmp/euca-mount-"):
@@ -226,7 +234,7 @@ class NodeController:
         known: dict[tuple[str, str], Instance] = {}
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")
-            if inst is not None and inst.state == "running":
+            if inst is not None and inst.state == "running" and self._backing_alive(inst):
                 known[(inst.user, inst.id)] = inst
                 self.instances[inst.id] = inst
 

@@ -17,13 +17,14 @@ def new_encode_dev(major: int, minor: int) -> int:
 
 
 class Kernel:
-    def __init__(self, dialect, clock, rng, host_dev: tuple[int, int] = (8, 3), first_ino: int = 131073):
+    def __init__(self, dialect, clock, rng, host_dev: tuple[int, int] = (8, 3), first_ino: int = 131073,
+                 rootfs: MemoryFS | None = None):
         self.dialect = dialect
         self.clock = clock
         self.rng = rng
         self.host_dev = host_dev
         self.devices: dict[tuple[int, int], BlockDevice] = {}
-        self.rootfs = MemoryFS(new_encode_dev(*host_dev), clock, first_ino=first_ino)
+        self.rootfs = rootfs or MemoryFS(new_encode_dev(*host_dev), clock, first_ino=first_ino)
         self.vfs = VFS(self.rootfs)
         for d in ("/dev", "/dev/mapper", "/tmp", "/etc", "/proc", "/sys", "/root", "/mnt"):
             self.vfs.mkdir_p(d)
@@ -32,6 +33,22 @@ class Kernel:
         for n in range(dialect.initial_loops):
             self.loop.add(n)
         self.swaps: set[tuple[int, int]] = set()
+
+    def reboot(self) -> "Kernel":
+        """A new kernel over the same host disk: loops, dm devices and mounts are gone, files stay (files
+        deleted while a loop held them are gone too), device nodes the old kernel made disappear with devtmpfs."""
+        for dev in list(self.loop.bound()):
+            if dev.backing_dev is None and dev.fs is not None and hasattr(dev.fs, "unpin"):
+                dev.fs.unpin(dev.ino)
+        dev_dir = self.vfs.walk("/dev")
+        for name, _ in list(dev_dir.fs.readdir(dev_dir.ino)):
+            if name.startswith(("dm-", "loop")):
+                dev_dir.fs.unlink(dev_dir.ino, name)
+        mapper = self.vfs.walk("/dev/mapper")
+        for name, _ in list(mapper.fs.readdir(mapper.ino)):
+            if name != "control":
+                mapper.fs.unlink(mapper.ino, name)
+        return Kernel(self.dialect, self.clock, self.rng, self.host_dev, rootfs=self.rootfs)
 
     # -- registry and /dev ----------------------------------------------------------
     def register(self, dev: BlockDevice) -> None:

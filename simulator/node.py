@@ -35,6 +35,11 @@ class Node:
         mapper = self.kernel.vfs.walk("/dev/mapper")
         mapper.fs.mknod(mapper.ino, "control", st.S_IFCHR | 0o600, (10, 236))
 
+    def reboot(self) -> None:
+        """Power-cycle: kernel state is lost, files on the host disk are kept."""
+        self.clock.advance(60)
+        self.kernel = self.kernel.reboot()
+
     def abspath(self, path: str) -> str:
         return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path
 

@@ -85,12 +85,12 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         return bb
     except Exception:
         if bb.created:
-            io.unlink(lock_path)
-            io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES if s != "lock"))
+            io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES), lock_path + ".owner")
             _rmdirs(store, blob_id)
         elif locked:
             io.write(lock_path, "")
         elif made_dir:
+            io.unlink(lock_path + ".owner")
             _rmdirs(store, blob_id)
         store.locks.release(lock_path)
         raise
@@ -196,7 +196,7 @@ def delete_blob_state(store: Blobstore, blob_id: str) -> None:
                 _detach_own_loop(dep_store, parts[1])
     store.write_lines(blob_id, "deps", [])
     _detach_own_loop(store, blob_id)
-    store.io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES))
+    store.io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES), store.path_of(blob_id, "lock") + ".owner")
     _rmdirs(store, blob_id)
 
 

@@ -1,16 +1,22 @@
-"""Per-path exclusive locks with timeouts, shared by every blobstore of one node-controller process.
+"""Per-path exclusive locks with timeouts: in-process (threads) and across processes on the node.
 
-The original takes an in-process rwlock plus an fcntl record lock per path; over the host interface we
-keep the in-process half and mark holders in the blob's `lock` file (`<pid>/<tid>`), which is what makes
-a blob look ABANDONED to a later process after a crash.
+The original pairs an in-process rwlock with an fcntl record lock per path. fcntl cannot be held over a
+run-an-argv interface, so the cross-process half is an atomically created symlink `<path>.owner` whose
+target names the holder (`ln -s` fails with EEXIST while someone holds it). A process that died leaves
+its links behind; a restarting node controller, alone in its stores, removes them (`clear_stale`).
+The blob's `lock` file still gets `<owner>/<thread>` while open, which is what marks a blob ABANDONED.
 """
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 
 from ..nodeio import Clock
 
 POLL_SECONDS = 0.099999
+OWNER_SUFFIX = ".owner"
+_instances = itertools.count(1)
 
 
 class LockTimeout(Exception):
@@ -18,8 +24,10 @@ class LockTimeout(Exception):
 
 
 class LockTable:
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, io=None):
         self.clock = clock
+        self.io = io
+        self.token = f"{os.getpid()}.{next(_instances)}"
         self._cond = threading.Condition()
         self._holders: dict[str, int] = {}
 
@@ -41,8 +49,28 @@ class LockTable:
                 self._cond.wait(step)
                 waited += step
             self._holders[path] = me
+        try:
+            self._acquire_on_node(path, timeout - waited if timeout >= 0 else timeout)
+        except LockTimeout:
+            self.release(path, on_node=False)
+            raise
 
-    def release(self, path: str) -> None:
+    def _acquire_on_node(self, path: str, timeout: float) -> None:
+        if self.io is None:
+            return
+        waited = 0.0
+        while self.io.quiet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc != 0:
+            if not self.io.exists(path.rsplit("/", 1)[0]):
+                return   # the directory is gone (blob deleted meanwhile): nothing to exclude
+            if timeout >= 0 and waited >= timeout:
+                raise LockTimeout(path)
+            step = POLL_SECONDS if timeout < 0 else max(0.0, min(POLL_SECONDS, timeout - waited))
+            self.clock.sleep(step)
+            waited += step if step else POLL_SECONDS
+
+    def release(self, path: str, on_node: bool = True) -> None:
+        if on_node and self.io is not None:
+            self.io.unlink(path + OWNER_SUFFIX)
         with self._cond:
             self._holders.pop(path, None)
             self._cond.notify_all()
@@ -50,3 +78,12 @@ class LockTable:
     def held_paths(self) -> list[str]:
         with self._cond:
             return sorted(self._holders)
+
+    def clear_stale(self, root: str) -> list[str]:
+        """Owner links not ours under `root`: their processes are gone (called only at start-up)."""
+        if self.io is None:
+            return []
+        links = self.io.quiet(["find", root, "-type", "l", "-name", "*" + OWNER_SUFFIX], check=False).stdout.split()
+        stale = [p for p in links if self.io.readlink(p) != self.token]
+        self.io.unlink(*stale)
+        return stale

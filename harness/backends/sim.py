@@ -12,6 +12,9 @@ class SimHost(Host):
     def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None):
         self.node = Node(dialect=dialect, seed=seed, host_dev=host_dev)
 
+    def reboot(self) -> None:
+        self.node.reboot()
+
     def run(self, argv, stdin=None):
         result = self.node.run(list(argv), stdin)
         return CommandResult(result.rc, result.stdout, result.stderr)
