@@ -24,6 +24,7 @@ class ScenarioResult:
     recorder: Recorder = field(default_factory=Recorder)
     then_outputs: list[str] = field(default_factory=list)
     steps_run: int = 0
+    mark: int = 0          # first command of the latest engine step
 
     def line(self) -> str:
         n = len(self.recorder.commands)
@@ -71,6 +72,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
 def _run_step(step: Step, nc: NodeController, host, result: ScenarioResult, images) -> NodeController:
     where = f"step {step.index} ({step.label})"
     args = step.args
+    if step.kind in ("run_instance", "terminate_instance", "restart_node"):
+        result.mark = len(result.recorder.commands)
     if step.kind in ("run_instance", "terminate_instance"):
         try:
             if step.kind == "run_instance":
@@ -114,6 +117,20 @@ def _run_step(step: Step, nc: NodeController, host, result: ScenarioResult, imag
             out = host.run(["cat", path.replace("{instances}", base)])
             if out.rc != 0 or out.stdout != text:
                 raise StepFailure(f"{where}: {path}: content differs (got {out.stdout[:60]!r})")
+        return nc
+    if step.kind == "expect_commands":
+        issued = [c.text for c in result.recorder.commands[result.mark:]]
+        for pattern in args.get("present", []):
+            if not any(re.search(pattern, c) for c in issued):
+                raise StepFailure(f"{where}: no command matches '{pattern}'")
+        for pattern in args.get("absent", []):
+            hit = next((c for c in issued if re.search(pattern, c)), None)
+            if hit:
+                raise StepFailure(f"{where}: unexpected command matching '{pattern}': {hit}")
+        for pattern, n in (args.get("count") or {}).items():
+            got = sum(bool(re.search(pattern, c)) for c in issued)
+            if got != n:
+                raise StepFailure(f"{where}: {got} commands match '{pattern}', expected {n}")
         return nc
     raise StepFailure(f"{where}: unknown step")
 

@@ -22,6 +22,8 @@ STEP_FIELDS = {
     "expect": {"losetup -a": (str, False), "dmsetup table": (str, False), "dmsetup ls": (str, False),
                "match": (str, False), "ignore": (list, False)},
     "expect_files": {"present": (list, False), "absent": (list, False), "contains": (dict, False)},
+    # regexes over the commands the engine issued in the latest run/terminate/restart step
+    "expect_commands": {"present": (list, False), "absent": (list, False), "count": (dict, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int}
@@ -159,6 +161,16 @@ def parse(text: str, path: str) -> Scenario:
             bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids")]
             if bad:
                 raise ScenarioError(f"{where} (expect): field 'ignore': unknown item '{bad[0]}'")
+        if kind == "expect_commands":
+            import re
+            for key in ("present", "absent"):
+                for j, pattern in enumerate(args.get(key, [])):
+                    try:
+                        re.compile(str(pattern))
+                    except re.error as exc:
+                        raise ScenarioError(f"{where} (expect_commands): {key}[{j}]: bad regex: {exc}") from None
+        if kind == "run_instance" and set(args.get("pinned") or {}) - {"keyed", "disk"}:
+            raise ScenarioError(f"{where} (run_instance): field 'pinned': only 'keyed' and 'disk' can be pinned")
         sc.steps.append(Step(kind, args, i + 1))
     return sc
 
