@@ -107,9 +107,9 @@ class NodeController:
         try:
             vm = parse_vbrs(vbrs)
             tree = alloc_tree(vm, instance_id, self.images, key if self.config.inject_keys else None, pinned)
-        except VbrError as exc:
+        except Exception as exc:  # noqa: BLE001 - bad VBRs and unreachable manifests alike: one clear error
             del self.instances[instance_id]
-            raise EngineError(str(exc)) from None
+            raise EngineError(f"{instance_id}: {exc}") from None
         self.io.mkdirs(self.instance_dir(user, instance_id))
         self._save(inst)
         ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,

@@ -27,6 +27,7 @@ class ImageSpec:
     digest: str | None = None              # pinned hash when the manifest is unknown
     files: dict[str, str] = field(default_factory=dict)      # path in image -> content
     symlinks: dict[str, str] = field(default_factory=dict)   # path in image -> target
+    served: bool = False                   # served over HTTP from this machine instead of staged on the node
 
     @property
     def staged_path(self) -> str:
@@ -34,6 +35,8 @@ class ImageSpec:
 
     @property
     def location(self) -> str:
+        if self.served:
+            return f"http://nc-harness.images/{self.id}.img"
         return f"file://{self.staged_path}"
 
 

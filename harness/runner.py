@@ -8,6 +8,9 @@ from engine.controller import EngineError, NodeConfig, NodeController
 from engine.nodeio import Clock, Recorder, VirtualClockAdapter
 
 from .backends import make_host
+from engine.sources import ImageSources, UrlImageSource
+
+from .http_images import ImageServer
 from .images import StagedImages, StagingError
 from .replay import mask
 from .scenario import Scenario, Step
@@ -25,6 +28,7 @@ class ScenarioResult:
     then_outputs: list[str] = field(default_factory=list)
     steps_run: int = 0
     mark: int = 0          # first command of the latest engine step
+    server: object = None
 
     def line(self) -> str:
         n = len(self.recorder.commands)
@@ -37,28 +41,34 @@ class StepFailure(Exception):
     pass
 
 
-def make_controller(scenario: Scenario, host, recorder: Recorder, images: StagedImages) -> NodeController:
+def make_controller(scenario: Scenario, host, recorder: Recorder, images) -> NodeController:
     node = scenario.node
     config = NodeConfig(instances_path=node.get("instances_path", "/var/lib/eucalyptus/instances"),
                         cache_mb=node.get("cache_mb", 20480), work_mb=node.get("work_mb", 0),
                         inject_keys=node.get("inject_keys", True),
                         concurrent_disk_ops=node.get("concurrent_disk_ops", 4))
+    return NodeController(host, config, images, clock=clock_for(host), recorder=recorder, seed=scenario.seed)
+
+
+def clock_for(host) -> Clock:
     sim_node = getattr(host, "node", None)
-    clock = VirtualClockAdapter(sim_node.clock) if sim_node is not None else Clock()
-    return NodeController(host, config, images, clock=clock, recorder=recorder, seed=scenario.seed)
+    return VirtualClockAdapter(sim_node.clock) if sim_node is not None else Clock()
 
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None,
                  host=None) -> ScenarioResult:
     result = ScenarioResult(scenario)
     host = host or make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
-    images = StagedImages(scenario.images)
+    staged = StagedImages([s for s in scenario.images if not s.served])
     try:
-        images.stage(host)
-        nc = make_controller(scenario, host, result.recorder, images)
-        for step in scenario.steps:
-            nc = _run_step(step, nc, host, result, images)
-            result.steps_run += 1
+        with ImageServer([s for s in scenario.images if s.served]) as server:
+            staged.stage(host)
+            images = ImageSources({"file": staged, "url": UrlImageSource(clock_for(host))})
+            result.server = server
+            nc = make_controller(scenario, host, result.recorder, images)
+            for step in scenario.steps:
+                nc = _run_step(step, nc, host, result, images)
+                result.steps_run += 1
     except StepFailure as exc:
         result.ok, result.failure = False, str(exc)
     except StagingError as exc:
@@ -77,7 +87,8 @@ def _run_step(step: Step, nc: NodeController, host, result: ScenarioResult, imag
     if step.kind in ("run_instance", "terminate_instance"):
         try:
             if step.kind == "run_instance":
-                nc.run_instance(args["id"], args["user"], [_fresh(v) for v in args["vbrs"]], args.get("key"),
+                nc.run_instance(args["id"], args["user"], [_fresh(v, result.server) for v in args["vbrs"]],
+                                args.get("key"),
                                 args.get("pinned"))
             else:
                 nc.terminate_instance(args["id"])
@@ -135,9 +146,12 @@ def _run_step(step: Step, nc: NodeController, host, result: ScenarioResult, imag
     raise StepFailure(f"{where}: unknown step")
 
 
-def _fresh(vbr):
+def _fresh(vbr, server):
     import copy
-    return copy.deepcopy(vbr)
+    vbr = copy.deepcopy(vbr)
+    if server is not None:
+        vbr.location = server.url(vbr.location)
+    return vbr
 
 
 def _normalize(text: str, ignore: list[str]) -> str:

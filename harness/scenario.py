@@ -28,7 +28,7 @@ STEP_FIELDS = {
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int}
 IMAGE_FIELDS = {"id": (str, True), "size": (int, True), "content": (str, False), "manifest": (str, False),
-                "digest": (str, False), "files": (dict, False), "symlinks": (dict, False)}
+                "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False)}
 CONTENTS = ("zeros", "ext2", "ext3", "pattern")
 
 
@@ -129,8 +129,13 @@ def parse(text: str, path: str) -> Scenario:
             raise ScenarioError(f"{where}.content: must be one of {', '.join(CONTENTS)}")
         if img["size"] <= 0:
             raise ScenarioError(f"{where}.size: must be positive")
+        if img.get("serve", "http") != "http":
+            raise ScenarioError(f"{where}.serve: only 'http' is supported")
+        if "serve" in img and (img.get("files") or img.get("symlinks")):
+            raise ScenarioError(f"{where}: files and symlinks need a staged image (drop 'serve')")
         sc.images.append(ImageSpec(img["id"], img["size"], img.get("content", "zeros"), img.get("manifest"),
-                                   img.get("digest"), img.get("files") or {}, img.get("symlinks") or {}))
+                                   img.get("digest"), img.get("files") or {}, img.get("symlinks") or {},
+                                   served="serve" in img))
     steps = doc.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ScenarioError(f"{path}: field 'steps': required, a non-empty list")
