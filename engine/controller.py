@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
-from .blobstore.locks import LockTable, LockTimeout
+from .blobstore.locks import LockTable
 from .blobstore.store import BlobError, Blobstore
 from .implement import BuildContext, ProvisionError, implement
 from .nodeio import Clock, NodeIO, Recorder
@@ -150,16 +150,9 @@ class NodeController:
         for store, blob_id in reversed(ctx.created):
             if store is self.work:
                 continue
-            lock_path = store.path_of(blob_id, "lock")
-            try:
-                store.locks.acquire(lock_path, 0.05)
-            except LockTimeout:
-                continue
-            try:
-                if self.io.exists(store.path_of(blob_id, "blocks")) and not store.read_lines(blob_id, "refs"):
+            with store.locks.try_hold(store.path_of(blob_id, "lock"), 0.05) as held:
+                if held and self.io.exists(store.path_of(blob_id, "blocks")) and not store.read_lines(blob_id, "refs"):
                     delete_blob_state(store, blob_id)
-            finally:
-                store.locks.release(lock_path)
         self.io.rmdir(f"{self.work.path}/{inst.user}")   # only if this attempt left it empty
         self.instances.pop(inst.id, None)
 

@@ -6,7 +6,6 @@ from typing import Callable
 
 from . import diskutil
 from .blobstore.blob import delete_blob_state
-from .blobstore.locks import LockTimeout
 from .blobstore.store import Blobstore
 
 FSCK_PASSES = 9
@@ -60,12 +59,9 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
             live_refs = [r for r in store.read_lines(blob_id, "refs")
                          if (o := store.registry.get(r.partition(" ")[0])) is not None
                          and io.exists(o.path_of(r.partition(" ")[2], "blocks"))]
-            lock_path = store.path_of(blob_id, "lock")
-            try:
-                store.locks.acquire(lock_path, 0.05)
-            except LockTimeout:
-                continue
-            try:
+            with store.locks.try_hold(store.path_of(blob_id, "lock"), 0.05) as held:
+                if not held:
+                    continue
                 if live_refs:
                     if live_refs != store.read_lines(blob_id, "refs"):
                         store.write_lines(blob_id, "refs", live_refs)
@@ -79,8 +75,6 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
                 delete_blob_state(store, blob_id)
                 deleted.append(blob_id)
                 changed = True
-            finally:
-                store.locks.release(lock_path)
         if not changed:
             break
     io.log(f"fsck {store.path}: deleted {len(deleted)} blob(s)")

@@ -1,19 +1,12 @@
 """Replaying a trace on a host: stop (or go on) at failures, run --then commands, check expectations."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .host import Host
 from .trace import TraceCommand, format_transcript_entry
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
-
-
-def mask(text: str) -> str:
-    """Hide what legitimately differs between runs: UUIDs and backing-file inode numbers."""
-    return _LOSETUP_INODE.sub(r"\1<ino>", _UUID.sub("<uuid>", text))
+from .compare import first_difference, mask  # noqa: F401 - mask is part of this module's API
 
 
 @dataclass
@@ -68,10 +61,4 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
 
 
 def _first_difference(expected: str, actual: str) -> str:
-    exp_lines, act_lines = mask(expected).splitlines(), mask(actual).splitlines()
-    for i in range(max(len(exp_lines), len(act_lines))):
-        e = exp_lines[i] if i < len(exp_lines) else "<missing>"
-        a = act_lines[i] if i < len(act_lines) else "<missing>"
-        if e != a:
-            return f"line {i + 1}: expected {e!r}, got {a!r}"
-    return "trailing newline"
+    return first_difference(mask(expected), mask(actual), end="<missing>")

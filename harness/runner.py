@@ -12,11 +12,9 @@ from engine.sources import ImageSources, UrlImageSource
 
 from .http_images import ImageServer
 from .images import StagedImages, StagingError
-from .replay import mask
+from .compare import first_difference, mask
 from .scenario import Scenario, Step
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
 
 
 @dataclass
@@ -154,18 +152,10 @@ def _fresh(vbr, server):
     return vbr
 
 
-def _normalize(text: str, ignore: list[str]) -> str:
-    if "inodes" in ignore:
-        text = _LOSETUP_INODE.sub(r"\1<ino>", text)
-    if "uuids" in ignore:
-        text = _UUID.sub("<uuid>", text)
-    return text
-
-
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:
     """'' when equal; else the first difference in words."""
     ignore = ignore or []
-    exp, act = _normalize(expected, ignore), _normalize(actual, ignore)
+    exp, act = mask(expected, tuple(ignore)), mask(actual, tuple(ignore))
     if match == "lines":
         exp_lines = [line.rstrip() for line in exp.splitlines() if line.strip()]
         act_lines = [line.rstrip() for line in act.splitlines() if line.strip()]
@@ -178,15 +168,7 @@ def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] 
         if len(exp_lines) != len(act_lines):
             return f"{len(act_lines)} lines, expected {len(exp_lines)}"
         return ""
-    if exp == act:
-        return ""
-    exp_lines, act_lines = exp.splitlines(), act.splitlines()
-    for i in range(max(len(exp_lines), len(act_lines))):
-        e = exp_lines[i] if i < len(exp_lines) else "<end>"
-        a = act_lines[i] if i < len(act_lines) else "<end>"
-        if e != a:
-            return f"line {i + 1}: expected '{e}', got '{a}'"
-    return "output differs in trailing newline"
+    return "" if exp == act else first_difference(exp, act)
 
 
 __all__ = ["run_scenario", "ScenarioResult", "compare", "mask"]

@@ -8,6 +8,7 @@ The blob's `lock` file still gets `<owner>/<thread>` while open, which is what m
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -74,6 +75,19 @@ class LockTable:
         with self._cond:
             self._holders.pop(path, None)
             self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def try_hold(self, path: str, timeout: float):
+        """Yields True while holding `path`, or False at once if it could not be had within `timeout`."""
+        try:
+            self.acquire(path, timeout)
+        except LockTimeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self.release(path)
 
     def held_paths(self) -> list[str]:
         with self._cond:
