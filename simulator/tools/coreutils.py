@@ -25,35 +25,41 @@ def _split(argv, known: str):
     return flags, rest
 
 
+def _each(paths, action, message: str) -> Result:
+    """Apply `action` to every path; each failure adds `message` (with {path} and {error}) to stderr."""
+    err = ""
+    for path in paths:
+        try:
+            action(path)
+        except FsError as exc:
+            err += message.format(path=path, error=exc.strerror) + "\n"
+    return Result(1 if err else 0, "", err)
+
+
 @tool("mkdir")
 def mkdir(node, argv, stdin):
     flags, paths = _split(argv, "pv")
     if not paths:
         raise Abort("mkdir: missing operand\nTry 'mkdir --help' for more information.\n")
-    vfs, err = node.kernel.vfs, ""
-    for path in paths:
-        try:
-            if "p" in flags:
-                vfs.mkdir_p(node.abspath(path))
-            else:
-                parent, name = vfs.parent(node.abspath(path))
-                parent.fs.mkdir(parent.ino, name, 0o755)
-        except FsError as exc:
-            err += f"mkdir: cannot create directory '{path}': {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+    vfs = node.kernel.vfs
+
+    def make(path: str) -> None:
+        if "p" in flags:
+            vfs.mkdir_p(node.abspath(path))
+        else:
+            parent, name = vfs.parent(node.abspath(path))
+            parent.fs.mkdir(parent.ino, name, 0o755)
+    return _each(paths, make, "mkdir: cannot create directory '{path}': {error}")
 
 
 @tool("rmdir")
 def rmdir(node, argv, stdin):
     _, paths = _split(argv, "p")
-    err = ""
-    for path in paths:
-        try:
-            parent, name = node.kernel.vfs.parent(node.abspath(path))
-            parent.fs.rmdir(parent.ino, name)
-        except FsError as exc:
-            err += f"rmdir: failed to remove '{path}': {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+
+    def remove(path: str) -> None:
+        parent, name = node.kernel.vfs.parent(node.abspath(path))
+        parent.fs.rmdir(parent.ino, name)
+    return _each(paths, remove, "rmdir: failed to remove '{path}': {error}")
 
 
 @tool("cp")
@@ -157,14 +163,11 @@ def chmod(node, argv, stdin):
         mode = int(mode_text, 8)
     except ValueError:
         raise Abort(f"chmod: invalid mode: '{mode_text}'\n") from None
-    err = ""
-    for path in paths:
-        try:
-            loc = node.kernel.vfs.walk(node.abspath(path))
-            loc.fs.setattr(loc.ino, mode=mode)
-        except FsError as exc:
-            err += f"chmod: cannot access '{path}': {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+
+    def change(path: str) -> None:
+        loc = node.kernel.vfs.walk(node.abspath(path))
+        loc.fs.setattr(loc.ino, mode=mode)
+    return _each(paths, change, "chmod: cannot access '{path}': {error}")
 
 
 _USERS = {"root": 0, "eucalyptus": 500, "nobody": 65534}
@@ -186,14 +189,11 @@ def chown(node, argv, stdin):
         gid = None if not group else (int(group) if group.isdigit() else _GROUPS[group])
     except KeyError:
         raise Abort(f"chown: invalid group: '{spec}'\n") from None
-    err = ""
-    for path in paths:
-        try:
-            loc = node.kernel.vfs.walk(node.abspath(path))
-            loc.fs.setattr(loc.ino, uid=uid, gid=gid)
-        except FsError as exc:
-            err += f"chown: cannot access '{path}': {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+
+    def change(path: str) -> None:
+        loc = node.kernel.vfs.walk(node.abspath(path))
+        loc.fs.setattr(loc.ino, uid=uid, gid=gid)
+    return _each(paths, change, "chown: cannot access '{path}': {error}")
 
 
 @tool("truncate")
@@ -223,14 +223,8 @@ def truncate(node, argv, stdin):
                               .replace("iBiB", "iB"), "size") if not size.isdigit() else int(size)
     except Abort:
         raise Abort(f"truncate: Invalid number: '{size}'\n") from None
-    err = ""
-    for path in paths:
-        try:
-            ep = open_endpoint(node, path, write=True, create=True)
-            ep.truncate(nbytes)
-        except FsError as exc:
-            err += f"truncate: cannot open '{path}' for writing: {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+    return _each(paths, lambda path: open_endpoint(node, path, write=True, create=True).truncate(nbytes),
+                 "truncate: cannot open '{path}' for writing: {error}")
 
 
 @tool("touch")
