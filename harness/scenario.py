@@ -56,6 +56,7 @@ class Scenario:
     node: dict = field(default_factory=dict)
     images: list[ImageSpec] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
 
     @property
     def dialect(self) -> str:
@@ -100,13 +101,17 @@ def parse(text: str, path: str) -> Scenario:
         raise ScenarioError(f"{path}: YAML error: {exc}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
-    unknown = set(doc) - {"name", "description", "node", "images", "steps"}
+    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed"}
     if unknown:
         raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise ScenarioError(f"{path}: field 'name': required, a string")
     sc = Scenario(name, path, str(doc.get("description", "")))
+    allowed = doc.get("leaks_allowed") or []
+    if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
+        raise ScenarioError(f"{path}: leaks_allowed: must be a list of regexes")
+    sc.leaks_allowed = allowed
     node = doc.get("node") or {}
     if not isinstance(node, dict):
         raise ScenarioError(f"{path}: node: must be a mapping")

@@ -59,7 +59,7 @@ def test_run_cli_reports_failure_with_first_difference(tmp_path, capsys):
     sc.write_text(GOOD + "  - expect:\n      losetup -a: \"\"\n")
     assert main(["run", str(sc)]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("FAIL t: step 2 (expect): losetup -a: line 1: expected '<end>', got '/dev/loop")
+    assert out.startswith("FAIL t: step 2 (expect): losetup -a: /dev/loop0: unexpected (on /var/lib/eucalyptus/")
 
 
 def test_whole_suite_passes():
@@ -72,3 +72,38 @@ def test_restart_with_reboot_step(tmp_path, capsys):
                   "      dmsetup table: \"No devices found\\n\"\n"
                   "  - expect_files: {absent: ['{instances}/work/u/i-1']}\n")
     assert main(["run", str(sc)]) == 0, capsys.readouterr().out
+
+
+def test_a_broken_expectation_names_the_device_and_field(tmp_path, capsys):
+    text = open(os.path.join(ROOT, "scenarios", "seed-two-instances.yaml")).read()
+    broken = text.replace("euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap: 0 2867200 snapshot 7:0 253:0 N 16",
+                          "euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap: 0 2867200 snapshot 7:2 253:0 N 16")
+    assert broken != text
+    sc = tmp_path / "broken.yaml"
+    sc.write_text(broken)
+    assert main(["run", str(sc)]) == 1
+    out = capsys.readouterr().out
+    assert ("euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap: target 0 (0 2867200 snapshot): "
+            "origin: expected 7:2 (/dev/loop2), got 7:0 (/dev/loop0)") in out
+
+
+def _dirty_host():
+    from harness.backends.sim import SimHost
+    host = SimHost()
+    host.run(["sh", "-c", "mkdir -p /var/lib/eucalyptus/instances/work/u/i-9 && "
+                          "truncate -s 1M /var/lib/eucalyptus/instances/work/u/i-9/x.blocks && "
+                          "losetup -f /var/lib/eucalyptus/instances/work/u/i-9/x.blocks && "
+                          "echo '0 8 zero' | dmsetup create euca-u-i-9-orphan"])
+    return host
+
+
+def test_leak_check_lists_what_nothing_claims():
+    from harness.runner import run_scenario
+    result = run_scenario(parse(GOOD, "f.yaml"), host=_dirty_host())
+    assert not result.ok
+    assert result.leaks == ["dm device euca-u-i-9-orphan",
+                            "loop /dev/loop0 on /var/lib/eucalyptus/instances/work/u/i-9/x.blocks",
+                            "work files of u/i-9"]
+    assert result.failure == "leak check: 3 leaked: dm device euca-u-i-9-orphan"
+    allowed = parse(GOOD + "leaks_allowed: ['i-9']\n", "f.yaml")
+    assert run_scenario(allowed, host=_dirty_host()).ok

@@ -1,0 +1,144 @@
+"""What each scenario step does. A step either returns the (possibly new) controller or raises StepFailure."""
+from __future__ import annotations
+
+import copy
+import re
+
+from engine.controller import EngineError, NodeController
+
+from . import state as node_state
+from .compare import first_difference, mask
+from .scenario import Step
+
+
+class StepFailure(Exception):
+    def __init__(self, message: str, details: list[str] | None = None):
+        super().__init__(message)
+        self.details = details or []
+
+
+def run_step(step: Step, nc: NodeController, ctx) -> NodeController:
+    """`ctx` is the ScenarioRun: host, recorder, images, server, controller factory, command mark."""
+    where = f"step {step.index} ({step.label})"
+    handler = HANDLERS[step.kind]
+    if step.kind in ("run_instance", "terminate_instance", "restart_node"):
+        ctx.mark = len(ctx.recorder.commands)
+    return handler(step.args, nc, ctx, where)
+
+
+def _engine(args, nc, ctx, where, call) -> NodeController:
+    try:
+        call()
+    except EngineError as exc:
+        if "expect_error" in args and args["expect_error"] in str(exc):
+            return nc
+        raise StepFailure(f"{where}: {exc}") from None
+    if "expect_error" in args:
+        raise StepFailure(f"{where}: succeeded, expected an error containing '{args['expect_error']}'")
+    return nc
+
+
+def run_instance(args, nc, ctx, where):
+    vbrs = []
+    for vbr in args["vbrs"]:
+        vbr = copy.deepcopy(vbr)
+        if ctx.server is not None:
+            vbr.location = ctx.server.url(vbr.location)
+        vbrs.append(vbr)
+    return _engine(args, nc, ctx, where,
+                   lambda: nc.run_instance(args["id"], args["user"], vbrs, args.get("key"), args.get("pinned")))
+
+
+def terminate_instance(args, nc, ctx, where):
+    return _engine(args, nc, ctx, where, lambda: nc.terminate_instance(args["id"]))
+
+
+def restart_node(args, nc, ctx, where):
+    if args.get("reboot"):
+        reboot = getattr(ctx.host, "reboot", None)
+        if reboot is None:
+            raise StepFailure(f"{where}: this backend cannot reboot")
+        reboot()
+    fresh = ctx.new_controller()
+    fresh.restart()
+    return fresh
+
+
+def expect(args, nc, ctx, where):
+    ignore = tuple(args.get("ignore", []))
+    actual_outputs = {cmd: ctx.host.run(cmd.split()).stdout for cmd in node_state.STATE_FILES}
+    for command in ("losetup -a", "dmsetup table", "dmsetup ls"):
+        if command not in args:
+            continue
+        problem = compare(args[command], actual_outputs[command], args.get("match", "exact"), list(ignore))
+        if not problem:
+            continue
+        details = device_diff(command, args[command], actual_outputs, ignore)
+        raise StepFailure(f"{where}: {command}: {details[0] if details else problem}", details)
+    return nc
+
+
+def device_diff(command: str, expected_text: str, actual_outputs: dict, ignore: tuple) -> list[str]:
+    """Per-device differences; empty when the listings only differ in order or spacing."""
+    try:
+        expected = node_state.from_outputs({command: expected_text, "dmsetup ls": actual_outputs["dmsetup ls"]})
+        actual = node_state.from_outputs(actual_outputs)
+    except node_state.StateError:
+        return []
+    expected.numbers = {**actual.numbers, **expected.numbers}
+    return node_state.diff(expected, actual, ignore)
+
+
+def expect_files(args, nc, ctx, where):
+    base = nc.config.instances_path.rstrip("/")
+    host = ctx.host
+    for path in args.get("present", []):
+        if host.run(["test", "-e", path.replace("{instances}", base)]).rc != 0:
+            raise StepFailure(f"{where}: missing file {path}")
+    for path in args.get("absent", []):
+        if host.run(["test", "-e", path.replace("{instances}", base)]).rc == 0:
+            raise StepFailure(f"{where}: file should not exist: {path}")
+    for path, text in (args.get("contains") or {}).items():
+        out = host.run(["cat", path.replace("{instances}", base)])
+        if out.rc != 0 or out.stdout != text:
+            raise StepFailure(f"{where}: {path}: content differs (got {out.stdout[:60]!r})")
+    return nc
+
+
+def expect_commands(args, nc, ctx, where):
+    issued = [c.text for c in ctx.recorder.commands[ctx.mark:]]
+    for pattern in args.get("present", []):
+        if not any(re.search(pattern, c) for c in issued):
+            raise StepFailure(f"{where}: no command matches '{pattern}'")
+    for pattern in args.get("absent", []):
+        hit = next((c for c in issued if re.search(pattern, c)), None)
+        if hit:
+            raise StepFailure(f"{where}: unexpected command matching '{pattern}': {hit}")
+    for pattern, n in (args.get("count") or {}).items():
+        got = sum(bool(re.search(pattern, c)) for c in issued)
+        if got != n:
+            raise StepFailure(f"{where}: {got} commands match '{pattern}', expected {n}")
+    return nc
+
+
+HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
+            "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands}
+
+
+def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:
+    """'' when equal; else the first difference in words."""
+    ignore = ignore or []
+    exp, act = mask(expected, tuple(ignore)), mask(actual, tuple(ignore))
+    if match == "lines":
+        exp_lines = [line.rstrip() for line in exp.splitlines() if line.strip()]
+        act_lines = [line.rstrip() for line in act.splitlines() if line.strip()]
+        missing = sorted(set(exp_lines) - set(act_lines))
+        extra = sorted(set(act_lines) - set(exp_lines))
+        if missing:
+            return f"missing line '{missing[0]}' ({len(missing)} missing, {len(extra)} extra)"
+        if extra:
+            return f"unexpected line '{extra[0]}' ({len(extra)} extra)"
+        if len(exp_lines) != len(act_lines):
+            return f"{len(act_lines)} lines, expected {len(exp_lines)}"
+        return ""
+    return "" if exp == act else first_difference(exp, act)
