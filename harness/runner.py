@@ -37,6 +37,8 @@ class ScenarioResult:
     steps: list[StepOutcome] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    state_before: dict = field(default_factory=dict)    # normalized node state around the failing step
+    state_after: dict = field(default_factory=dict)
 
     @property
     def steps_run(self) -> int:
@@ -79,6 +81,13 @@ class ScenarioRun:
                               seed=self.scenario.seed, log=self.result.log.append)
 
 
+def snapshot(host) -> dict[str, str]:
+    """losetup -a, dmsetup table and dmsetup ls, inode numbers and UUIDs masked."""
+    from .compare import mask
+    from .state import STATE_FILES
+    return {cmd: mask(host.run(cmd.split()).stdout) for cmd in STATE_FILES}
+
+
 def clock_for(host) -> Clock:
     sim_node = getattr(host, "node", None)
     return VirtualClockAdapter(sim_node.clock) if sim_node is not None else Clock()
@@ -98,9 +107,11 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             nc = run.new_controller()
             for step in scenario.steps:
                 first = len(result.recorder.commands)
+                before = snapshot(host)
                 try:
                     nc = run_step(step, nc, run)
                 except StepFailure as exc:
+                    result.state_before, result.state_after = before, snapshot(host)
                     result.steps.append(StepOutcome(step.index, step.label, "failed", str(exc), exc.details,
                                                     (first, len(result.recorder.commands))))
                     raise

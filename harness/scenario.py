@@ -44,8 +44,12 @@ class Step:
 
     @property
     def label(self) -> str:
+        verb = {"run_instance": "run", "terminate_instance": "terminate", "restart_node": "restart"}.get(self.kind,
+                                                                                                         self.kind)
+        if self.kind == "restart_node" and self.args.get("reboot"):
+            verb = "reboot"
         name = self.args.get("id")
-        return f"{self.kind} {name}" if name else self.kind
+        return f"{verb} {name}" if name else verb
 
 
 @dataclass

@@ -24,7 +24,8 @@ def collect(paths: list[str]) -> list[str]:
         if os.path.isdir(path):
             for root, dirs, names in os.walk(path):
                 dirs.sort()
-                files += [os.path.join(root, n) for n in sorted(names) if n.endswith((".yaml", ".yml"))]
+                files += [os.path.join(root, n) for n in sorted(names)
+                          if n.endswith((".yaml", ".yml")) and not n.endswith((".expect.yaml", ".expect.yml"))]
         elif os.path.exists(path):
             files.append(path)
         else:

@@ -1,0 +1,174 @@
+"""pytest plugin (entry point `nc_harness`): scenarios and traces as test items, one per step.
+
+`scenarios/**/*.yaml` become `FILE::SCENARIO::STEP` items (`cold-cache::run i-1A2B3C4D`) plus a final
+`leak check`; `scenarios/traces/NAME.log` with `NAME.expect.yaml` beside it becomes one replay item.
+A scenario runs once per process, on its first item; later items report their own step.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+from .scenario import ScenarioError
+from .scenario import load as load_scenario
+
+_RESULTS: dict = {}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nc-harness")
+    group.addoption("--nc-backend", default="sim", help="backend for scenarios (default: sim)")
+    group.addoption("--nc-dialect", default=None, choices=["debian12", "el6"],
+                    help="override every scenario's dialect")
+    group.addoption("--nc-seed", type=int, default=None, help="override every scenario's seed")
+    group.addoption("--nc-run-dir", default=None,
+                    help="where recorded traces and failure bundles go (default: a temporary directory)")
+
+
+def pytest_collect_file(file_path, parent):
+    parts = file_path.parts
+    if "scenarios" not in parts:
+        return None
+    if file_path.suffix in (".yaml", ".yml") and not file_path.name.endswith((".expect.yaml", ".expect.yml")):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    if file_path.suffix == ".log" and file_path.with_name(file_path.stem + ".expect.yaml").exists():
+        return TraceFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Keep a scenario's step items on one worker (default `--dist load` only)."""
+    if config.getoption("dist", "load") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+    return LoadScopeScheduling(config, log)
+
+
+def _run_dir(config) -> str:
+    path = config.getoption("--nc-run-dir")
+    if path is None:
+        if not hasattr(config, "_nc_run_dir"):
+            config._nc_run_dir = tempfile.mkdtemp(prefix="nc-harness-run-")
+        path = config._nc_run_dir
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        try:
+            scenario = load_scenario(str(self.path))
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        yield ScenarioNode.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioNode(pytest.Collector):
+    def __init__(self, *, scenario, **kw):
+        super().__init__(**kw)
+        self.scenario = scenario
+
+    def collect(self):
+        seen: dict[str, int] = {}
+        for step in self.scenario.steps:
+            seen[step.label] = seen.get(step.label, 0) + 1
+            name = step.label if seen[step.label] == 1 else f"{step.label} #{seen[step.label]}"
+            yield StepItem.from_parent(self, name=name, step_index=step.index)
+        yield StepItem.from_parent(self, name="leak check", step_index=None)
+
+    def result(self):
+        key = (str(self.path), self.config.getoption("--nc-backend"), self.config.getoption("--nc-dialect"),
+               self.config.getoption("--nc-seed"))
+        if key not in _RESULTS:
+            from .runner import run_scenario
+            from .bundle import write_bundle
+            scenario = self.scenario
+            if key[2]:
+                scenario.node["dialect"] = key[2]
+            if key[3] is not None:
+                scenario.node["seed"] = key[3]
+            result = run_scenario(scenario, backend=key[1])
+            out = os.path.join(_run_dir(self.config), scenario.name)
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "trace.log"), "w") as fh:
+                fh.write(result.recorder.render())
+            if not result.ok:
+                write_bundle(result, out)
+            _RESULTS[key] = (result, out)
+        return _RESULTS[key]
+
+
+class ScenarioStepFailed(Exception):
+    pass
+
+
+class StepItem(pytest.Item):
+    def __init__(self, *, step_index, **kw):
+        super().__init__(**kw)
+        self.step_index = step_index
+
+    def runtest(self):
+        result, out = self.parent.result()
+        sc = self.parent.scenario
+        self.user_properties += [("seed", str(sc.seed)), ("backend", self.config.getoption("--nc-backend")),
+                                 ("dialect", sc.dialect), ("trace file", os.path.join(out, "trace.log"))]
+        if self.step_index is None:
+            if result.leaks:
+                raise ScenarioStepFailed("leaked:\n  " + "\n  ".join(result.leaks))
+            if any(s.status != "passed" for s in result.steps):
+                pytest.skip("the scenario failed before its end")
+            return
+        outcome = next(s for s in result.steps if s.index == self.step_index)
+        if outcome.status == "not run":
+            pytest.skip("an earlier step failed")
+        if outcome.status == "failed":
+            raise ScenarioStepFailed("\n  ".join([outcome.message, *outcome.details[1:]])
+                                     + f"\n(debug bundle: {out})")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioStepFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.parent.name}::{self.name}"
+
+
+class TraceFile(pytest.File):
+    def collect(self):
+        yield TraceItem.from_parent(self, name="replay")
+
+
+class TraceItem(pytest.Item):
+    def runtest(self):
+        from .backends import make_host
+        from .expectations import ExpectationError, check, load
+        from .replay import replay
+        from .trace import TraceError, parse_trace, read_text
+        try:
+            exp = load(str(self.path.with_name(self.path.stem + ".expect.yaml")))
+            commands = parse_trace(read_text(str(self.path)), str(self.path))
+        except (ExpectationError, TraceError) as exc:
+            raise ScenarioStepFailed(str(exc)) from None
+        dialect = self.config.getoption("--nc-dialect") or exp.dialect
+        self.user_properties += [("backend", self.config.getoption("--nc-backend")), ("dialect", dialect),
+                                 ("trace file", str(self.path))]
+        with make_host(self.config.getoption("--nc-backend"), dialect=dialect,
+                       seed=self.config.getoption("--nc-seed") or 0) as host:
+            outcome = replay(host, commands, then=[t.command for t in exp.then])
+        if outcome.failures:
+            raise ScenarioStepFailed(outcome.failures[0].describe(str(self.path)))
+        problems = check(exp, outcome.then_outputs)
+        if problems:
+            raise ScenarioStepFailed("\n  ".join(problems))
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioStepFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::replay"
