@@ -35,9 +35,9 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
            then: list[str] | None = None) -> ReplayOutcome:
     outcome = ReplayOutcome()
     for cmd in commands:
-        result = host.run_shell(cmd.text)
+        result = host.run_shell(cmd.text, cmd.stdin)
         outcome.executed += 1
-        outcome.transcript.append(format_transcript_entry(cmd.text, result.rc, result.stdout, result.stderr))
+        outcome.transcript.append(format_transcript_entry(cmd.text, result.rc, result.stdout, result.stderr, cmd.stdin))
         reason = None
         if check and cmd.expected is not None:
             exp = cmd.expected

@@ -19,6 +19,7 @@ class TraceCommand:
     text: str
     stamp: str = ""
     expected: "Expectation | None" = None
+    stdin: str | None = None     # a transcript's `# (stdin) ...` line: what the command was fed
 
 
 @dataclass
@@ -26,10 +27,12 @@ class Expectation:
     rc: int | None = None
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+    stdout_unterminated: bool = False
 
     @property
     def stdout_text(self) -> str:
-        return "".join(line + "\n" for line in self.stdout)
+        text = "".join(line + "\n" for line in self.stdout)
+        return text[:-1] if self.stdout_unterminated and text else text
 
     @property
     def stderr_text(self) -> str:
@@ -117,11 +120,16 @@ def parse_transcript(text: str, name: str = "<transcript>") -> list[TraceCommand
             continue
         if current is None or current.expected.rc is not None:
             continue
+        if line.startswith(STDIN_PREFIX) and not current.expected.stdout and current.stdin is None:
+            current.stdin = unescape_printf_b(line[len(STDIN_PREFIX):])
+            continue
         m = re.fullmatch(r"# rc=(-?\d+)", line)
         if m:
             current.expected.rc = int(m.group(1))
         elif line.startswith("[stderr] ") or line == "[stderr]":
             current.expected.stderr.append(line[9:])
+        elif line == NO_NEWLINE:
+            current.expected.stdout_unterminated = True
         elif line.startswith("# ("):
             continue
         else:
@@ -132,9 +140,52 @@ def parse_transcript(text: str, name: str = "<transcript>") -> list[TraceCommand
     return commands
 
 
-def format_transcript_entry(command: str, rc: int, stdout: str, stderr: str) -> str:
-    out = f"$ {command}\n{stdout}"
+NO_NEWLINE = "# (no newline at end of stdout)"
+STDIN_PREFIX = "# (stdin) "
+
+
+def escape_printf_b(text: str) -> str:
+    """One line, printf %b style: backslash escapes, raw bytes (surrogate-escaped) as \\0ooo."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        else:
+            raw = bytes([o - 0xDC00]) if 0xDC80 <= o <= 0xDCFF else ch.encode("utf-8")
+            out.extend(f"\\0{b:03o}" for b in raw)
+    return "".join(out)
+
+
+def unescape_printf_b(text: str) -> str:
+    out, i = bytearray(), 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "n":
+                out += b"\n"
+                i += 2
+                continue
+            if nxt == "\\":
+                out += b"\\"
+                i += 2
+                continue
+            if nxt == "0" and i + 4 < len(text) + 1:
+                out.append(int(text[i + 2:i + 5], 8) & 0xFF)
+                i += 5
+                continue
+        out += text[i].encode("utf-8")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def format_transcript_entry(command: str, rc: int, stdout: str, stderr: str, stdin: str | None = None) -> str:
+    out = f"$ {command}\n" + (f"{STDIN_PREFIX}{escape_printf_b(stdin)}\n" if stdin is not None else "") + stdout
     if stdout and not stdout.endswith("\n"):
-        out += "\n"
+        out += "\n" + NO_NEWLINE + "\n"
     out += "".join(f"[stderr] {line}\n" for line in stderr.splitlines())
     return out + f"# rc={rc}\n\n"

@@ -9,15 +9,20 @@ DEFAULT_EPOCH = 1795306920.0
 
 
 class VirtualClock:
-    """Time that only moves when the simulator says so."""
+    """Time that only moves when the simulator says so, kept in whole nanoseconds so that the same advances
+    always give the same instant (a float sum would depend on how the advances were grouped)."""
 
     def __init__(self, start: float = DEFAULT_EPOCH):
-        self.now = float(start)
+        self.ns = round(start * 1_000_000_000)
+
+    @property
+    def now(self) -> float:
+        return self.ns / 1_000_000_000
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("virtual time cannot go backwards")
-        self.now += seconds
+        self.ns += round(seconds * 1_000_000_000)
 
 
 class SeededRandom:

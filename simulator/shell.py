@@ -184,6 +184,15 @@ def run(node, source: str, stdin: str | None = None) -> Result:
     return Result(rc, "".join(out), "".join(err))
 
 
+def _write_redirect(node, target: str, data: bytes, append: bool) -> None:
+    """`>`/`>>` through the same endpoints tools use, so /dev/null and devices behave as in bash."""
+    from .tools.endpoint import open_endpoint
+    ep = open_endpoint(node, target, write=True, create=True)
+    if not append:
+        ep.truncate(0)
+    ep.write(ep.size or 0 if append else 0, data)
+
+
 def _run_command(node, command: Command, stdin: str | None) -> Result:
     saved_env = dict(node.env)
     node.env.update(command.env)
@@ -196,17 +205,13 @@ def _run_command(node, command: Command, stdin: str | None) -> Result:
                     return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
         result = node.run(command.argv, stdin) if command.argv else Result()
         for op, target in command.redirects:
-            if op in (">", ">>"):
+            if op in (">", ">>", "2>"):
+                data = result.stderr if op == "2>" else result.stdout
                 try:
-                    node.kernel.vfs.write_file(node.abspath(target), result.stdout.encode(errors="surrogateescape"),
-                                               append=op == ">>")
+                    _write_redirect(node, target, data.encode(errors="surrogateescape"), append=op == ">>")
                 except Exception as exc:  # noqa: BLE001
                     return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
-                result = Result(result.rc, "", result.stderr)
-            elif op == "2>":
-                if target != "/dev/null":
-                    node.kernel.vfs.write_file(node.abspath(target), result.stderr.encode())
-                result = Result(result.rc, result.stdout, "")
+                result = Result(result.rc, result.stdout, "") if op == "2>" else Result(result.rc, "", result.stderr)
             elif op == "2>&1":
                 result = Result(result.rc, result.stdout + result.stderr, "")
         return result

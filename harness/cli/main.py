@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import diff as diff_verb
+from . import list as list_verb
+from . import record as record_verb
 from . import replay as replay_verb
 from . import run as run_verb
 
@@ -20,8 +23,11 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="nc-harness", description="Eucalyptus NC disk construction: engine, simulator, harness")
     sub = parser.add_subparsers(dest="verb", parser_class=Parser)
-    replay_verb.add_parser(sub)
     run_verb.add_parser(sub)
+    replay_verb.add_parser(sub)
+    record_verb.add_parser(sub)
+    diff_verb.add_parser(sub)
+    list_verb.add_parser(sub)
     return parser
 
 

@@ -20,6 +20,10 @@ def add_parser(sub) -> None:
     p.add_argument("--check", action="store_true",
                    help="compare each command's stdout/stderr/rc with a transcript's recorded ones")
     p.add_argument("--transcript", metavar="FILE", help="write every command with its output and rc")
+    p.add_argument("--expect", metavar="FILE",
+                   help="an expectation file: its `then` commands run after the trace and must print what it says")
+    p.add_argument("--write-expect", metavar="FILE",
+                   help="write the --then commands and what they printed as an expectation file")
     p.set_defaults(run=run)
 
 
@@ -29,6 +33,15 @@ def run(args) -> int:
     except TraceError as exc:
         print(f"nc-harness replay: {exc}", file=sys.stderr)
         return 2
+    expectation = None
+    if args.expect:
+        from ..expectations import ExpectationError, load
+        try:
+            expectation = load(args.expect)
+        except ExpectationError as exc:
+            print(f"nc-harness replay: {exc}", file=sys.stderr)
+            return 2
+        args.then = args.then + [t.command for t in expectation.then]
     try:
         host = make_host(args.backend, dialect=args.dialect, seed=args.seed)
     except ValueError as exc:
@@ -36,8 +49,19 @@ def run(args) -> int:
         return 2
     with host:
         outcome = replay(host, commands, keep_going=args.keep_going, check=args.check, then=args.then)
-    for output in outcome.then_outputs:
+    own = outcome.then_outputs[:len(outcome.then_outputs) - (len(expectation.then) if expectation else 0)]
+    for output in own:
         sys.stdout.write(output)
+    if args.write_expect:
+        import yaml
+        try:
+            with open(args.write_expect, "w") as fh:
+                yaml.safe_dump({"dialect": args.dialect, "then": [{"command": c, "stdout": o} for c, o in
+                                                                  zip(args.then, outcome.then_outputs)]},
+                               fh, sort_keys=False, width=1000)
+        except OSError as exc:
+            print(f"nc-harness replay: {args.write_expect}: cannot write: {exc.strerror}", file=sys.stderr)
+            return 2
     if args.transcript:
         try:
             with open(args.transcript, "w") as fh:
@@ -47,4 +71,13 @@ def run(args) -> int:
             return 2
     for failure in outcome.failures:
         print(failure.describe(args.trace), file=sys.stderr)
-    return 1 if outcome.failures else 0
+    if outcome.failures:
+        return 1
+    if expectation is not None:
+        from ..expectations import check
+        problems = check(expectation, outcome.then_outputs[len(own):])
+        for problem in problems:
+            print(f"nc-harness replay: {args.expect}: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+    return 0

@@ -255,7 +255,8 @@ def _escapes(text: str) -> str:
                 j = i + 2
                 while j < len(text) and j < i + 5 and text[j] in "01234567":
                     j += 1
-                out.append(chr(int(text[i + 2:j] or "0", 8)))
+                value = int(text[i + 2:j] or "0", 8) & 0xFF
+                out.append(chr(0xDC00 + value) if value >= 0x80 else chr(value))   # a raw byte, as printf emits
                 i = j
                 continue
         out.append(c)

@@ -1,0 +1,51 @@
+"""`nc-harness record SCENARIO -o TRACE`: an engine run as a self-contained, replayable transcript: every command
+the run caused (image staging, the engine's file I/O and its NC commands) with its output and exit status, so
+`nc-harness replay TRACE --check` reproduces it command by command on a fresh node."""
+from __future__ import annotations
+
+import sys
+
+import yaml
+
+from ..backends import make_host
+from ..recording import RecordingHost
+from ..runner import run_scenario
+from ..scenario import ScenarioError, load
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("record", help="run a scenario and write every command it caused as a replayable trace")
+    p.add_argument("scenario")
+    p.add_argument("-o", "--output", required=True, metavar="TRACE", help="trace file to write")
+    p.add_argument("--expect-out", metavar="FILE",
+                   help="also write the final `losetup -a` / `dmsetup table` as an expectation file for "
+                        "`nc-harness replay --expect` (default: TRACE with .expect.yaml)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        scenario = load(args.scenario)
+    except ScenarioError as exc:
+        print(f"nc-harness record: {exc}", file=sys.stderr)
+        return 2
+    inner = make_host("sim", dialect=scenario.dialect, seed=scenario.seed)
+    host = RecordingHost(inner)
+    result = run_scenario(scenario, host=host)
+    print(result.line())
+    final = {cmd: inner.run(cmd.split()).stdout for cmd in ("losetup -a", "dmsetup table")}
+    expect_out = args.expect_out or (args.output[:-4] if args.output.endswith(".log") else args.output) \
+        + ".expect.yaml"
+    try:
+        with open(args.output, "w") as fh:
+            fh.write(f"# recorded from {args.scenario} (seed {scenario.seed}, dialect {scenario.dialect})\n")
+            fh.write(host.render())
+        with open(expect_out, "w") as fh:
+            yaml.safe_dump({"dialect": scenario.dialect,
+                            "then": [{"command": "losetup -a", "ignore": ["inodes"], "stdout": final["losetup -a"]},
+                                     {"command": "dmsetup table", "stdout": final["dmsetup table"]}]},
+                           fh, sort_keys=False, default_style=None, width=1000)
+    except OSError as exc:
+        print(f"nc-harness record: cannot write: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    return 0 if result.ok else 1
