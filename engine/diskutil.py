@@ -1,6 +1,7 @@
 """The NC's shell-outs (storage/diskutil.c), issued with the exact paths and argument order of NC 3.3."""
 from __future__ import annotations
 
+import re
 import threading
 
 from .nodeio import CommandError, NodeIO
@@ -45,6 +46,23 @@ def loop_detach(io: NodeIO, dev: str) -> None:
             return
         last = CommandError(f"{LOSETUP} -d {dev}", result.rc, result.stderr)
     raise last
+
+
+LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): .*\((.*)\)\s*$")
+
+
+def loop_backing(io: NodeIO, dev: str) -> str | None:
+    """The backing path `losetup DEV` reports (old util-linux truncates it with '*'); None if unattached."""
+    result = io.quiet([LOSETUP, dev], check=False)
+    m = LOSETUP_LINE.match(result.stdout.strip()) if result.rc == 0 else None
+    return m.group(2) if m else None
+
+
+def same_file(reported: str | None, path: str) -> bool:
+    if reported is None:
+        return False
+    reported = reported.removesuffix(" (deleted)")
+    return path.startswith(reported[:-1]) if reported.endswith("*") else reported == path
 
 
 def dd_block_size(*values: int) -> int:

@@ -7,24 +7,9 @@ from typing import Callable
 from . import diskutil
 from .blobstore.blob import delete_blob_state
 from .blobstore.store import Blobstore
+from .diskutil import LOSETUP_LINE as _LOSETUP_LINE, loop_backing, same_file
 
 FSCK_PASSES = 9
-_LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): .*\((.*)\)\s*$")
-
-
-def loop_backing(io, dev: str) -> str | None:
-    """The backing path `losetup DEV` reports (old util-linux truncates it with '*')."""
-    result = io.quiet(["/sbin/losetup", dev], check=False)
-    m = _LOSETUP_LINE.match(result.stdout.strip()) if result.rc == 0 else None
-    return m.group(2) if m else None
-
-
-def same_file(reported: str | None, path: str) -> bool:
-    if reported is None:
-        return False
-    return path.startswith(reported[:-1]) if reported.endswith("*") else reported == path
-
-
 def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
     io = store.io
     reasons = []
@@ -67,10 +52,6 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
                         store.write_lines(blob_id, "refs", live_refs)
                         changed = True
                     continue
-                loop_path = store.path_of(blob_id, "loopback")
-                loop = io.read(loop_path)
-                if loop and not same_file(loop_backing(io, loop), store.path_of(blob_id, "blocks")):
-                    io.unlink(loop_path)   # never detach a loop that now belongs to someone else
                 io.log(f"fsck: deleting stale blob {blob_id}: {'; '.join(reasons)}")
                 delete_blob_state(store, blob_id)
                 deleted.append(blob_id)

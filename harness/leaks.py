@@ -24,11 +24,11 @@ def find_leaks(host, nc: NodeController, allowed: list[str] | None = None) -> li
             loop = io.read(store.path_of(blob_id, "loopback"))
             if loop:
                 claimed_loops.add(loop)
+    # parted/kpartx name a device's partitions NAMEpN or NAMEN: those belong to the claimed device
+    claimed_dm |= {f"{c}{p}{i}" for c in list(claimed_dm) for p in ("p", "") for i in range(1, 10)}
     leaks = []
     for name in sorted(parse_dmsetup_ls(host.run(["dmsetup", "ls"]).stdout).values()):
-        if not name.startswith("euca-") or name == "euca-zero":
-            continue
-        if any(name == c or re.fullmatch(re.escape(c) + r"p?[1-9]", name) for c in claimed_dm):
+        if not name.startswith("euca-") or name == "euca-zero" or name in claimed_dm:
             continue
         leaks.append(f"dm device {name}")
     base = nc.config.instances_path.rstrip("/") + "/"

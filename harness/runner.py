@@ -70,6 +70,7 @@ class ScenarioRun:
         self.scenario, self.host, self.result = scenario, host, result
         self.recorder, self.images, self.server = result.recorder, images, server
         self.mark = 0
+        self.crashed = ""       # the command at which an injected crash killed the engine
 
     def new_controller(self) -> NodeController:
         node = self.scenario.node

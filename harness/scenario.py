@@ -24,6 +24,10 @@ STEP_FIELDS = {
     "expect_files": {"present": (list, False), "absent": (list, False), "contains": (dict, False)},
     # regexes over the commands the engine issued in the latest run/terminate/restart step
     "expect_commands": {"present": (list, False), "absent": (list, False), "count": (dict, False)},
+    # simulator only: the nth command matching `match` fails like the real tool, or kills the engine there
+    "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
+                     "after": (bool, False)},
+    "check_invariants": {"terminated": (list, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int}
@@ -44,8 +48,8 @@ class Step:
 
     @property
     def label(self) -> str:
-        verb = {"run_instance": "run", "terminate_instance": "terminate", "restart_node": "restart"}.get(self.kind,
-                                                                                                         self.kind)
+        verb = {"run_instance": "run", "terminate_instance": "terminate", "restart_node": "restart",
+                "inject_fault": "fault"}.get(self.kind, self.kind)
         if self.kind == "restart_node" and self.args.get("reboot"):
             verb = "reboot"
         name = self.args.get("id")
@@ -175,6 +179,12 @@ def parse(text: str, path: str) -> Scenario:
             bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids")]
             if bad:
                 raise ScenarioError(f"{where} (expect): field 'ignore': unknown item '{bad[0]}'")
+        if kind == "inject_fault":
+            import re
+            try:
+                re.compile(args["match"])
+            except re.error as exc:
+                raise ScenarioError(f"{where} (inject_fault): field 'match': bad regex: {exc}") from None
         if kind == "expect_commands":
             import re
             for key in ("present", "absent"):

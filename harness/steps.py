@@ -27,8 +27,14 @@ def run_step(step: Step, nc: NodeController, ctx) -> NodeController:
 
 
 def _engine(args, nc, ctx, where, call) -> NodeController:
+    from simulator.faults import CrashPoint
+    if ctx.crashed:
+        raise StepFailure(f"{where}: the engine is down (killed at '{ctx.crashed}'); add a restart_node step")
     try:
         call()
+    except CrashPoint as exc:
+        ctx.crashed = str(exc) or "a crash point"
+        return nc
     except EngineError as exc:
         if "expect_error" in args and args["expect_error"] in str(exc):
             return nc
@@ -61,7 +67,26 @@ def restart_node(args, nc, ctx, where):
         reboot()
     fresh = ctx.new_controller()
     fresh.restart()
+    ctx.crashed = ""
     return fresh
+
+
+def inject_fault(args, nc, ctx, where):
+    from simulator.faults import Fault
+    node = getattr(ctx.host, "node", None)
+    if node is None:
+        raise StepFailure(f"{where}: fault injection needs the simulator backend")
+    node.faults.add(Fault(args["match"], nth=args.get("nth", 1), times=args.get("times", 1),
+                          crash=args.get("crash", False), after=args.get("after", False)))
+    return nc
+
+
+def check_invariants(args, nc, ctx, where):
+    from .invariants import check
+    problems = check(ctx.host, nc, set(args.get("terminated", [])))
+    if problems:
+        raise StepFailure(f"{where}: {problems[0]}", problems)
+    return nc
 
 
 def expect(args, nc, ctx, where):
@@ -122,7 +147,8 @@ def expect_commands(args, nc, ctx, where):
 
 
 HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
-            "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands}
+            "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
+            "inject_fault": inject_fault, "check_invariants": check_invariants}
 
 
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:

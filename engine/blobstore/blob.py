@@ -157,9 +157,11 @@ def delete_blob(bb: Blockblob, force: bool = False) -> None:
 
 
 def _detach_own_loop(store: Blobstore, blob_id: str) -> None:
+    """Detach the recorded loop only if it still holds this blob: after a reboot it may be gone, or be
+    someone else's."""
     path = store.path_of(blob_id, "loopback")
     loop = store.io.read(path)
-    if loop:
+    if loop and diskutil.same_file(diskutil.loop_backing(store.io, loop), store.path_of(blob_id, "blocks")):
         diskutil.loop_detach(store.io, loop)
     store.io.unlink(path)
 

@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     p.add_argument("--then", action="append", default=[], metavar="CMD",
                    help="run on the node after each scenario; its output is printed (repeatable)")
     p.add_argument("--backend", default="sim", help="sim (default) or local")
+    p.add_argument("--determinism-check", action="store_true",
+                   help="run every scenario twice with its seed; the digests of the full command/event logs must match")
     p.set_defaults(run=run)
 
 
@@ -45,7 +47,16 @@ def run(args) -> int:
     failed, records = 0, []
     for sc in scenarios:
         result = run_scenario(sc, backend=args.backend, then=args.then)
-        print(result.line(), flush=True)
+        line = result.line()
+        if args.determinism_check:
+            again = run_scenario(load(sc.path) if sc.path else sc, backend=args.backend, then=args.then)
+            mismatch = first_divergence(result.events(), again.events())
+            if mismatch:
+                result.ok = False
+                line = f"FAIL {sc.name}: not deterministic: {mismatch}"
+            else:
+                line += f" digest {result.digest()[:16]} twice"
+        print(line, flush=True)
         for out in result.then_outputs:
             sys.stdout.write(out)
         failed += not result.ok
@@ -59,3 +70,12 @@ def run(args) -> int:
             print(f"nc-harness run: {args.record}: cannot write: {exc.strerror}", file=sys.stderr)
             return 2
     return 1 if failed else 0
+
+
+def first_divergence(a: list[str], b: list[str]) -> str:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"event {i + 1} differs: {x!r} then {y!r}"
+    if len(a) != len(b):
+        return f"{len(a)} events, then {len(b)}"
+    return ""

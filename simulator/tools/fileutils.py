@@ -74,19 +74,18 @@ def find(node, argv, stdin):
             return False
         return name is None or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], name)
 
-    def visit(path: str) -> None:
-        attr = vfs.stat(node.abspath(path), follow=False)
+    def visit(path: str, loc) -> None:
+        attr = loc.fs.getattr(loc.ino)
         if matches(path, attr):
             out.append(path + "\n")
         if attr.is_dir:
-            loc = vfs.walk(node.abspath(path))
-            for child, _ in loc.fs.readdir(loc.ino):
+            for child, _ in loc.fs.readdir(loc.ino):   # lookup_child steps into mounted filesystems
                 if child not in (".", ".."):
-                    visit(path.rstrip("/") + "/" + child)
+                    visit(path.rstrip("/") + "/" + child, vfs.lookup_child(loc, child))
 
     for root in roots or ["."]:
         try:
-            visit(root)
+            visit(root, vfs.walk(node.abspath(root), follow=False))
         except FsError as exc:
             err += f"find: '{root}': {exc.strerror}\n"
     return Result(1 if err else 0, "".join(out), err)
