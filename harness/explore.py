@@ -139,3 +139,34 @@ def save_regression(steps: list[dict], directory: str, name: str) -> str:
         fh.write(f"# `nc-harness run {path}`.\n")
         yaml.safe_dump(doc, fh, sort_keys=False, width=1000)
     return path
+
+
+class ExplorationFailed(Exception):
+    def __init__(self, message: str, path: str, steps: list[dict]):
+        super().__init__(message)
+        self.path, self.steps = path, steps
+
+
+def explore(examples: int = 200, steps: int = 30, seed: int = 0, save_dir: str = "scenarios/regressions",
+            name: str | None = None, out=None) -> int:
+    """Run the state machine; on a failure print the shrunk run as a YAML scenario, save it, and raise."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+    import random
+    cfg = settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
+                   suppress_health_check=list(HealthCheck), derandomize=False, print_blob=False,
+                   report_multiple_bugs=False)
+    random_state = random.getstate()
+    random.seed(seed)
+    try:
+        run_state_machine_as_test(NodeMachine, settings=cfg)
+    except Exception as exc:  # noqa: BLE001 - any failure of the machine is the finding
+        shrunk = list(NodeMachine.last_steps)
+        path = save_regression(shrunk, save_dir, name or f"explored-seed{seed}")
+        if out is not None:
+            out.write(open(path).read())
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExplorationFailed(f"{len(shrunk)} steps: {first}", path, shrunk) from exc
+    finally:
+        random.setstate(random_state)
+    return examples

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import stat as st
 from dataclasses import dataclass
 
 from .fs.base import FileSystem, FsError, Stat
@@ -85,8 +86,7 @@ class VFS:
         while i < len(parts):
             name = parts[i]
             last = i == len(parts) - 1
-            attr = loc.fs.getattr(loc.ino)
-            if not attr.is_dir:
+            if not st.S_ISDIR(loc.fs.mode_of(loc.ino)):
                 raise FsError(errno.ENOTDIR)
             if name == "..":
                 if len(stack) > 1:
@@ -99,8 +99,7 @@ class VFS:
             if child is None:
                 raise FsError(errno.ENOENT)
             nxt = self._enter(Location(loc.fs, child))
-            cattr = nxt.fs.getattr(nxt.ino)
-            if cattr.is_lnk and (follow or not last):
+            if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or not last):
                 depth += 1
                 if depth > MAX_SYMLINKS:
                     raise FsError(errno.ELOOP)
@@ -115,7 +114,7 @@ class VFS:
             canon.append(name)
             loc = nxt
             i += 1
-        if path.endswith("/") and parts and not loc.fs.getattr(loc.ino).is_dir:
+        if path.endswith("/") and parts and not st.S_ISDIR(loc.fs.mode_of(loc.ino)):
             raise FsError(errno.ENOTDIR)
         return loc, "/" + "/".join(canon)
 

@@ -168,15 +168,18 @@ def _detach_own_loop(store: Blobstore, blob_id: str) -> None:
 
 def remove_dm_devices(store: Blobstore, names: list[str]) -> None:
     """Backwards through the `dm` list, dropping duplicates; parted's partition children go first."""
+    if not names:
+        return
+    present = set(store.io.listdir("/dev/mapper"))
     seen: list[str] = []
     for name in reversed(names):
         if name in seen:
             continue
         seen.append(name)
         for child in [f"{name}p{i}" for i in range(1, 10)] + [f"{name}{i}" for i in range(1, 10)]:
-            if store.io.exists(f"/dev/mapper/{child}"):
+            if child in present:
                 diskutil.dm_remove(store.io, child)
-        if store.io.exists(f"/dev/mapper/{name}"):
+        if name in present:
             diskutil.dm_remove(store.io, name)
 
 

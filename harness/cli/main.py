@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from . import diff as diff_verb
+from . import explore as explore_verb
 from . import list as list_verb
 from . import record as record_verb
 from . import replay as replay_verb
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     record_verb.add_parser(sub)
     diff_verb.add_parser(sub)
     list_verb.add_parser(sub)
+    explore_verb.add_parser(sub)
     return parser
 
 

@@ -57,6 +57,10 @@ class FileSystem:
     root_ino: int = 0
     read_only: bool = False
 
+    def mode_of(self, ino: int) -> int:
+        """Just the mode bits: path walking asks only this, so it must be cheap."""
+        return self.getattr(ino).mode
+
     def lookup(self, dir_ino: int, name: str) -> int | None: raise NotImplementedError
     def getattr(self, ino: int) -> Stat: raise NotImplementedError
     def readdir(self, dir_ino: int) -> list[tuple[str, int]]: raise NotImplementedError

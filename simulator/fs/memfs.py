@@ -74,6 +74,9 @@ class MemoryFS(FileSystem):
             return self.parent_of.get(dir_ino, self.root_ino)
         return self._dir(dir_ino).entries.get(name)
 
+    def mode_of(self, ino):
+        return self._get(ino).mode
+
     def getattr(self, ino):
         i = self._get(ino)
         size = i.size if i.entries is None else 4096
