@@ -24,7 +24,8 @@ def pytest_addoption(parser):
                     help="override every scenario's dialect")
     group.addoption("--nc-seed", type=int, default=None, help="override every scenario's seed")
     group.addoption("--nc-run-dir", default=None,
-                    help="where recorded traces and failure bundles go (default: a temporary directory)")
+                    help="where result.json, traces and failure bundles go, for `nc-harness report DIR --html` "
+                         "(default: a temporary directory)")
 
 
 def pytest_collect_file(file_path, parent):
@@ -84,19 +85,14 @@ class ScenarioNode(pytest.Collector):
                self.config.getoption("--nc-seed"))
         if key not in _RESULTS:
             from .runner import run_scenario
-            from .bundle import write_bundle
+            from .rundir import save_result
             scenario = self.scenario
             if key[2]:
                 scenario.node["dialect"] = key[2]
             if key[3] is not None:
                 scenario.node["seed"] = key[3]
             result = run_scenario(scenario, backend=key[1])
-            out = os.path.join(_run_dir(self.config), scenario.name)
-            os.makedirs(out, exist_ok=True)
-            with open(os.path.join(out, "trace.log"), "w") as fh:
-                fh.write(result.recorder.render())
-            if not result.ok:
-                write_bundle(result, out)
+            out = save_result(result, _run_dir(self.config), key[1])
             _RESULTS[key] = (result, out)
         return _RESULTS[key]
 
@@ -126,7 +122,7 @@ class StepItem(pytest.Item):
             pytest.skip("an earlier step failed")
         if outcome.status == "failed":
             raise ScenarioStepFailed("\n  ".join([outcome.message, *outcome.details[1:]])
-                                     + f"\n(debug bundle: {out})")
+                                     + f"\n(debug bundle: {os.path.join(out, 'bundle')})")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioStepFailed):

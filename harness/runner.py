@@ -39,6 +39,9 @@ class ScenarioResult:
     log: list[str] = field(default_factory=list)
     state_before: dict = field(default_factory=dict)    # normalized node state around the failing step
     state_after: dict = field(default_factory=dict)
+    snapshots: dict = field(default_factory=dict)       # step index -> node state before that step
+    wall_seconds: float = 0.0
+    virtual_seconds: float = 0.0
 
     @property
     def steps_run(self) -> int:
@@ -89,13 +92,20 @@ def snapshot(host) -> dict[str, str]:
     return {cmd: mask(host.run(cmd.split()).stdout) for cmd in STATE_FILES}
 
 
+def run_clock_now(host) -> float:
+    return clock_for(host).now()
+
+
 def clock_for(host) -> Clock:
     sim_node = getattr(host, "node", None)
     return VirtualClockAdapter(sim_node.clock) if sim_node is not None else Clock()
 
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None, host=None,
-                 leak_check: bool = True) -> ScenarioResult:
+                 leak_check: bool = True, on_step=None) -> ScenarioResult:
+    """`on_step(result, step)` is called before each step (progress displays)."""
+    import time
+    wall_start = time.monotonic()
     result = ScenarioResult(scenario)
     host = host or make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
     staged = StagedImages([s for s in scenario.images if not s.served])
@@ -106,9 +116,13 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             images = ImageSources({"file": staged, "url": UrlImageSource(clock_for(host))})
             run = ScenarioRun(scenario, host, result, images, server)
             nc = run.new_controller()
+            virtual_start = run_clock_now(host)
             for step in scenario.steps:
+                if on_step is not None:
+                    on_step(result, step)
                 first = len(result.recorder.commands)
                 before = snapshot(host)
+                result.snapshots[step.index] = before
                 try:
                     nc = run_step(step, nc, run)
                 except StepFailure as exc:
@@ -122,6 +136,9 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         result.ok, result.failure, result.details = False, str(exc), exc.details
     except StagingError as exc:
         result.ok, result.failure = False, str(exc)
+    result.wall_seconds = time.monotonic() - wall_start
+    if nc is not None:
+        result.virtual_seconds = run_clock_now(host) - virtual_start
     done = {s.index for s in result.steps}
     result.steps += [StepOutcome(s.index, s.label, "not run") for s in scenario.steps if s.index not in done]
     if leak_check and nc is not None and result.ok:

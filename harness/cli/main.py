@@ -8,6 +8,7 @@ from . import diff as diff_verb
 from . import explore as explore_verb
 from . import list as list_verb
 from . import record as record_verb
+from . import report as report_verb
 from . import replay as replay_verb
 from . import run as run_verb
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff_verb.add_parser(sub)
     list_verb.add_parser(sub)
     explore_verb.add_parser(sub)
+    report_verb.add_parser(sub)
     return parser
 
 

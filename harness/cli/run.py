@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--then", action="append", default=[], metavar="CMD",
                    help="run on the node after each scenario; its output is printed (repeatable)")
     p.add_argument("--backend", default="sim", help="sim (default) or local")
+    p.add_argument("--run-dir", metavar="DIR", help="save each scenario's result.json, trace and failure bundle here "
+                                                   "(for `nc-harness report DIR --html`)")
+    p.add_argument("--progress", action="store_true", help="a live progress line on stderr (rich)")
     p.add_argument("--determinism-check", action="store_true",
                    help="run every scenario twice with its seed; the digests of the full command/event logs must match")
     p.set_defaults(run=run)
@@ -45,8 +48,9 @@ def run(args) -> int:
         print(f"nc-harness run: no scenarios under {' '.join(args.paths)}", file=sys.stderr)
         return 2
     failed, records = 0, []
+    progress = Progress(len(scenarios)) if args.progress else None
     for sc in scenarios:
-        result = run_scenario(sc, backend=args.backend, then=args.then)
+        result = run_scenario(sc, backend=args.backend, then=args.then, on_step=progress.step if progress else None)
         line = result.line()
         if args.determinism_check:
             again = run_scenario(load(sc.path) if sc.path else sc, backend=args.backend, then=args.then)
@@ -61,6 +65,11 @@ def run(args) -> int:
             sys.stdout.write(out)
         failed += not result.ok
         records.append((sc.name, result.recorder.render()))
+        if args.run_dir:
+            from ..rundir import save_result
+            save_result(result, args.run_dir, args.backend)
+    if progress:
+        progress.close()
     if args.record:
         text = records[0][1] if len(records) == 1 else "".join(f"# scenario {n}\n{r}" for n, r in records)
         try:
@@ -79,3 +88,29 @@ def first_divergence(a: list[str], b: list[str]) -> str:
     if len(a) != len(b):
         return f"{len(a)} events, then {len(b)}"
     return ""
+
+
+class Progress:
+    """scenario, step, commands so far, virtual and wall time, on one live line (stderr)."""
+
+    def __init__(self, total: int):
+        import time
+        from rich.console import Console
+        from rich.live import Live
+        self.time, self.total, self.done, self.current = time, total, 0, ""
+        self.start = time.monotonic()
+        self.live = Live("", console=Console(stderr=True), refresh_per_second=8, transient=True)
+        self.live.start()
+
+    def step(self, result, step) -> None:
+        if result.scenario.name != self.current:
+            self.current = result.scenario.name
+            self.done += 1
+        virtual = result.recorder.commands[-1].when - result.recorder.commands[0].when if result.recorder.commands \
+            else 0.0
+        self.live.update(f"[{self.done}/{self.total}] {self.current} · step {step.index} {step.label} · "
+                         f"{len(result.recorder.commands)} commands · virtual {virtual:.2f}s · "
+                         f"wall {self.time.monotonic() - self.start:.1f}s")
+
+    def close(self) -> None:
+        self.live.stop()
