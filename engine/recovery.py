@@ -1,7 +1,6 @@
 """Start-up checks: blobstore fsck (condemn stale blobs) and orphan sweeping of devices named like ours."""
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from . import diskutil
@@ -62,9 +61,9 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
     return deleted
 
 
-def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
-    """Devices named like ours that no blob claims (a crash between a kernel change and its metadata
-    write), and loops over files in our stores that no blob records. Removes them; returns what went."""
+def claimed_devices(stores: list[Blobstore]) -> tuple[set[str], set[str]]:
+    """dm names and loop devices that blob metadata accounts for; a claimed device's partition maps
+    (parted/kpartx name them NAMEpN or NAMEN) count as claimed too."""
     io = stores[0].io
     claimed_dm: set[str] = set()
     claimed_loops: set[str] = set()
@@ -74,13 +73,18 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
             loop = io.read(store.path_of(blob_id, "loopback"))
             if loop:
                 claimed_loops.add(loop)
+    claimed_dm |= {f"{c}{p}{i}" for c in list(claimed_dm) for p in ("p", "") for i in range(1, 10)}
+    return claimed_dm, claimed_loops
+
+
+def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
+    """Devices named like ours that no blob claims (a crash between a kernel change and its metadata
+    write), and loops over files in our stores that no blob records. Removes them; returns what went."""
+    io = stores[0].io
+    claimed_dm, claimed_loops = claimed_devices(stores)
     listing = io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout
     names = [line.split()[0] for line in listing.splitlines() if line.strip() and "No devices found" not in line]
-
-    def ours(name: str) -> bool:
-        return any(name == c or re.fullmatch(re.escape(c) + r"p?[1-9]", name) for c in claimed_dm)
-
-    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and not ours(n)]
+    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm]
     removed: list[str] = []
     for _ in range(len(orphans) + 1):
         progress = False

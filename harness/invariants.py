@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from engine.controller import NodeController
-from engine.recovery import loop_backing, same_file
+from engine.recovery import stale_reasons
 
 from .leaks import find_leaks
 
 
 def check(host, nc: NodeController, terminated: set[str] | frozenset = frozenset()) -> list[str]:
     problems = [f"leak: {leak}" for leak in find_leaks(host, nc)]
-    io = nc.io
     if nc.cache is not None and nc.cache.limit_blocks:
         used = nc.cache.used_blocks(nc.cache.scan())
         if used > nc.cache.limit_blocks:
@@ -21,17 +20,8 @@ def check(host, nc: NodeController, terminated: set[str] | frozenset = frozenset
             problems.append(f"terminated {inst} still has dm devices")
     for store in (s for s in (nc.work, nc.cache) if s is not None):
         for blob_id in store.ids():
-            for name in store.read_lines(blob_id, "dm"):
-                if not io.exists(f"/dev/mapper/{name}"):
-                    problems.append(f"{blob_id}: dm device {name} in metadata is not in the kernel")
-            loop = io.read(store.path_of(blob_id, "loopback"))
-            if loop and not same_file(loop_backing(io, loop), store.path_of(blob_id, "blocks")):
-                problems.append(f"{blob_id}: {loop} does not hold its blocks file")
-            for ref in store.read_lines(blob_id, "refs"):
-                other_path, _, other_id = ref.partition(" ")
-                other = store.registry.get(other_path)
-                if other is None or not io.exists(other.path_of(other_id, "blocks")):
-                    problems.append(f"{blob_id}: refs names missing blob {other_id}")
             if store.locks.holder(store.path_of(blob_id, "lock")) is not None:
                 problems.append(f"{blob_id}: still open between operations")
+            # the same checks fsck condemns a blob by: dm devices, loop, refs, abandoned lock
+            problems += [f"{blob_id}: {reason}" for reason in stale_reasons(store, blob_id)]
     return problems

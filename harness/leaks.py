@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from engine.controller import NodeController
+from engine.recovery import claimed_devices
 
 from .state import parse_dmsetup_ls, parse_losetup
 
@@ -16,16 +17,7 @@ from .state import parse_dmsetup_ls, parse_losetup
 def find_leaks(host, nc: NodeController, allowed: list[str] | None = None) -> list[str]:
     allowed_re = [re.compile(a) for a in allowed or []]
     io = nc.io
-    stores = [s for s in (nc.work, nc.cache) if s is not None]
-    claimed_dm, claimed_loops = set(), set()
-    for store in stores:
-        for blob_id in store.ids():
-            claimed_dm.update(store.read_lines(blob_id, "dm"))
-            loop = io.read(store.path_of(blob_id, "loopback"))
-            if loop:
-                claimed_loops.add(loop)
-    # parted/kpartx name a device's partitions NAMEpN or NAMEN: those belong to the claimed device
-    claimed_dm |= {f"{c}{p}{i}" for c in list(claimed_dm) for p in ("p", "") for i in range(1, 10)}
+    claimed_dm, claimed_loops = claimed_devices([s for s in (nc.work, nc.cache) if s is not None])
     leaks = []
     for name in sorted(parse_dmsetup_ls(host.run(["dmsetup", "ls"]).stdout).values()):
         if not name.startswith("euca-") or name == "euca-zero" or name in claimed_dm:

@@ -1,7 +1,6 @@
 """parted --script: mklabel msdos, mkpart, rm, unit s print; partition maps on dm disks, as libparted makes them."""
 from __future__ import annotations
 
-import errno
 import re
 
 from ..block import SECTOR
