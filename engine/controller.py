@@ -35,6 +35,7 @@ class NodeConfig:
     concurrent_disk_ops: int = 4
     inject_keys: bool = True
     cache_snapshots: bool = True
+    dm_prefix: str = "euca-"     # device-mapper names of clones; `euca-zero` is shared whatever the prefix
 
 
 @dataclass
@@ -75,6 +76,9 @@ class NodeController:
         if config.cache_mb >= 10:
             self.cache = Blobstore.open(self.io, self.locks, f"{base}/cache", config.cache_mb * 2048, "lru",
                                         "directory", snapshot, registry, seed=seed)
+        for store in (self.work, self.cache):
+            if store is not None:
+                store.dm_prefix = config.dm_prefix
 
     # helpers ----------------------------------------------------------------------------------
     def token(self, n: int) -> str:
@@ -243,4 +247,4 @@ class NodeController:
         if self.cache is not None:
             deleted += fsck(self.cache)
         stores = [s for s in (self.work, self.cache) if s is not None]
-        return deleted + sweep_orphans(stores)
+        return deleted + sweep_orphans(stores, self.config.dm_prefix)

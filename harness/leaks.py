@@ -20,7 +20,7 @@ def find_leaks(host, nc: NodeController, allowed: list[str] | None = None) -> li
     claimed_dm, claimed_loops = claimed_devices([s for s in (nc.work, nc.cache) if s is not None])
     leaks = []
     for name in sorted(parse_dmsetup_ls(host.run(["dmsetup", "ls"]).stdout).values()):
-        if not name.startswith("euca-") or name == "euca-zero" or name in claimed_dm:
+        if not name.startswith(nc.config.dm_prefix) or name == "euca-zero" or name in claimed_dm:
             continue
         leaks.append(f"dm device {name}")
     base = nc.config.instances_path.rstrip("/") + "/"

@@ -91,7 +91,9 @@ class ScenarioNode(pytest.Collector):
                 scenario.node["dialect"] = key[2]
             if key[3] is not None:
                 scenario.node["seed"] = key[3]
-            result = run_scenario(scenario, backend=key[1])
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+            # on the simulator every scenario has a node of its own; a real node is shared by the workers
+            result = run_scenario(scenario, backend=key[1], isolation=worker if key[1] != "sim" else "")
             out = save_result(result, _run_dir(self.config), key[1])
             _RESULTS[key] = (result, out)
         return _RESULTS[key]

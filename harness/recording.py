@@ -37,6 +37,10 @@ class RecordingHost(Host):
                                                   result.stderr, stdin))
         return result
 
+    def mark(self, label: str) -> None:
+        """A `# (step ...)` line: a replay that diverges names the closest recorded step."""
+        self.lines.append(f"# (step {label})\n\n")
+
     def render(self) -> str:
         """The transcript format (`$ command`, stdout, `[stderr] ` lines, `# rc=N`): replayable with --check."""
         return "".join(self.lines)

@@ -16,10 +16,12 @@ class Failure:
     rc: int
     stderr: str
     reason: str = "failed"
+    step: str = ""
 
     def describe(self, name: str) -> str:
         detail = self.stderr.strip().replace("\n", " | ")
-        return f"{name}:{self.lineno}: {self.reason} (rc={self.rc}): {self.command.splitlines()[0]}" + (
+        where = f" [during {self.step}]" if self.step else ""
+        return f"{name}:{self.lineno}{where}: {self.reason} (rc={self.rc}): {self.command.splitlines()[0]}" + (
             f": {detail}" if detail else "")
 
 
@@ -50,7 +52,7 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
         elif result.rc != 0 and not (cmd.expected is not None and cmd.expected.rc == result.rc):
             reason = "failed"
         if reason:
-            outcome.failures.append(Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason))
+            outcome.failures.append(Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step))
             if not keep_going:
                 return outcome
     for line in then or []:

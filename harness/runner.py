@@ -69,15 +69,18 @@ class ScenarioResult:
 class ScenarioRun:
     """What steps need: the host, the recorder, images, the HTTP server, and how to start a controller."""
 
-    def __init__(self, scenario: Scenario, host, result: ScenarioResult, images, server):
+    def __init__(self, scenario: Scenario, host, result: ScenarioResult, images, server, isolation: str = ""):
         self.scenario, self.host, self.result = scenario, host, result
+        self.isolation = isolation
         self.recorder, self.images, self.server = result.recorder, images, server
         self.mark = 0
         self.crashed = ""       # the command at which an injected crash killed the engine
 
     def new_controller(self) -> NodeController:
         node = self.scenario.node
-        config = NodeConfig(instances_path=node.get("instances_path", "/var/lib/eucalyptus/instances"),
+        path = node.get("instances_path", "/var/lib/eucalyptus/instances")
+        config = NodeConfig(instances_path=f"{path}-{self.isolation}" if self.isolation else path,
+                            dm_prefix=f"euca-{self.isolation}-" if self.isolation else "euca-",
                             cache_mb=node.get("cache_mb", 20480), work_mb=node.get("work_mb", 0),
                             inject_keys=node.get("inject_keys", True),
                             concurrent_disk_ops=node.get("concurrent_disk_ops", 4))
@@ -102,8 +105,10 @@ def clock_for(host) -> Clock:
 
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None, host=None,
-                 leak_check: bool = True, on_step=None) -> ScenarioResult:
-    """`on_step(result, step)` is called before each step (progress displays)."""
+                 leak_check: bool = True, on_step=None, isolation: str = "") -> ScenarioResult:
+    """`on_step(result, step)` is called before each step (progress displays). `isolation` (e.g. an xdist
+    worker id) gives the run its own instances directory and dm-name prefix, so parallel runs on one real
+    node never touch each other; expectations naming `euca-` devices are read with that prefix."""
     import time
     wall_start = time.monotonic()
     result = ScenarioResult(scenario)
@@ -114,7 +119,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         with ImageServer([s for s in scenario.images if s.served]) as server:
             staged.stage(host)
             images = ImageSources({"file": staged, "url": UrlImageSource(clock_for(host))})
-            run = ScenarioRun(scenario, host, result, images, server)
+            run = ScenarioRun(scenario, host, result, images, server, isolation)
             nc = run.new_controller()
             virtual_start = run_clock_now(host)
             for step in scenario.steps:

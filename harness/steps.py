@@ -89,8 +89,18 @@ def check_invariants(args, nc, ctx, where):
     return nc
 
 
+def isolate(text: str, ctx) -> str:
+    """An expectation written for a lone node, read for an isolated run (own dm prefix and directory)."""
+    if not ctx.isolation:
+        return text
+    path = ctx.scenario.node.get("instances_path", "/var/lib/eucalyptus/instances")
+    text = re.sub(r"\beuca-(?!zero\b)", f"euca-{ctx.isolation}-", text)
+    return text.replace(path + "/", f"{path}-{ctx.isolation}/")
+
+
 def expect(args, nc, ctx, where):
     ignore = tuple(args.get("ignore", []))
+    args = {k: isolate(v, ctx) if k in node_state.STATE_FILES else v for k, v in args.items()}
     actual_outputs = {cmd: ctx.host.run(cmd.split()).stdout for cmd in node_state.STATE_FILES}
     for command in ("losetup -a", "dmsetup table", "dmsetup ls"):
         if command not in args:
@@ -132,6 +142,9 @@ def expect_files(args, nc, ctx, where):
 
 def expect_commands(args, nc, ctx, where):
     issued = [c.text for c in ctx.recorder.commands[ctx.mark:]]
+    args = {"present": [isolate(p, ctx) for p in args.get("present", [])],
+            "absent": [isolate(p, ctx) for p in args.get("absent", [])],
+            "count": {isolate(p, ctx): n for p, n in (args.get("count") or {}).items()}}
     for pattern in args.get("present", []):
         if not any(re.search(pattern, c) for c in issued):
             raise StepFailure(f"{where}: no command matches '{pattern}'")

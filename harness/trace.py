@@ -20,6 +20,7 @@ class TraceCommand:
     stamp: str = ""
     expected: "Expectation | None" = None
     stdin: str | None = None     # a transcript's `# (stdin) ...` line: what the command was fed
+    step: str = ""               # the latest `# (step ...)` marker: which scenario step issued it
 
 
 @dataclass
@@ -112,9 +113,13 @@ def parse_transcript(text: str, name: str = "<transcript>") -> list[TraceCommand
     """`$ command` lines, each followed by its stdout, `[stderr] ` lines and `# rc=N`."""
     commands: list[TraceCommand] = []
     current: TraceCommand | None = None
+    step = ""
     for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# (step ") and line.endswith(")"):
+            step = line[3:-1]
+            continue
         if line.startswith("$ "):
-            current = TraceCommand(lineno, line[2:], "", Expectation())
+            current = TraceCommand(lineno, line[2:], "", Expectation(), step=step)
             _check_syntax(current, name)
             commands.append(current)
             continue

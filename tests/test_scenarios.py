@@ -107,3 +107,17 @@ def test_leak_check_lists_what_nothing_claims():
     assert result.failure == "leak check: 3 leaked: dm device euca-u-i-9-orphan"
     allowed = parse(GOOD + "leaks_allowed: ['i-9']\n", "f.yaml")
     assert run_scenario(allowed, host=_dirty_host()).ok
+
+
+def test_isolated_run_uses_its_own_prefix_and_directory():
+    from harness.backends.sim import SimHost
+    from harness.runner import run_scenario
+    from harness.scenario import load
+    host = SimHost(dialect="debian12", seed=7)
+    result = run_scenario(load(os.path.join(ROOT, "scenarios", "termination-cleanup.yaml")), host=host,
+                          isolation="gw1")
+    assert result.ok, result.failure
+    texts = [c.text for c in result.recorder.commands]
+    assert any("dmsetup create euca-gw1-AIDAEXAMPLEUSER01-i-1A2B3C4D-" in t for t in texts)
+    assert any("/var/lib/eucalyptus/instances-gw1/cache/" in t for t in texts)
+    assert not any("dmsetup create euca-AIDA" in t for t in texts)

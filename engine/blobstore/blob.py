@@ -33,7 +33,7 @@ class Blockblob:
 
     @property
     def dm_base(self) -> str:
-        return "euca-" + self.id.replace("/", "-")
+        return self.store.dm_prefix + self.id.replace("/", "-")
 
     @property
     def is_in_cache(self) -> bool:

@@ -54,6 +54,7 @@ class Blobstore:
         self.registry = registry if registry is not None else {}
         self.registry[self.path] = self
         self.owner = owner  # written into lock files as `<owner>/<thread>`
+        self.dm_prefix = "euca-"   # NC's; a per-run prefix keeps parallel runs on one real node apart
 
     @classmethod
     def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,

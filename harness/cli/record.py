@@ -31,7 +31,8 @@ def run(args) -> int:
         return 2
     inner = make_host("sim", dialect=scenario.dialect, seed=scenario.seed)
     host = RecordingHost(inner)
-    result = run_scenario(scenario, host=host)
+    result = run_scenario(scenario, host=host,
+                          on_step=lambda _result, step: host.mark(f"{step.index}: {step.label}"))
     print(result.line())
     final = {cmd: inner.run(cmd.split()).stdout for cmd in ("losetup -a", "dmsetup table")}
     expect_out = args.expect_out or (args.output[:-4] if args.output.endswith(".log") else args.output) \

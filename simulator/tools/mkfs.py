@@ -159,10 +159,12 @@ def mkswap(node, argv, stdin):
     if len(positional) > 1:
         if not positional[1].isdigit():
             raise Abort(f"mkswap: invalid block count argument: '{positional[1]}'\n")
-        want = int(positional[1]) * 1024
-        if want > size:
-            raise Abort(f"mkswap: error: size {want} KiB is larger than device size {size // 1024} KiB\n")
-        size = want
+        # the block count is KiB, taken in whole pages; both sizes are reported as pages x 4 KiB
+        want_pages, device_pages = int(positional[1]) // 4, size // 4096
+        if want_pages > device_pages:
+            raise Abort(f"mkswap: error: size {want_pages * 4} KiB is larger than device size "
+                        f"{device_pages * 4} KiB\n")
+        size = want_pages * 4096
     if _device_in_use(node, ep):
         raise Abort(f"mkswap: error: {device} is mounted; will not make swapspace\n")
     if size < 10 * 4096:
