@@ -14,6 +14,7 @@ _LOSETUP = re.compile(r"^(?P<dev>/dev/loop\d+): \[(?P<st_dev>[0-9a-f]+)\]:(?P<in
                       r"(?:, offset (?P<offset>\d+))?\s*$")
 _DMLS = re.compile(r"^(?P<name>\S+)\s+\((?P<major>\d+)(?::|, )(?P<minor>\d+)\)\s*$")
 STATE_FILES = {"losetup -a": "losetup-a.txt", "dmsetup table": "dmsetup-table.txt", "dmsetup ls": "dmsetup-ls.txt"}
+BLOBS_FILE = "blobstore.yaml"
 
 
 class StateError(ValueError):
@@ -37,12 +38,25 @@ class DmTarget:
     args: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BlobRecord:
+    store: str                 # "cache" or "work"
+    id: str
+    size: int
+    loopback: str
+    dm: tuple[str, ...]
+    deps: tuple[str, ...]
+    refs: tuple[str, ...]
+    hollow: bool
+
+
 @dataclass
 class NodeState:
     loops: dict[str, LoopRecord] = field(default_factory=dict)
     dm: dict[str, list[DmTarget]] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)     # "253:3" / "7:1" -> device name
     raw: dict[str, str] = field(default_factory=dict)
+    blobs: dict[str, BlobRecord] | None = None                 # "work:u/i-1/emi-..." -> record
 
     def name_of(self, number: str) -> str:
         return self.numbers.get(number, "")
@@ -117,8 +131,27 @@ def from_outputs(outputs: dict[str, str]) -> NodeState:
     return state
 
 
-def capture(host) -> NodeState:
-    return from_outputs({cmd: host.run(cmd.split()).stdout for cmd in STATE_FILES})
+def capture(host, nc=None) -> NodeState:
+    """The kernel's listings, and with a node controller also its blobstores' metadata."""
+    state = from_outputs({cmd: host.run(cmd.split()).stdout for cmd in STATE_FILES})
+    if nc is not None:
+        state.blobs = capture_blobs(nc)
+    return state
+
+
+def capture_blobs(nc) -> dict[str, BlobRecord]:
+    out = {}
+    for label, store in (("work", nc.work), ("cache", nc.cache)):
+        if store is None:
+            continue
+        stats = store.io.stat([store.path_of(i, "blocks") for i in store.ids()])
+        for blob_id in store.ids():
+            size = stats.get(store.path_of(blob_id, "blocks"), (0, 0.0))[0]
+            out[f"{label}:{blob_id}"] = BlobRecord(
+                label, blob_id, size, store.io.read(store.path_of(blob_id, "loopback")) or "",
+                tuple(store.read_lines(blob_id, "dm")), tuple(sorted(store.read_lines(blob_id, "deps"))),
+                tuple(sorted(store.read_lines(blob_id, "refs"))), store.io.exists(store.path_of(blob_id, "hollow")))
+    return out
 
 
 def save(state: NodeState, directory: str) -> None:
@@ -127,6 +160,12 @@ def save(state: NodeState, directory: str) -> None:
         if cmd in state.raw:
             with open(os.path.join(directory, name), "w") as fh:
                 fh.write(state.raw[cmd])
+    if state.blobs is not None:
+        import yaml
+        with open(os.path.join(directory, BLOBS_FILE), "w") as fh:
+            yaml.safe_dump({k: {"size": b.size, "loopback": b.loopback, "dm": list(b.dm), "deps": list(b.deps),
+                                "refs": list(b.refs), "hollow": b.hollow} for k, b in sorted(state.blobs.items())},
+                           fh, sort_keys=False, width=1000)
 
 
 def load(directory: str) -> NodeState:
@@ -140,9 +179,25 @@ def load(directory: str) -> NodeState:
         if os.path.exists(path):
             with open(path, encoding="utf-8", errors="surrogateescape") as fh:
                 outputs[cmd] = fh.read()
-    if not outputs:
-        raise StateError(f"{directory}: none of {', '.join(STATE_FILES.values())} found")
-    return from_outputs(outputs)
+    blobs_path = os.path.join(directory, BLOBS_FILE)
+    if not outputs and not os.path.exists(blobs_path):
+        raise StateError(f"{directory}: none of {', '.join(STATE_FILES.values())}, {BLOBS_FILE} found")
+    state = from_outputs(outputs)
+    if os.path.exists(blobs_path):
+        state.blobs = _load_blobs(blobs_path)
+    return state
+
+
+def _load_blobs(path: str) -> dict[str, BlobRecord]:
+    import yaml
+    try:
+        with open(path) as fh:
+            doc = yaml.safe_load(fh) or {}
+        return {key: BlobRecord(key.split(":", 1)[0], key.split(":", 1)[1], int(v["size"]), str(v["loopback"]),
+                                tuple(v["dm"]), tuple(v["deps"]), tuple(v["refs"]), bool(v["hollow"]))
+                for key, v in doc.items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise StateError(f"{path}: not a saved blobstore: {exc}") from None
 
 
 def _named(number: str, state: NodeState) -> str:
@@ -180,7 +235,23 @@ def diff(expected: NodeState, actual: NodeState, ignore: tuple[str, ...] = ()) -
                 lines.append(f"{name}: unexpected ({_target_text(a[0], actual)})")
             else:
                 lines.extend(_diff_targets(name, e, a, expected, actual))
+    if expected.blobs is not None and actual.blobs is not None:
+        for key in sorted(set(expected.blobs) | set(actual.blobs)):
+            e, a = expected.blobs.get(key), actual.blobs.get(key)
+            if a is None:
+                lines.append(f"blob {key}: missing")
+            elif e is None:
+                lines.append(f"blob {key}: unexpected")
+            else:
+                for fld in ("size", "loopback", "dm", "deps", "refs", "hollow"):
+                    if getattr(e, fld) != getattr(a, fld):
+                        lines.append(f"blob {key}: {fld}: expected {_show(getattr(e, fld))}, "
+                                     f"got {_show(getattr(a, fld))}")
     return lines
+
+
+def _show(value) -> str:
+    return "[" + ", ".join(value) + "]" if isinstance(value, tuple) else str(value)
 
 
 def _diff_targets(name, e, a, es, as_) -> list[str]:

@@ -59,3 +59,23 @@ def test_list_verb(capsys):
     out = capsys.readouterr().out
     assert "cold-cache  (" in out and "run i-1A2B3C4D, expect_commands" in out
     assert "seed-000.log  (trace " in out and "expectation" in out
+
+
+def test_blobstore_records_save_load_and_diff(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from engine_fixtures import Node
+
+    from harness import state
+    node = Node()
+    node.run("i-A")
+    before = state.capture(node.host, node.nc)
+    state.save(before, str(tmp_path / "a"))
+    node.nc.terminate_instance("i-A")
+    after = state.capture(node.host, node.nc)
+    state.save(after, str(tmp_path / "b"))
+    loaded = state.load(str(tmp_path / "a"))
+    assert loaded.blobs == before.blobs and any(k.startswith("work:U1/i-A/dsk-") for k in loaded.blobs)
+    lines = state.diff(state.load(str(tmp_path / "a")), state.load(str(tmp_path / "b")))
+    assert any(line.startswith("blob work:U1/i-A/dsk-") and line.endswith(": missing") for line in lines)
+    assert any(line.startswith("blob cache:emi-33333333-") and ": refs: expected [" in line for line in lines)
