@@ -10,4 +10,11 @@ def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
         return SimHost(dialect=dialect, seed=seed)
     if spec == "local":
         return LocalHost()
-    raise ValueError(f"unknown backend '{spec}' (available: sim, local)")
+    if spec == "uml":
+        from ..node.uml import NodeError
+        from .uml import UmlHost
+        try:
+            return UmlHost()
+        except NodeError as exc:
+            raise ValueError(str(exc)) from None
+    raise ValueError(f"unknown backend '{spec}' (available: sim, uml, local)")
