@@ -7,6 +7,7 @@ import sys
 from . import diff as diff_verb
 from . import explore as explore_verb
 from . import list as list_verb
+from . import node as node_verb
 from . import record as record_verb
 from . import report as report_verb
 from . import replay as replay_verb
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_verb.add_parser(sub)
     explore_verb.add_parser(sub)
     report_verb.add_parser(sub)
+    node_verb.add_parser(sub)
     return parser
 
 

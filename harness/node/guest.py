@@ -30,11 +30,17 @@ REALNODE_SERVE = r"""#!/bin/bash
 # parses it) with /xchg/N.in as stdin; stdout, stderr and the exit status go to N.out, N.err, N.rc.
 stty -echo -onlcr 2>/dev/null
 cd /root
+useradd --system --no-create-home eucalyptus 2>/dev/null   # a node controller's own user, as on a real NC
 echo "__REALNODE_READY__"
 while read -r n; do
     case "$n" in ''|*[!0-9]*) continue ;; esac
     mapfile -d '' -t argv < "/xchg/$n.argv"
-    ( "${argv[@]}" ) < "/xchg/$n.in" > "/xchg/$n.out" 2> "/xchg/$n.err"
+    case "${argv[0]}" in
+        # builtins that would change this loop's shell run in a subshell; anything else is forked once
+        exit|exec|cd|source|.|eval|set|shopt|read|trap|ulimit|umask|export|unset|alias|builtin|command)
+            ( "${argv[@]}" ) < "/xchg/$n.in" > "/xchg/$n.out" 2> "/xchg/$n.err" ;;
+        *)  "${argv[@]}" < "/xchg/$n.in" > "/xchg/$n.out" 2> "/xchg/$n.err" ;;
+    esac
     echo $? > "/xchg/$n.rc"
     echo "__REALNODE_DONE__ $n"
 done

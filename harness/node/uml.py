@@ -112,7 +112,7 @@ class UmlNode:
 
     def _wait_for(self, match, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
-        delay = 0.002
+        delay = 0.0005
         while True:
             for line in self._new_lines():
                 if match(line):
@@ -123,7 +123,7 @@ class UmlNode:
                 raise NodeError(f"node did not finish {what} within {timeout:.0f} s; console: "
                                 + " | ".join(self.console[-5:]))
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.05)
+            delay = min(delay * 1.5, 0.005)
 
     def stop(self) -> None:
         """By PID only: SIGTERM to UML's main process takes its helpers down; SIGKILL the group if it lingers."""
