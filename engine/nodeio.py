@@ -48,6 +48,7 @@ class RecordedCommand:
     when: float
     text: str
     rc: int
+    stderr: str = ""
 
 
 @dataclass
@@ -55,8 +56,8 @@ class Recorder:
     """The commands the engine issued, rendered as NC 3.3 logs them."""
     commands: list[RecordedCommand] = field(default_factory=list)
 
-    def add(self, when: float, text: str, rc: int) -> None:
-        self.commands.append(RecordedCommand(when, text, rc))
+    def add(self, when: float, text: str, rc: int, stderr: str = "") -> None:
+        self.commands.append(RecordedCommand(when, text, rc, stderr))
 
     def render(self) -> str:
         return "".join(f"{time.strftime('%H:%M:%S', time.gmtime(c.when))} {c.text}\n" for c in self.commands)
@@ -92,7 +93,7 @@ class NodeIO:
         when = self.clock.now()
         result = self._run(argv, stdin)
         self.commands_issued += 1
-        self.recorder.add(when, text, result.rc)
+        self.recorder.add(when, text, result.rc, result.stderr)
         self.log(f"{text} -> rc={result.rc}")
         if check and result.rc != 0:
             raise CommandError(text, result.rc, result.stderr + result.stdout)

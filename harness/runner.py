@@ -88,11 +88,13 @@ class ScenarioRun:
                               seed=self.scenario.seed, log=self.result.log.append)
 
 
+SNAPSHOT_COMMANDS = ("losetup -a", "dmsetup table", "dmsetup ls", "dmsetup info -c")
+
+
 def snapshot(host) -> dict[str, str]:
-    """losetup -a, dmsetup table and dmsetup ls, inode numbers and UUIDs masked."""
+    """losetup -a, dmsetup table, dmsetup ls and dmsetup info -c, inode numbers and UUIDs masked."""
     from .compare import mask
-    from .state import STATE_FILES
-    return {cmd: mask(host.run(cmd.split()).stdout) for cmd in STATE_FILES}
+    return {cmd: mask(host.run(cmd.split()).stdout) for cmd in SNAPSHOT_COMMANDS}
 
 
 def run_clock_now(host) -> float:
@@ -141,6 +143,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         result.ok, result.failure, result.details = False, str(exc), exc.details
     except StagingError as exc:
         result.ok, result.failure = False, str(exc)
+    if nc is not None:
+        result.snapshots[len(scenario.steps) + 1] = snapshot(host)   # the state at the end
     result.wall_seconds = time.monotonic() - wall_start
     if nc is not None:
         result.virtual_seconds = run_clock_now(host) - virtual_start

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from . import diff as diff_verb
+from . import diff_run as diff_run_verb
 from . import explore as explore_verb
 from . import list as list_verb
 from . import node as node_verb
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore_verb.add_parser(sub)
     report_verb.add_parser(sub)
     node_verb.add_parser(sub)
+    diff_run_verb.add_parser(sub)
     return parser
 
 
