@@ -245,3 +245,22 @@ def test_ext3_written_by_the_simulator_passes_real_e2fsck(node, tmp_path):
             fh.write(page)
     proc = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_losetup_warns_about_partial_sectors_like_util_linux_2_38():
+    # observed on the uml node (util-linux 2.38.1): stderr only, rc 0; el6's 2.17 prints nothing
+    from simulator.node import Node
+    node = Node()
+    node.sh("truncate -s 1000 /f; truncate -s 100 /g; truncate -s 1024 /h")
+    r = node.run(["losetup", "-f", "--show", "/f"])
+    assert (r.rc, r.stdout) == (0, "/dev/loop0\n")
+    assert r.stderr == ("losetup: /f: Warning: file does not fit into a 512-byte sector; the end of the file "
+                        "will be ignored.\n")
+    assert node.run(["losetup", "-o", "0", "/dev/loop1", "/g"]).stderr == (
+        "losetup: /g: Warning: file is smaller than 512 bytes; the loop device may be useless or invisible "
+        "for system tools.\n")
+    assert node.run(["losetup", "-f", "/h"]).stderr == ""
+    assert node.sh("blockdev --getsize64 /dev/loop0").stdout in ("512\n", "")
+    el6 = Node(dialect="el6")
+    el6.sh("truncate -s 1000 /f")
+    assert el6.run(["losetup", "-f", "/f"]).stderr == ""

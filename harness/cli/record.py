@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("record", help="run a scenario and write every command it caused as a replayable trace")
     p.add_argument("scenario")
     p.add_argument("-o", "--output", required=True, metavar="TRACE", help="trace file to write")
+    p.add_argument("--backend", default="sim",
+                   help="sim (default) or uml: recording on the real node gives fixtures the simulator must match")
     p.add_argument("--expect-out", metavar="FILE",
                    help="also write the final `losetup -a` / `dmsetup table` as an expectation file for "
                         "`nc-harness replay --expect` (default: TRACE with .expect.yaml)")
@@ -29,7 +31,11 @@ def run(args) -> int:
     except ScenarioError as exc:
         print(f"nc-harness record: {exc}", file=sys.stderr)
         return 2
-    inner = make_host("sim", dialect=scenario.dialect, seed=scenario.seed)
+    try:
+        inner = make_host(args.backend, dialect=scenario.dialect, seed=scenario.seed)
+    except ValueError as exc:
+        print(f"nc-harness record: {exc}", file=sys.stderr)
+        return 2
     host = RecordingHost(inner)
     result = run_scenario(scenario, host=host,
                           on_step=lambda _result, step: host.mark(f"{step.index}: {step.label}"))
@@ -39,7 +45,8 @@ def run(args) -> int:
         + ".expect.yaml"
     try:
         with open(args.output, "w") as fh:
-            fh.write(f"# recorded from {args.scenario} (seed {scenario.seed}, dialect {scenario.dialect})\n")
+            fh.write(f"# recorded from {args.scenario} on {args.backend} (seed {scenario.seed}, "
+                     f"dialect {scenario.dialect})\n")
             fh.write(host.render())
         with open(expect_out, "w") as fh:
             yaml.safe_dump({"dialect": scenario.dialect,

@@ -1,0 +1,54 @@
+"""The real-node stage: a user-mode-linux node (kernel 6.1, Debian 12) built by `nc-harness node build`.
+
+Skipped unless NC_REAL_NODE=1 (`.ci/run` sets it after building the node); with it set, a missing node
+image is a failure, not a skip.
+"""
+import os
+
+import pytest
+from conftest import FIXTURES, ROOT
+
+from harness.cli.main import main
+
+REAL = os.environ.get("NC_REAL_NODE") == "1"
+pytestmark = pytest.mark.skipif(not REAL, reason="real-node stage: NC_REAL_NODE=1 (CI sets it; needs "
+                                                 "`nc-harness node build`)")
+
+
+@pytest.fixture(scope="module")
+def node():
+    from harness.node.uml import UmlNode
+    with UmlNode() as n:      # NodeError here (no image) fails the stage loudly
+        yield n
+
+
+def test_node_runs_argv_with_binary_stdin_and_real_tools(node):
+    rc, out, err = node.run(["dmsetup", "version"])
+    assert rc == 0 and b"Driver version:    4.47.0" in out
+    assert node.run(["losetup", "-a"]) == (0, b"", b"")
+    assert node.run(["tee", "/tmp/b"], b"\x00\xff\n")[1] == b"\x00\xff\n"
+    assert node.run(["sh", "-c", "echo e >&2; exit 7"]) == (7, b"", b"e\n")
+    assert node.run(["stat", "-c", "%d", "/var/lib/eucalyptus"])[1] == b"25104\n"   # data disk: 98:16
+
+
+def test_the_reference_transcript_replays_identically_on_our_node(node, tmp_path):
+    """The oracle fixtures were recorded on such a node; our own node must reproduce them (inodes, UUIDs aside)."""
+    from harness.host import CommandResult, Host
+    from harness.replay import replay
+    from harness.trace import parse_transcript
+
+    class Direct(Host):
+        def run(self, argv, stdin=None):
+            rc, out, err = node.run(list(argv), stdin)
+            return CommandResult(rc, out.decode(errors="surrogateescape"), err.decode(errors="surrogateescape"))
+
+    node.reset()
+    node.run(["sh", "-c", "umount /var/lib/eucalyptus; mkdir -p /disk1/storage && rm -rf /disk1/storage/*"])
+    commands = parse_transcript(open(os.path.join(FIXTURES, "uml", "transcript.txt")).read(), "transcript")
+    outcome = replay(Direct(), commands, check=True)
+    assert [f.describe("transcript") for f in outcome.failures] == []
+
+
+def test_cold_cache_is_the_same_on_the_simulator_and_the_real_kernel(capsys):
+    assert main(["diff-run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backends", "sim,uml"]) == 0
+    assert capsys.readouterr().out.startswith("SAME cold-cache (sim vs uml")
