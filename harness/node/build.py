@@ -11,7 +11,7 @@ import tempfile
 
 from . import guest
 
-DEFAULT_DIR = os.path.expanduser("~/.cache/nc-harness/node")
+DEFAULT_DIR = os.environ.get("NC_NODE_DIR") or os.path.expanduser("~/.cache/nc-harness/node")
 SUITE = "bookworm"
 PACKAGES = ["udev", "dmsetup", "kpartx", "parted", "e2fsprogs", "util-linux", "kmod", "procps", "openssh-server",
             "locales", "iproute2", "less"]
