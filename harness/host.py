@@ -25,8 +25,10 @@ class Host:
         raise NotImplementedError
 
     def run_shell(self, line: str, stdin: str | None = None) -> CommandResult:
-        """A logged command line, given to the node's shell as one argv (never built by us from ids)."""
-        return self.run(["sh", "-c", line], stdin)
+        """A logged command line, given to bash as one argv (never built by us from ids). bash, not sh: NC's
+        popen ran /bin/sh, which is bash on the CentOS nodes the logs come from, and on Debian sh is dash,
+        whose `echo -e` prints the `-e` (the real-node transcript replay showed it)."""
+        return self.run(["bash", "-c", line], stdin)
 
     def close(self) -> None:
         pass

@@ -157,7 +157,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             result.failure = f"leak check: {len(result.leaks)} leaked: {result.leaks[0]}"
             result.details = result.leaks
     for cmd in then or []:
-        out = host.run(["sh", "-c", cmd])
+        out = host.run(["bash", "-c", cmd])
         result.then_outputs.append(out.stdout + out.stderr)
     return result
 
