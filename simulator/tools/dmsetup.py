@@ -14,9 +14,11 @@ VERSIONS = {
 }
 
 
-def ioctl_error(node, ioctl: str, name: str, exc: FsError) -> str:
+def ioctl_error(node, ioctl: str, name: str, exc: FsError, number: str = "") -> str:
+    """libdm names the device, and its (major:minor) when the task carries one: the table load that follows
+    a create does (seen on the real node), tasks addressed by name do not."""
     if node.dialect.dm_ioctl_names_device:
-        return f"device-mapper: {ioctl} ioctl on {name}  failed: {exc.strerror}\n"
+        return f"device-mapper: {ioctl} ioctl on {name} {number} failed: {exc.strerror}\n"
     return f"device-mapper: {ioctl} ioctl failed: {exc.strerror}\n"
 
 
@@ -174,8 +176,9 @@ def cmd_create(node, rest, stdin, flags):
             targets = build_targets(specs, node.kernel.resolve_dm_arg)
             dm.load(dev, targets)
         except FsError as exc:
+            number = f"({dev.major}:{dev.minor})"
             dm.remove(dev)
-            raise Abort(ioctl_error(node, "reload", name, exc) + "Command failed.\n")
+            raise Abort(ioctl_error(node, "reload", name, exc, number) + "Command failed.\n")
         dev.read_only = flags["readonly"]
         dm.resume(dev)
     return Result(0)

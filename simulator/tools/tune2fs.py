@@ -45,7 +45,10 @@ def tune2fs(node, argv, stdin):
         raise Abort(f"tune2fs: {exc.strerror} while trying to open {device}\n"
                     f"Couldn't find valid filesystem superblock.\n", rc=1, stdout=banner)
     if len(sb) < 1024 or struct.unpack_from("<H", sb, 56)[0] != MAGIC:
-        raise Abort(f"tune2fs: Bad magic number in super-block while trying to open {device}\n",
+        # e2fsprogs then says what blkid finds there instead (seen on the real node for an msdos label)
+        mbr = ep.read(510, 2) if (ep.size or 0) >= 512 else b""
+        found = f"Found a dos partition table in {device}\n" if mbr == b"\x55\xaa" else ""
+        raise Abort(f"tune2fs: Bad magic number in super-block while trying to open {device}\n{found}",
                     rc=1, stdout=banner)
     out = banner
     for opt, value in changes:

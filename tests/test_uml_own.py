@@ -1,0 +1,27 @@
+"""Our own recordings from the real node (`nc-harness replay FILE.sh --backend uml --transcript ...`): error
+paths, busy removals and naming cases the reference fixtures lack. The simulator must reproduce every
+command's stdout, stderr and exit status."""
+import os
+
+from conftest import FIXTURES
+
+from harness.backends.sim import SimHost
+from harness.replay import replay
+from harness.trace import parse_transcript
+
+OWN = os.path.join(FIXTURES, "uml-own")
+
+
+def test_edge_cases_recorded_on_the_real_node_replay_identically():
+    commands = parse_transcript(open(os.path.join(OWN, "edge-cases.transcript.txt")).read(), "edge-cases")
+    assert len(commands) > 60
+    outcome = replay(SimHost(dialect="debian12"), commands, keep_going=True, check=True)
+    assert [f.describe("edge-cases") for f in outcome.failures] == []
+
+
+def test_the_recorded_cases_cover_errors_and_busy_paths():
+    text = open(os.path.join(OWN, "edge-cases.transcript.txt")).read()
+    for needle in ("Device or resource busy", "reload ioctl on t2 (253:1) failed: Invalid argument",
+                   "detach failed: No such device or address", "not mounted.", "is mounted; will not make swapspace",
+                   "Found a dos partition table in /dev/loop0"):
+        assert needle in text, needle
