@@ -67,6 +67,8 @@ class Node:
             return shell.run(self, stdin or "")
         if name == "env":
             return self._env(argv, stdin)
+        if name == "cd":
+            return self._cd(argv)
         handler = self.tools.get(name)
         if handler is None:
             return Result(127, "", f"bash: line 1: {argv[0]}: command not found\n")
@@ -79,6 +81,17 @@ class Node:
 
     def sh(self, line: str, stdin: str | None = None) -> Result:
         return self.run(["sh", "-c", line], stdin)
+
+    def _cd(self, argv) -> Result:
+        """The shell builtin: only the working directory of this node's shell changes."""
+        target = self.abspath(argv[1]) if len(argv) > 1 else "/root"
+        try:
+            if not self.kernel.vfs.stat(target).is_dir:
+                return Result(1, "", f"bash: cd: {argv[1]}: Not a directory\n")
+            self.cwd = self.kernel.vfs.canonical(target)
+        except FsError as exc:
+            return Result(1, "", f"bash: cd: {argv[1]}: {exc.strerror}\n")
+        return Result(0)
 
     def _env(self, argv, stdin):
         args = argv[1:]

@@ -264,3 +264,18 @@ def test_losetup_warns_about_partial_sectors_like_util_linux_2_38():
     el6 = Node(dialect="el6")
     el6.sh("truncate -s 1000 /f")
     assert el6.run(["losetup", "-f", "/f"]).stderr == ""
+
+
+def test_tune2fs_rewrites_every_superblock_copy_like_ext2fs_flush():
+    # on the real node, tune2fs -c 0 -i 0 through a fresh transient snapshot of an 8-group ext3 COWs
+    # 80 sectors: the primary and the 4 sparse_super backups (groups 1, 3, 5, 7), one 8 KiB chunk each
+    from simulator.node import Node
+    node = Node()
+    node.sh("mkdir -p /d && truncate -s 64M /d/c.img /d/w.img && mkfs.ext3 -q -F /d/c.img && "
+            "losetup -o 0 /dev/loop0 /d/c.img && losetup -o 0 /dev/loop1 /d/w.img")
+    node.sh("echo '0 131072 linear /dev/loop1 0' | dmsetup create b")
+    node.sh("echo '0 131072 snapshot /dev/loop0 /dev/mapper/b n 16' | dmsetup create s")
+    assert node.sh("tune2fs /dev/mapper/s -c 0 -i 0").rc == 0
+    assert node.sh("dmsetup status s").stdout == "0 131072 snapshot 80/131072 0\n"
+    group1 = node.kernel.device_at("/dev/mapper/s").read(8193 * 1024, 1024)
+    assert group1[56:58] == b"\x53\xef" and group1[90:92] == b"\x01\x00"   # magic, s_block_group_nr

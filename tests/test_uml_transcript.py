@@ -67,7 +67,12 @@ def test_every_dumped_file_matches(replayed, phase):
     for key, (result, spec) in dumps.items():
         expected = open(os.path.join(UML, phase, key + ".txt")).read()
         assert result.rc == spec["rc"] and bool(result.stderr) == spec["stderr"], (key, result.stderr)
-        if _normalise(key, result.stdout) != _normalise(key, expected) and (phase, key) not in KNOWN_GAPS:
+        got, want = _normalise(key, result.stdout), _normalise(key, expected)
+        if (phase, key) in KNOWN_GAPS:
+            # only the snapshot usage numbers may differ (no jbd2/Orlov model yet); everything else must match
+            usage = re.compile(r"snapshot \d+/")
+            got, want = usage.sub("snapshot N/", got), usage.sub("snapshot N/", want)
+        if got != want:
             mismatches.append(key)
     assert mismatches == []
 

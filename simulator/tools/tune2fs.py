@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import struct
 
+from ..fs.ext2 import _has_super
+
 from ..fs.base import FsError
 from ..fs.ext2 import MAGIC
 from . import Abort, Result, tool
@@ -69,5 +71,16 @@ def tune2fs(node, argv, stdin):
             name = value.encode()[:16]
             sb[120:136] = name + bytes(16 - len(name))
     ep.write(1024, bytes(sb))
+    # ext2fs_flush also rewrites every backup superblock (sparse_super groups), each carrying its group
+    # number: on the real node `tune2fs -c 0 -i 0` COWs 5 chunks of a snapshotted 8-group filesystem.
+    first, per_group, count = struct.unpack_from("<III", sb, 20)[0], struct.unpack_from("<I", sb, 32)[0], \
+        struct.unpack_from("<I", sb, 4)[0]
+    block_size = 1024 << struct.unpack_from("<I", sb, 24)[0]
+    groups = (count - first + per_group - 1) // per_group if per_group else 0
+    for group in range(1, groups):
+        if _has_super(group):
+            backup = bytearray(sb)
+            struct.pack_into("<H", backup, 90, group)
+            ep.write((first + group * per_group) * block_size, bytes(backup))
     node.clock.advance(0.01)
     return Result(0, out)
