@@ -75,7 +75,11 @@ def _debootstrap(rootfs: str, log) -> None:
 
 def _uml(directory: str, rootfs: str, log) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        _run(["apt-get", "download", "user-mode-linux"], log, cwd=tmp)
+        try:
+            _run(["apt-get", "download", "user-mode-linux"], log, cwd=tmp)
+        except BuildError:   # a clean machine may not have package lists yet
+            _run(["apt-get", "update", "-qq"], log)
+            _run(["apt-get", "download", "user-mode-linux"], log, cwd=tmp)
         deb = glob.glob(os.path.join(tmp, "user-mode-linux_*.deb"))[0]
         unpack = os.path.join(tmp, "x")
         _run(["dpkg-deb", "-x", deb, unpack], log)
