@@ -41,9 +41,29 @@ class Host:
 
 
 class LocalHost(Host):
-    """This machine, for real (root). Used only where the kernel has what a command needs."""
+    """This machine, for real (root). Refuses to start where the kernel lacks what the engine needs."""
 
     name = "local"
+
+    def __init__(self, check: bool = True):
+        if check:
+            problem = self.missing_feature()
+            if problem:
+                raise ValueError(f"backend local: {problem}; use --backend uml (a real kernel of our own)")
+
+    @staticmethod
+    def missing_feature() -> str:
+        import os
+        if os.geteuid() != 0:
+            return "needs root (losetup, dmsetup, mount)"
+        if not os.path.exists("/dev/mapper/control"):
+            return "this kernel has no device-mapper (/dev/mapper/control is missing; modprobe dm_mod)"
+        proc = subprocess.run(["dmsetup", "version"], capture_output=True, text=True)
+        if proc.returncode != 0 or "Driver version" not in proc.stdout:
+            return "dmsetup cannot reach the device-mapper driver: " + (proc.stderr.strip() or "no output")
+        if not os.path.exists("/dev/loop-control") and not os.path.exists("/dev/loop0"):
+            return "this kernel has no loop devices (modprobe loop)"
+        return ""
 
     def run(self, argv, stdin=None):
         proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="surrogateescape")

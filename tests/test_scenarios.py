@@ -121,3 +121,13 @@ def test_isolated_run_uses_its_own_prefix_and_directory():
     assert any("dmsetup create euca-gw1-AIDAEXAMPLEUSER01-i-1A2B3C4D-" in t for t in texts)
     assert any("/var/lib/eucalyptus/instances-gw1/cache/" in t for t in texts)
     assert not any("dmsetup create euca-AIDA" in t for t in texts)
+
+
+def test_local_backend_refuses_without_device_mapper(capsys):
+    from harness.host import LocalHost
+    problem = LocalHost.missing_feature()
+    if not problem:
+        pytest.skip("this machine's kernel has device-mapper: nothing to refuse")
+    assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backend", "local"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nc-harness run: backend local: ") and err.count("\n") == 1

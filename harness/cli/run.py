@@ -47,6 +47,13 @@ def run(args) -> int:
     if not scenarios:
         print(f"nc-harness run: no scenarios under {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    if args.backend != "sim":
+        from ..backends import make_host
+        try:
+            make_host(args.backend)   # a backend that cannot work says why before anything runs
+        except ValueError as exc:
+            print(f"nc-harness run: {exc}", file=sys.stderr)
+            return 2
     failed, records = 0, []
     progress = Progress(len(scenarios)) if args.progress else None
     for sc in scenarios:
