@@ -215,40 +215,41 @@ def diff(expected: NodeState, actual: NodeState, ignore: tuple[str, ...] = ()) -
     """One line per difference: `DEVICE: missing|unexpected|FIELD: expected X, got Y`."""
     lines: list[str] = []
     if "losetup -a" in expected.raw and "losetup -a" in actual.raw:
-        for dev in sorted(set(expected.loops) | set(actual.loops), key=_loop_key):
-            e, a = expected.loops.get(dev), actual.loops.get(dev)
-            if a is None:
-                lines.append(f"{dev}: missing (expected on {e.backing})")
-            elif e is None:
-                lines.append(f"{dev}: unexpected (on {a.backing})")
-            else:
-                for fld in ("backing", "offset", "st_dev", "inode"):
-                    if fld == "inode" and "inodes" in ignore:
-                        continue
-                    if getattr(e, fld) != getattr(a, fld):
-                        lines.append(f"{dev}: {fld}: expected {getattr(e, fld)}, got {getattr(a, fld)}")
+        fields = [f for f in ("backing", "offset", "st_dev", "inode") if not (f == "inode" and "inodes" in ignore)]
+        lines += _diff_records(expected, actual, expected.loops, actual.loops, sorted(set(expected.loops) | set(actual.loops),
+                                                                     key=_loop_key),
+                               lambda dev, rec, _state: f"{dev}: %s (on {rec.backing})",
+                               lambda dev, e, a: _field_diffs(dev, e, a, fields, str))
     if "dmsetup table" in expected.raw and "dmsetup table" in actual.raw:
-        for name in sorted(set(expected.dm) | set(actual.dm)):
-            e, a = expected.dm.get(name), actual.dm.get(name)
-            if a is None:
-                lines.append(f"{name}: missing (expected {_target_text(e[0], expected)})")
-            elif e is None:
-                lines.append(f"{name}: unexpected ({_target_text(a[0], actual)})")
-            else:
-                lines.extend(_diff_targets(name, e, a, expected, actual))
+        lines += _diff_records(expected, actual, expected.dm, actual.dm, sorted(set(expected.dm) | set(actual.dm)),
+                               lambda name, targets, side: f"{name}: %s ({_target_text(targets[0], side)})",
+                               lambda name, e, a: _diff_targets(name, e, a, expected, actual))
     if expected.blobs is not None and actual.blobs is not None:
-        for key in sorted(set(expected.blobs) | set(actual.blobs)):
-            e, a = expected.blobs.get(key), actual.blobs.get(key)
-            if a is None:
-                lines.append(f"blob {key}: missing")
-            elif e is None:
-                lines.append(f"blob {key}: unexpected")
-            else:
-                for fld in ("size", "loopback", "dm", "deps", "refs", "hollow"):
-                    if getattr(e, fld) != getattr(a, fld):
-                        lines.append(f"blob {key}: {fld}: expected {_show(getattr(e, fld))}, "
-                                     f"got {_show(getattr(a, fld))}")
+        fields = ["size", "loopback", "dm", "deps", "refs", "hollow"]
+        lines += _diff_records(expected, actual, expected.blobs, actual.blobs, sorted(set(expected.blobs) | set(actual.blobs)),
+                               lambda key, rec, _state: f"blob {key}: %s",
+                               lambda key, e, a: _field_diffs(f"blob {key}", e, a, fields, _show))
     return lines
+
+
+def _diff_records(exp_state, act_state, expected: dict, actual: dict, keys, describe, changed) -> list[str]:
+    """`missing`/`unexpected` for keys on one side only (described from the side that has them), and the
+    field differences of the rest."""
+    out = []
+    for key in keys:
+        e, a = expected.get(key), actual.get(key)
+        if a is None:
+            out.append(describe(key, e, exp_state).replace("%s (", "missing (expected ", 1).replace("%s", "missing"))
+        elif e is None:
+            out.append(describe(key, a, act_state).replace("%s", "unexpected"))
+        else:
+            out += changed(key, e, a)
+    return out
+
+
+def _field_diffs(label: str, e, a, fields: list[str], show) -> list[str]:
+    return [f"{label}: {f}: expected {show(getattr(e, f))}, got {show(getattr(a, f))}"
+            for f in fields if getattr(e, f) != getattr(a, f)]
 
 
 def _show(value) -> str:
