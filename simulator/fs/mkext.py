@@ -12,7 +12,18 @@ JBD2_MAGIC = 0xC03B3998
 
 
 def _set_bits(bitmap: bytearray, lo: int, hi: int) -> None:
-    for i in range(lo, hi):
+    """Set bits lo..hi-1: whole bytes at once, single bits only at the ragged ends."""
+    if hi <= lo:
+        return
+    first_full, last_full = (lo + 7) // 8, hi // 8
+    if first_full >= last_full:
+        for i in range(lo, hi):
+            bitmap[i >> 3] |= 1 << (i & 7)
+        return
+    for i in range(lo, first_full * 8):
+        bitmap[i >> 3] |= 1 << (i & 7)
+    bitmap[first_full:last_full] = b"\xff" * (last_full - first_full)
+    for i in range(last_full * 8, hi):
         bitmap[i >> 3] |= 1 << (i & 7)
 
 
