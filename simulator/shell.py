@@ -1,6 +1,8 @@
 """The bit of POSIX shell that logged traces use: quotes, pipes, `;`, `&&`, `||`, redirects, env prefixes."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from .tools import Result
@@ -20,6 +22,10 @@ class Word:
 @dataclass
 class Op:
     text: str
+
+
+_OP_START = frozenset(o[0] for o in OPERATORS)
+_PLAIN = re.compile(r"[^\s'\"\\#<>|&;()2]+")
 
 
 def tokenize(source: str) -> list:
@@ -46,7 +52,7 @@ def tokenize(source: str) -> list:
             while i < n and source[i] != "\n":
                 i += 1
             continue
-        op = next((o for o in OPERATORS if source.startswith(o, i)), None)
+        op = next((o for o in OPERATORS if source.startswith(o, i)), None) if c in _OP_START else None
         if op and not (op == "2>" and current is not None) and not (op == "2>&1" and current is not None):
             flush()
             tokens.append(Op(op))
@@ -54,6 +60,11 @@ def tokenize(source: str) -> list:
             continue
         if current is None:
             current = []
+        plain = _PLAIN.match(source, i)
+        if plain:   # a run of ordinary characters in one step
+            current.append(plain.group())
+            i = plain.end()
+            continue
         if c == "'":
             end = source.find("'", i + 1)
             if end < 0:
