@@ -32,16 +32,21 @@ class VFS:
         self.root_fs = root
         self.mounts: list[Mount] = []
         self._covering: dict[tuple[int, int], Mount] = {}
+        # (path, follow) -> Location, only while nothing is mounted and the root fs namespace is unchanged
+        self._walk_cache: dict[tuple[str, bool], Location] = {}
+        self._walk_gen = -1
 
     # -- mounts -------------------------------------------------------------------
     def mount_at(self, loc: Location) -> Mount | None:
         return self._covering.get((id(loc.fs), loc.ino))
 
     def add_mount(self, mount: Mount) -> None:
+        self._walk_cache.clear()
         self.mounts.append(mount)
         self._covering[(id(mount.covered.fs), mount.covered.ino)] = mount
 
     def remove_mount(self, mount: Mount) -> None:
+        self._walk_cache.clear()
         self.mounts.remove(mount)
         self._covering.pop((id(mount.covered.fs), mount.covered.ino), None)
         for other in self.mounts:  # re-expose a mount that was stacked on the same directory
@@ -70,7 +75,17 @@ class VFS:
         return self._enter(Location(self.root_fs, self.root_fs.root_ino))
 
     def walk(self, path: str, follow: bool = True, cwd: str = "/") -> Location:
-        loc, _ = self._walk(path, follow, cwd, 0)
+        gen = getattr(self.root_fs, "generation", None)
+        if gen is None or self.mounts or not path.startswith("/"):
+            return self._walk(path, follow, cwd, 0)[0]
+        if gen != self._walk_gen:
+            self._walk_cache.clear()
+            self._walk_gen = gen
+        key = (path, follow)
+        loc = self._walk_cache.get(key)
+        if loc is None:
+            loc = self._walk(path, follow, cwd, 0)[0]
+            self._walk_cache[key] = loc
         return loc
 
     def _walk(self, path: str, follow: bool, cwd: str, depth: int) -> tuple[Location, str]:

@@ -27,6 +27,7 @@ class MemInode:
 
 class MemoryFS(FileSystem):
     def __init__(self, dev: int, clock, first_ino: int = 2, ino_stride: int = 1):
+        self.generation = 0   # bumped by every namespace change: path lookups may be cached until then
         self.dev = dev
         self.clock = clock
         self.inodes: dict[int, MemInode] = {}
@@ -64,6 +65,7 @@ class MemoryFS(FileSystem):
         if name in parent.entries:
             raise FsError(errno.EEXIST)
         parent.entries[name] = inode.ino
+        self.generation += 1
         parent.mtime = self.clock.now
         return inode.ino
 
@@ -164,6 +166,7 @@ class MemoryFS(FileSystem):
         if inode.entries is not None:
             raise FsError(errno.EISDIR)
         del parent.entries[name]
+        self.generation += 1
         parent.mtime = self.clock.now
         self._drop(inode)
 
@@ -176,6 +179,7 @@ class MemoryFS(FileSystem):
         if inode.entries:
             raise FsError(errno.ENOTEMPTY)
         del parent.entries[name]
+        self.generation += 1
         parent.nlink -= 1
         self.inodes.pop(ino, None)
         self.parent_of.pop(ino, None)
