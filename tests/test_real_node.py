@@ -55,3 +55,27 @@ def test_shipped_scenarios_are_the_same_on_the_simulator_and_the_real_kernel(nam
     (seed-two-instances is el6: the node runs Debian 12 tools, so it is not run there.)"""
     assert main(["diff-run", os.path.join(ROOT, "scenarios", f"{name}.yaml"), "--backends", "sim,uml"]) == 0
     assert capsys.readouterr().out.startswith(f"SAME {name} (sim vs uml")
+
+
+def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
+    """The node in ssh mode (tap + sshd), driven by the ssh:// backend (pytest-testinfra, paramiko): the
+    edge-case transcript recorded through the console replays identically over ssh."""
+    from harness.backends.ssh import SshHost
+    from harness.node.uml import UmlNode
+    from harness.replay import replay
+    from harness.trace import parse_transcript
+    import time
+    with UmlNode(ssh=True) as node:
+        for _ in range(40):
+            try:
+                host = SshHost(f"ssh://root@{node.node_ip}", node.key)
+                break
+            except Exception:  # noqa: BLE001 - sshd still starting
+                time.sleep(0.5)
+        else:
+            pytest.fail("sshd on the node never answered")
+        assert host.run(["tee", "/tmp/x"], "a'b $HOME\n").stdout == "a'b $HOME\n"
+        commands = parse_transcript(open(os.path.join(FIXTURES, "uml-own", "edge-cases.transcript.txt")).read(),
+                                    "edge-cases")
+        outcome = replay(host, commands, keep_going=True, check=True)
+        assert [f.describe("edge-cases") for f in outcome.failures] == []

@@ -17,4 +17,8 @@ def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
             return UmlHost()
         except NodeError as exc:
             raise ValueError(str(exc)) from None
-    raise ValueError(f"unknown backend '{spec}' (available: sim, uml, local)")
+    if spec.startswith("ssh://"):
+        import os
+        from .ssh import SshHost
+        return SshHost(spec, os.environ.get("NC_SSH_IDENTITY"))
+    raise ValueError(f"unknown backend '{spec}' (available: sim, uml, local, ssh://user@host[:port])")

@@ -22,6 +22,17 @@ fi
 mount LABEL=disk1 /disk1 2>/dev/null || mount /dev/ubdb /disk1
 share=$(sed -n 's/.*realnode.share=\([^ ]*\).*/\1/p' /proc/cmdline)
 [ -n "$share" ] && mount -t hostfs none /xchg -o "$share"
+ip=$(sed -n 's/.*realnode.ip=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$ip" ]; then
+    # ssh mode: the first NIC gets the address, root's key comes from the host, sshd starts
+    ip link set lo up
+    nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
+    ip addr add "$ip" dev "$nic" && ip link set "$nic" up
+    mkdir -p /root/.ssh /run/sshd && chmod 700 /root/.ssh
+    [ -f /xchg/authorized_keys ] && cp /xchg/authorized_keys /root/.ssh/authorized_keys
+    ssh-keygen -A >/dev/null 2>&1
+    /usr/sbin/sshd
+fi
 exec /usr/local/sbin/realnode-serve
 """
 

@@ -32,8 +32,11 @@ class NodeError(Exception):
 
 class UmlNode:
     def __init__(self, directory: str = DEFAULT_DIR, mem: str = "768M", boot_timeout: float = 90.0,
-                 command_timeout: float = 600.0):
+                 command_timeout: float = 600.0, ssh: bool = False, tap: str = "rntap0",
+                 host_ip: str = "10.0.3.1", node_ip: str = "10.0.3.2"):
         self.directory, self.mem = directory, mem
+        self.ssh, self.tap, self.host_ip, self.node_ip = ssh, tap, host_ip, node_ip
+        self.key = ""
         self.boot_timeout, self.command_timeout = boot_timeout, command_timeout
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
@@ -71,7 +74,10 @@ class UmlNode:
         with open(disk, "wb") as fh:
             fh.truncate(8 * 1024 ** 3)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "disk1", disk], check=True, capture_output=True)
-        argv = [os.path.join(self.directory, "linux.uml"), f"mem={self.mem}",
+        extra = []
+        if self.ssh:
+            extra = self._ssh_setup(xchg)
+        argv = [os.path.join(self.directory, "linux.uml"), f"mem={self.mem}", *extra,
                 f"ubd0={self.run_dir}/root.cow,{self.directory}/rootfs.img", f"ubd1={disk}", "root=/dev/ubda", "rw",
                 "quiet", "init=/usr/local/sbin/realnode-run", f"realnode.share={xchg}", "con0=fd:0,fd:1", "con=null"]
         # The console reads a FIFO and writes a log file, so `nc-harness node up` can leave the node running
@@ -90,6 +96,21 @@ class UmlNode:
         rc, _, err = self.run(["bash", "-c", RESET])
         if rc != 0:
             raise NodeError(f"node set-up failed: {err.strip()}")
+
+    def _ssh_setup(self, xchg: str) -> list[str]:
+        """A host tap device and a key pair: the node configures its NIC and starts sshd (ssh mode)."""
+        self.key = os.path.join(self.run_dir, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key], check=True)
+        with open(self.key + ".pub") as src, open(os.path.join(xchg, "authorized_keys"), "w") as dst:
+            dst.write(src.read())
+        subprocess.run(["ip", "link", "del", self.tap], capture_output=True)
+        for argv in (["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"],
+                     ["ip", "addr", "add", f"{self.host_ip}/24", "dev", self.tap],
+                     ["ip", "link", "set", self.tap, "up"]):
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise NodeError(f"ssh mode needs a tap device: {' '.join(argv)}: {proc.stderr.strip()}")
+        return [f"vec0:transport=tap,ifname={self.tap}", f"realnode.ip={self.node_ip}/24"]
 
     def _new_lines(self) -> list[str]:
         with open(os.path.join(self.run_dir, "console.log"), "rb") as fh:
@@ -150,6 +171,8 @@ class UmlNode:
         if self._console_in is not None:
             self._console_in.close()
             self._console_in = None
+        if self.ssh:
+            subprocess.run(["ip", "link", "del", self.tap], capture_output=True)
         if self.run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = ""
