@@ -3,6 +3,7 @@ paths, busy removals and naming cases the reference fixtures lack. The simulator
 command's stdout, stderr and exit status."""
 import os
 
+import pytest
 from conftest import FIXTURES
 
 from harness.backends.sim import SimHost
@@ -12,11 +13,13 @@ from harness.trace import parse_transcript
 OWN = os.path.join(FIXTURES, "uml-own")
 
 
-def test_edge_cases_recorded_on_the_real_node_replay_identically():
-    commands = parse_transcript(open(os.path.join(OWN, "edge-cases.transcript.txt")).read(), "edge-cases")
-    assert len(commands) > 50
+
+@pytest.mark.parametrize("name,minimum", [("edge-cases", 50), ("tree-and-info", 15)])
+def test_recordings_from_the_real_node_replay_identically(name, minimum):
+    commands = parse_transcript(open(os.path.join(OWN, f"{name}.transcript.txt")).read(), name)
+    assert len(commands) > minimum
     outcome = replay(SimHost(dialect="debian12"), commands, keep_going=True, check=True)
-    assert [f.describe("edge-cases") for f in outcome.failures] == []
+    assert [f.describe(name) for f in outcome.failures] == []
 
 
 def test_the_recorded_cases_cover_errors_and_busy_paths():

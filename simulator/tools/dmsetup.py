@@ -70,10 +70,19 @@ def _deps(dev: DmDevice) -> list:
     return sorted(out, key=lambda d: d.key, reverse=True)
 
 
+def _utf8(node) -> bool:
+    locale = node.env.get("LC_ALL") or node.env.get("LC_CTYPE") or node.env.get("LANG") or "C"
+    return locale.lower().replace("-", "").endswith("utf8")
+
+
 def tree(node) -> str:
+    """`dmsetup ls --tree`: libdm draws with UTF-8 box characters in a UTF-8 locale (seen on the real node),
+    with ASCII otherwise; children in the kernel's dependency order."""
     devs = node.kernel.dm.listed()
     used = {d.key for dev in devs for d in _deps(dev)}
     lines: list[str] = []
+    fancy = _utf8(node) and not node.dialect.name.startswith("el")
+    branch, corner, rail = ("├─", "└─", "│  ") if fancy else ("|-", "`-", "|  ")
 
     def walk(dev, prefix: str, last: bool, top: bool) -> None:
         label = f"{dev.name} ({dev.major}:{dev.minor})" if isinstance(dev, DmDevice) else f" ({dev.major}:{dev.minor})"
@@ -81,8 +90,8 @@ def tree(node) -> str:
             lines.append(label)
             child_prefix = " "
         else:
-            lines.append(f"{prefix}{'`-' if last else '|-'}{label}")
-            child_prefix = prefix + ("   " if last else "|  ")
+            lines.append(f"{prefix}{corner if last else branch}{label}")
+            child_prefix = prefix + ("   " if last else rail)
         children = _deps(dev) if isinstance(dev, DmDevice) else []
         for i, child in enumerate(children):
             walk(child, child_prefix, i == len(children) - 1, False)
@@ -128,6 +137,8 @@ def dmsetup(node, argv, stdin):
             flags["columns"] = True
         elif a == "--tree":
             flags["tree"] = True
+        elif a == "--showkeys":
+            flags["showkeys"] = True   # only crypt tables have keys to hide; ours print the same either way
         elif a in ("-n", "--notable"):
             flags["notable"] = True
         elif a in ("-r", "--readonly"):
@@ -297,7 +308,7 @@ def cmd_info(node, rest, stdin, flags):
 def cmd_deps(node, rest, stdin, flags):
     def render(dev, single):
         deps = _deps(dev)
-        body = f"{len(deps)} dependencies\t: " + " ".join(f"({d.major}, {d.minor})" for d in deps)
+        body = f"{len(deps)} dependencies\t:" + "".join(f" ({d.major}, {d.minor})" for d in deps)
         return (body if single else f"{dev.name}: {body}") + "\n"
     return _listing(node, rest, "deps", render)
 
