@@ -79,3 +79,18 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
                                     "edge-cases")
         outcome = replay(host, commands, keep_going=True, check=True)
         assert [f.describe("edge-cases") for f in outcome.failures] == []
+
+
+def test_node_up_run_down_by_pid(capsys, tmp_path):
+    from harness.node.build import DEFAULT_DIR
+    assert main(["node", "up"]) == 0
+    run_dir, pid = capsys.readouterr().out.split(" (pid ")
+    pid = int(pid.rstrip(")\n"))
+    try:
+        assert main(["node", "run", "--", "sh", "-c", "echo hi; exit 5"]) == 5
+        assert capsys.readouterr().out == "hi\n"
+    finally:
+        assert main(["node", "down"]) == 0
+    assert not os.path.exists(run_dir) and not os.path.exists(os.path.join(DEFAULT_DIR, "current"))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -125,11 +125,7 @@ class UmlNode:
     def alive(self) -> bool:
         if self.proc is not None:
             return self.proc.poll() is None
-        try:
-            os.kill(self.pid, 0)
-            return True
-        except (ProcessLookupError, TypeError):
-            return False
+        return self.pid is not None and _exists(self.pid)
 
     def _wait_for(self, match, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -234,6 +230,11 @@ class UmlNode:
 
 
 def _exists(pid: int) -> bool:
+    try:   # reap it first if it is our own child (a node started by `node up` in this very process)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
         return True
