@@ -15,10 +15,10 @@ from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
 from .blobstore.locks import LockTable
 from .blobstore.store import BlobError, Blobstore
-from .implement import BuildContext, ProvisionError, implement
+from .implement import BuildContext, implement
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
-from .vbr import Vbr, VbrError, parse_vbrs
+from .vbr import Vbr, parse_vbrs
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -124,7 +124,7 @@ class NodeController:
                     implement(ctx, tree)
             else:
                 implement(ctx, tree)
-        except (ProvisionError, BlobError, VbrError, Exception) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the build is rolled back the same way
             self._rollback(inst, ctx)
             raise EngineError(f"{instance_id}: {exc}") from exc
         inst.backing = self._link_backing(inst, tree)
@@ -204,7 +204,7 @@ class NodeController:
                 try:
                     delete_blob(bb)
                     deleted += 1
-                except (BlobError, Exception) as exc:  # noqa: BLE001 - keep going; report the count
+                except Exception as exc:  # noqa: BLE001 - keep going; report the count
                     self.io.log(f"could not delete {blob_id}: {exc}")
                     close_blob(bb)
                     left += 1

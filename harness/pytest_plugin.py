@@ -103,7 +103,16 @@ class ScenarioStepFailed(Exception):
     pass
 
 
-class StepItem(pytest.Item):
+class _NcItem(pytest.Item):
+    """Our failures are already one readable message: show it instead of a traceback."""
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioStepFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+
+class StepItem(_NcItem):
     def __init__(self, *, step_index, **kw):
         super().__init__(**kw)
         self.step_index = step_index
@@ -126,11 +135,6 @@ class StepItem(pytest.Item):
             raise ScenarioStepFailed("\n  ".join([outcome.message, *outcome.details[1:]])
                                      + f"\n(debug bundle: {os.path.join(out, 'bundle')})")
 
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScenarioStepFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
-
     def reportinfo(self):
         return self.path, None, f"{self.parent.name}::{self.name}"
 
@@ -140,7 +144,7 @@ class TraceFile(pytest.File):
         yield TraceItem.from_parent(self, name="replay")
 
 
-class TraceItem(pytest.Item):
+class TraceItem(_NcItem):
     def runtest(self):
         from .backends import make_host
         from .expectations import ExpectationError, check, load
@@ -162,11 +166,6 @@ class TraceItem(pytest.Item):
         problems = check(exp, outcome.then_outputs)
         if problems:
             raise ScenarioStepFailed("\n  ".join(problems))
-
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScenarioStepFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
         return self.path, None, f"{self.path.name}::replay"
