@@ -37,6 +37,9 @@ class RecordingHost(Host):
                                                   result.stderr, stdin))
         return result
 
+    def canonical(self, text: str) -> str:
+        return self.inner.canonical(text)
+
     def mark(self, label: str) -> None:
         """A `# (step ...)` line: a replay that diverges names the closest recorded step."""
         self.lines.append(f"# (step {label})\n\n")

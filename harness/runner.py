@@ -94,7 +94,7 @@ SNAPSHOT_COMMANDS = ("losetup -a", "dmsetup table", "dmsetup ls", "dmsetup info 
 def snapshot(host) -> dict[str, str]:
     """losetup -a, dmsetup table, dmsetup ls and dmsetup info -c, inode numbers and UUIDs masked."""
     from .compare import mask
-    return {cmd: mask(host.run(cmd.split()).stdout) for cmd in SNAPSHOT_COMMANDS}
+    return {cmd: mask(host.canonical(host.run(cmd.split()).stdout)) for cmd in SNAPSHOT_COMMANDS}
 
 
 def run_clock_now(host) -> float:

@@ -101,7 +101,7 @@ def isolate(text: str, ctx) -> str:
 def expect(args, nc, ctx, where):
     ignore = tuple(args.get("ignore", []))
     args = {k: isolate(v, ctx) if k in node_state.STATE_FILES else v for k, v in args.items()}
-    actual_outputs = {cmd: ctx.host.run(cmd.split()).stdout for cmd in node_state.STATE_FILES}
+    actual_outputs = {cmd: ctx.host.canonical(ctx.host.run(cmd.split()).stdout) for cmd in node_state.STATE_FILES}
     for command in ("losetup -a", "dmsetup table", "dmsetup ls"):
         if command not in args:
             continue

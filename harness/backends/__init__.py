@@ -1,4 +1,4 @@
-"""Host backends, selected by name (`sim`, `local`); real-node transports plug in here."""
+"""Host backends, selected by name: `sim`, `uml`, `qemu`, `local`, `ssh://user@host[:port]`, `vagrant:NAME`."""
 from __future__ import annotations
 
 from ..host import Host, LocalHost
@@ -10,15 +10,15 @@ def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
         return SimHost(dialect=dialect, seed=seed)
     if spec == "local":
         return LocalHost()
-    if spec == "uml":
+    if spec in ("uml", "qemu"):
         from ..node.uml import NodeError
-        from .uml import UmlHost
+        from .uml import QemuHost, UmlHost
         try:
-            return UmlHost()
+            return UmlHost() if spec == "uml" else QemuHost()
         except NodeError as exc:
             raise ValueError(str(exc)) from None
     if spec.startswith("ssh://"):
         import os
         from .ssh import SshHost
         return SshHost(spec, os.environ.get("NC_SSH_IDENTITY"))
-    raise ValueError(f"unknown backend '{spec}' (available: sim, uml, local, ssh://user@host[:port])")
+    raise ValueError(f"unknown backend '{spec}' (available: sim, uml, qemu, local, ssh://user@host[:port], vagrant:NAME)")

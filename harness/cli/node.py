@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
                            ("down", "stop a running node (by its PID)")):
         v = verbs.add_parser(name, help=helptext)
         v.add_argument("--dir", default=DEFAULT_DIR, help=f"node image directory (default {DEFAULT_DIR})")
+        if name == "build":
+            v.add_argument("--box", action="store_true",
+                           help="also pack the image as a Vagrant libvirt box and add it as nc-harness-node")
         if name in ("run", "down"):
             v.add_argument("--node", help="run directory printed by `node up` (default: the latest)")
         if name == "run":
@@ -36,7 +39,7 @@ def run(args) -> int:
     from ..node.uml import NodeError, UmlNode
     try:
         if args.node_verb == "build":
-            build(args.dir)
+            build(args.dir, box=args.box)
             print(args.dir)
             return 0
         if args.node_verb == "up":

@@ -1,4 +1,4 @@
-"""Drive a user-mode-linux node: boot it, run argv lists in it, reset it, stop it by PID.
+"""Drive a user-mode-linux node (and, through `QemuNode`, a QEMU one): boot it, run argv lists in it, reset it, stop it by PID.
 
 Requests go through a directory shared with the guest (hostfs on /xchg): `N.argv` (NUL-separated, run as is,
 never parsed by a shell) and `N.in`; the guest writes `N.out`, `N.err`, `N.rc` and says `__REALNODE_DONE__ N`
@@ -48,8 +48,10 @@ class UmlNode:
         self.lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------------
+    REQUIRED = ("linux.uml", "rootfs.img", ".done-image")
+
     def check_built(self) -> None:
-        for name in ("linux.uml", "rootfs.img", ".done-image"):
+        for name in self.REQUIRED:
             if not os.path.exists(os.path.join(self.directory, name)):
                 raise NodeError(f"no node image in {self.directory} (missing {name}): "
                                 f"run `nc-harness node build --dir {self.directory}`")
@@ -74,12 +76,7 @@ class UmlNode:
         with open(disk, "wb") as fh:
             fh.truncate(8 * 1024 ** 3)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "disk1", disk], check=True, capture_output=True)
-        extra = []
-        if self.ssh:
-            extra = self._ssh_setup(xchg)
-        argv = [os.path.join(self.directory, "linux.uml"), f"mem={self.mem}", *extra,
-                f"ubd0={self.run_dir}/root.cow,{self.directory}/rootfs.img", f"ubd1={disk}", "root=/dev/ubda", "rw",
-                "quiet", "init=/usr/local/sbin/realnode-run", f"realnode.share={xchg}", "con0=fd:0,fd:1", "con=null"]
+        argv = self.launch_argv(xchg, disk)
         # The console reads a FIFO and writes a log file, so `nc-harness node up` can leave the node running
         # and later processes can drive it by its run directory.
         fifo, log = os.path.join(self.run_dir, "console.in"), os.path.join(self.run_dir, "console.log")
@@ -96,6 +93,12 @@ class UmlNode:
         rc, _, err = self.run(["bash", "-c", RESET])
         if rc != 0:
             raise NodeError(f"node set-up failed: {err.strip()}")
+
+    def launch_argv(self, xchg: str, disk: str) -> list[str]:
+        extra = self._ssh_setup(xchg) if self.ssh else []
+        return [os.path.join(self.directory, "linux.uml"), f"mem={self.mem}", *extra,
+                f"ubd0={self.run_dir}/root.cow,{self.directory}/rootfs.img", f"ubd1={disk}", "root=/dev/ubda", "rw",
+                "quiet", "init=/usr/local/sbin/realnode-run", f"realnode.share={xchg}", "con0=fd:0,fd:1", "con=null"]
 
     def _ssh_setup(self, xchg: str) -> list[str]:
         """A host tap device and a key pair: the node configures its NIC and starts sshd (ssh mode)."""
@@ -174,7 +177,7 @@ class UmlNode:
             self.run_dir = ""
 
     @classmethod
-    def attach(cls, run_dir: str, directory: str = DEFAULT_DIR) -> "UmlNode":
+    def attach(cls, run_dir: str, directory: str = DEFAULT_DIR):
         """A node another process started (`nc-harness node up`), found by its run directory and PID."""
         node = cls(directory)
         node.run_dir = run_dir
