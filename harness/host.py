@@ -65,7 +65,8 @@ class LocalHost(Host):
             return "this kernel has no device-mapper (/dev/mapper/control is missing; modprobe dm_mod)"
         proc = subprocess.run(["dmsetup", "version"], capture_output=True, text=True)
         if proc.returncode != 0 or "Driver version" not in proc.stdout:
-            return "dmsetup cannot reach the device-mapper driver: " + (proc.stderr.strip() or "no output")
+            first = (proc.stderr.strip() or "no output").splitlines()[0]
+            return f"dmsetup cannot reach the device-mapper driver ({first})"
         if not os.path.exists("/dev/loop-control") and not os.path.exists("/dev/loop0"):
             return "this kernel has no loop devices (modprobe loop)"
         return ""
