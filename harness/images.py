@@ -22,12 +22,13 @@ class StagingError(Exception):
 class ImageSpec:
     id: str
     size: int
-    content: str = "zeros"                 # zeros | ext3 | ext2 | pattern
+    content: str = "zeros"                 # zeros | ext3 | ext2 | pattern | file
     manifest: str | None = None            # the text the id hashes
     digest: str | None = None              # pinned hash when the manifest is unknown
     files: dict[str, str] = field(default_factory=dict)      # path in image -> content
     symlinks: dict[str, str] = field(default_factory=dict)   # path in image -> target
     served: bool = False                   # served over HTTP from this machine instead of staged on the node
+    source: str | None = None              # content 'file': this file of the harness machine, as is
 
     @property
     def staged_path(self) -> str:
@@ -70,6 +71,9 @@ class StagedImages:
         for spec in self.specs.values():
             path = spec.staged_path
             run("rm", "-f", path)
+            if spec.content == "file":
+                self._copy_in(run, spec)
+                continue
             run("truncate", "-s", str(spec.size), path)
             if spec.content in ("ext2", "ext3"):
                 run(f"mkfs.{spec.content}", "-q", "-F", path)
@@ -78,6 +82,17 @@ class StagedImages:
                 run("dd", f"of={path}", "conv=notrunc", "status=none", stdin=text[:4096])
             if spec.files or spec.symlinks:
                 self._plant(run, spec)
+
+    @staticmethod
+    def _copy_in(run, spec: ImageSpec) -> None:
+        """A real kernel or initrd from this machine: its bytes go to the node through the host interface."""
+        try:
+            with open(spec.source, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise StagingError(f"image {spec.id}: source {spec.source}: {exc.strerror}") from None
+        spec.size = len(data)
+        run("dd", f"of={spec.staged_path}", "bs=1M", "status=none", stdin=data.decode("utf-8", "surrogateescape"))
 
     @staticmethod
     def _plant(run, spec: ImageSpec) -> None:

@@ -118,6 +118,9 @@ class StepItem(_NcItem):
         self.step_index = step_index
 
     def runtest(self):
+        reason = self.parent.scenario.unmet(self.config.getoption("--nc-backend"))
+        if reason:
+            pytest.skip(reason)
         result, out = self.parent.result()
         sc = self.parent.scenario
         self.user_properties += [("seed", str(sc.seed)), ("backend", self.config.getoption("--nc-backend")),

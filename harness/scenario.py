@@ -2,11 +2,11 @@
 file costs one line naming the file, the step and the field, and touches no node."""
 from __future__ import annotations
 
+import copy
+import os
 from dataclasses import dataclass, field
 
 import yaml
-
-import copy
 
 from engine.vbr import Vbr, VbrError, parse_ascii, parse_vbrs
 
@@ -28,12 +28,17 @@ STEP_FIELDS = {
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
                      "after": (bool, False)},
     "check_invariants": {"terminated": (list, False)},
+    # read the instance's kernel, ramdisk and disk off the node and boot them under libvirt (harness.bootcheck)
+    "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int}
-IMAGE_FIELDS = {"id": (str, True), "size": (int, True), "content": (str, False), "manifest": (str, False),
-                "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False)}
-CONTENTS = ("zeros", "ext2", "ext3", "pattern")
+IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
+                "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
+                "source": (str, False)}
+CONTENTS = ("zeros", "ext2", "ext3", "pattern", "file")
+# what a scenario may need beyond the engine: the node image's kernel and initrd, a libvirt to boot them
+REQUIREMENTS = ("node-image", "libvirt")
 
 
 class ScenarioError(Exception):
@@ -65,6 +70,14 @@ class Scenario:
     images: list[ImageSpec] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
+    requires: list[str] = field(default_factory=list)        # REQUIREMENTS beyond the engine
+
+    def unmet(self, backend: str) -> str:
+        """Why this scenario cannot run on `backend` here, or "" when it can."""
+        if backend in ("uml", "qemu") and self.dialect != "debian12":
+            return f"{self.dialect} dialect; the {backend} node runs Debian 12 tools"
+        from .requirements import unmet
+        return unmet(self.requires)
 
     @property
     def dialect(self) -> str:
@@ -109,7 +122,7 @@ def parse(text: str, path: str) -> Scenario:
         raise ScenarioError(f"{path}: YAML error: {exc}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
-    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed"}
+    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed", "requires"}
     if unknown:
         raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
     name = doc.get("name")
@@ -120,6 +133,10 @@ def parse(text: str, path: str) -> Scenario:
     if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
         raise ScenarioError(f"{path}: leaks_allowed: must be a list of regexes")
     sc.leaks_allowed = allowed
+    requires = doc.get("requires") or []
+    if not isinstance(requires, list) or any(r not in REQUIREMENTS for r in requires):
+        raise ScenarioError(f"{path}: requires: a list of {', '.join(REQUIREMENTS)}")
+    sc.requires = requires
     node = doc.get("node") or {}
     if not isinstance(node, dict):
         raise ScenarioError(f"{path}: node: must be a mapping")
@@ -138,17 +155,23 @@ def parse(text: str, path: str) -> Scenario:
         if not isinstance(img, dict):
             raise ScenarioError(f"{where}: must be a mapping")
         _check_fields(img, IMAGE_FIELDS, where)
+        if "id" not in img:
+            raise ScenarioError(f"{where}: field 'id': required")
         if img.get("content", "zeros") not in CONTENTS:
             raise ScenarioError(f"{where}.content: must be one of {', '.join(CONTENTS)}")
-        if img["size"] <= 0:
+        if (img.get("content") == "file") != ("source" in img):
+            raise ScenarioError(f"{where}: content 'file' and 'source' (a file on this machine) go together")
+        if "size" not in img and img.get("content") != "file":
+            raise ScenarioError(f"{where}: field 'size': required")
+        if img.get("size", 1) <= 0:
             raise ScenarioError(f"{where}.size: must be positive")
         if img.get("serve", "http") != "http":
             raise ScenarioError(f"{where}.serve: only 'http' is supported")
         if "serve" in img and (img.get("files") or img.get("symlinks")):
             raise ScenarioError(f"{where}: files and symlinks need a staged image (drop 'serve')")
-        sc.images.append(ImageSpec(img["id"], img["size"], img.get("content", "zeros"), img.get("manifest"),
+        sc.images.append(ImageSpec(img["id"], img.get("size", 0), img.get("content", "zeros"), img.get("manifest"),
                                    img.get("digest"), img.get("files") or {}, img.get("symlinks") or {},
-                                   served="serve" in img))
+                                   served="serve" in img, source=_source_path(img.get("source"), path)))
     steps = doc.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ScenarioError(f"{path}: field 'steps': required, a non-empty list")
@@ -197,6 +220,16 @@ def parse(text: str, path: str) -> Scenario:
             raise ScenarioError(f"{where} (run_instance): field 'pinned': only 'keyed' and 'disk' can be pinned")
         sc.steps.append(Step(kind, args, i + 1))
     return sc
+
+
+def _source_path(source: str | None, scenario_path: str) -> str | None:
+    """`{node_dir}` is the node image directory; other relative paths are relative to the scenario file."""
+    if source is None:
+        return None
+    if "{node_dir}" in source:
+        from .node.build import DEFAULT_DIR
+        return source.replace("{node_dir}", DEFAULT_DIR)
+    return os.path.join(os.path.dirname(os.path.abspath(scenario_path)), source)
 
 
 def _check_fields(mapping: dict, spec: dict, where: str) -> None:

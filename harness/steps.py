@@ -89,6 +89,26 @@ def check_invariants(args, nc, ctx, where):
     return nc
 
 
+def boot_check(args, nc, ctx, where):
+    """The instance's kernel, ramdisk and disk, read off the node, booted under libvirt (harness.bootcheck)."""
+    import tempfile
+
+    from .bootcheck import BootCheckError, boot, export_instance
+    inst = nc.instances.get(args["id"])
+    if inst is None:
+        raise StepFailure(f"{where}: no running instance {args['id']}")
+    with tempfile.TemporaryDirectory(prefix="nc-harness-boot-") as work:
+        try:
+            artifacts = export_instance(ctx.host, nc.instance_dir(inst.user, inst.id), work)
+            result = boot(f"nc-harness-{inst.id}", artifacts, work, args.get("console"), args.get("timeout", 180))
+        except BootCheckError as exc:
+            raise StepFailure(f"{where}: {exc}") from None
+    ctx.result.log.append(f"boot check {inst.id}: {result.line()}")
+    if not result.ok:
+        raise StepFailure(f"{where}: {result.line()}", result.console.splitlines()[-40:])
+    return nc
+
+
 def isolate(text: str, ctx) -> str:
     """An expectation written for a lone node, read for an isolated run (own dm prefix and directory)."""
     if not ctx.isolation:
@@ -161,7 +181,7 @@ def expect_commands(args, nc, ctx, where):
 
 HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
-            "inject_fault": inject_fault, "check_invariants": check_invariants}
+            "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check}
 
 
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:

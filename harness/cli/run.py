@@ -57,8 +57,9 @@ def run(args) -> int:
     failed, records = 0, []
     progress = Progress(len(scenarios)) if args.progress else None
     for sc in scenarios:
-        if args.backend == "uml" and sc.dialect != "debian12":
-            print(f"SKIP {sc.name}: {sc.dialect} dialect; the uml node runs Debian 12 tools", flush=True)
+        reason = sc.unmet(args.backend)
+        if reason:
+            print(f"SKIP {sc.name}: {reason}", flush=True)
             continue
         result = run_scenario(sc, backend=args.backend, then=args.then, on_step=progress.step if progress else None)
         line = result.line()

@@ -170,6 +170,12 @@ def _qemu(directory: str, rootfs: str, log) -> None:
         _run(["depmod", "-b", rootfs, version], log)
         shutil.copy(os.path.join(unpack, "boot", f"vmlinuz-{version}"), os.path.join(directory, "vmlinuz"))
         order = initrd.write_initrd(os.path.join(directory, "initrd.img"), os.path.join(rootfs, "bin/busybox"), src)
+        for name in ("vmlinuz", "initrd.img"):
+            # whole 4 KiB pages, so that as an EKI/ERI the NC copies it with dd bs=4096, not bs=64 (the zeros
+            # after a bzImage or a cpio archive are ignored by the loader and the kernel)
+            path = os.path.join(directory, name)
+            with open(path, "r+b") as fh:
+                fh.truncate(-(-os.path.getsize(path) // 4096) * 4096)
         log(f"initrd.img: busybox and {len(order)} modules for {version}")
         with open(os.path.join(directory, "qemu-kernel-version"), "w") as fh:
             fh.write(version + "\n")

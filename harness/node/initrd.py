@@ -34,6 +34,8 @@ if ! /bin/busybox mount -t ext4 -o "$mode" "$root" /newroot; then
     /bin/busybox poweroff -f
 fi
 echo "nc-harness initrd: mounted $root on / ($mode)"
+keys=/newroot/root/.ssh/authorized_keys
+[ -f "$keys" ] && echo "nc-harness initrd: /root/.ssh/authorized_keys: $(/bin/busybox head -c 200 "$keys")"
 /bin/busybox umount /sys /proc
 /bin/busybox mount --move /dev /newroot/dev 2>/dev/null || /bin/busybox umount /dev
 if [ -x "/newroot$init" ] || [ -L "/newroot$init" ]; then

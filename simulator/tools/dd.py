@@ -59,6 +59,17 @@ def summary(node, in_full, in_part, out_full, out_part, total, seconds) -> str:
     return lines + f"{total} bytes ({si}, {iec}) copied, {t}, {rate}\n"
 
 
+def _to_stdout(node, ops, src, data_in: bytes, src_off: int, want: int, ibs: int, obs: int) -> Result:
+    data = data_in[src_off:src_off + want] if src is None else src.read(src_off, want)
+    in_full, in_part = divmod(want, ibs)
+    out_full, out_part = divmod(want, obs)
+    seconds = (in_full + in_part) * RECORD_COST + want / BYTE_RATE
+    node.clock.advance(seconds)
+    text = "" if ops.get("status") in ("none", "noxfer") else summary(
+        node, in_full, 1 if in_part else 0, out_full, 1 if out_part else 0, want, seconds)
+    return Result(0, data.decode("utf-8", "surrogateescape"), text)
+
+
 @tool("dd")
 def dd(node, argv, stdin):
     ops: dict[str, str] = {}
@@ -84,12 +95,6 @@ def dd(node, argv, stdin):
         src = open_endpoint(node, in_path) if in_path else None
     except FsError as exc:
         raise Abort(f"dd: failed to open '{in_path}': {exc.strerror}\n")
-    if out_path is None:
-        raise Abort("dd: writing to standard output is not supported by the simulator\n")
-    try:
-        dst = open_endpoint(node, out_path, write=True, create=True)
-    except FsError as exc:
-        raise Abort(f"dd: failed to open '{out_path}': {exc.strerror}\n")
     src_off, dst_off = skip * ibs, seek * obs
     if src is None:
         available = max(0, len(data_in) - src_off)
@@ -99,6 +104,12 @@ def dd(node, argv, stdin):
     want = available if count is None else min(available, count * ibs)
     if count is None and src is not None and src.size is None:
         raise Abort("dd: copying an endless input needs count=\n")
+    if out_path is None:
+        return _to_stdout(node, ops, src, data_in if src is None else b"", src_off, want, ibs, obs)
+    try:
+        dst = open_endpoint(node, out_path, write=True, create=True)
+    except FsError as exc:
+        raise Abort(f"dd: failed to open '{out_path}': {exc.strerror}\n")
     if "notrunc" not in conv and dst.kind == "file":
         dst.truncate(dst_off)
     err = ""

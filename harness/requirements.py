@@ -1,0 +1,36 @@
+"""Prerequisites a scenario can declare (`requires:`), checked before it runs, so a machine without them says
+which one is missing and how to get it instead of failing half-way."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+
+
+def _node_image() -> str:
+    from .node.build import DEFAULT_DIR
+    for name in ("vmlinuz", "initrd.img", ".done-image"):
+        if not os.path.exists(os.path.join(DEFAULT_DIR, name)):
+            return f"needs the node image's kernel and initrd ({DEFAULT_DIR}/{name} is missing: nc-harness node build)"
+    return ""
+
+
+def _libvirt() -> str:
+    if importlib.util.find_spec("libvirt") is None:
+        return "needs libvirt's Python binding (pip install -e '.[realnode]')"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "needs qemu-system-x86_64 (apt-get install qemu-system-x86)"
+    if not os.path.exists("/run/libvirt/libvirt-sock") and shutil.which("libvirtd") is None:
+        return "needs a libvirt daemon (apt-get install libvirt-daemon-system)"
+    return ""
+
+
+CHECKS = {"node-image": _node_image, "libvirt": _libvirt}
+
+
+def unmet(requires: list[str]) -> str:
+    for name in requires:
+        reason = CHECKS[name]()
+        if reason:
+            return reason
+    return ""
