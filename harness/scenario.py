@@ -74,8 +74,8 @@ class Scenario:
 
     def unmet(self, backend: str) -> str:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
-        if backend in ("uml", "qemu") and self.dialect != "debian12":
-            return f"{self.dialect} dialect; the {backend} node runs Debian 12 tools"
+        if backend != "sim" and self.dialect != "debian12":
+            return f"{self.dialect} dialect; real nodes run Debian 12 tools"
         from .requirements import unmet
         return unmet(self.requires)
 

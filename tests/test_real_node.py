@@ -94,3 +94,24 @@ def test_node_up_run_down_by_pid(capsys, tmp_path):
     assert not os.path.exists(run_dir) and not os.path.exists(os.path.join(DEFAULT_DIR, "current"))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_built_disk_boots_under_libvirt(capsys):
+    """Acceptance: the cold path's disk, built on the real kernel, boots to the guest kernel mounting its root
+    (Debian's kernel and the node image's initrd as EKI/ERI, an ext3 EMI) under libvirt's qemu domain type."""
+    assert main(["run", os.path.join(ROOT, "scenarios", "boot-check.yaml"), "--backend", "uml"]) == 0
+    assert capsys.readouterr().out.startswith("PASS boot-check")
+
+
+@pytest.mark.parametrize("trace", ["scenarios/traces/seed-000.log", "tests/fixtures/uml-own/edge-cases.sh",
+                                   "tests/fixtures/uml-own/tree-and-info.sh"])
+def test_traces_replay_the_same_on_the_simulator_and_the_real_kernel(trace, capsys):
+    assert main(["diff-run", os.path.join(ROOT, trace), "--backends", "sim,uml"]) == 0
+    assert capsys.readouterr().out.startswith(f"SAME {os.path.basename(trace)} (sim vs uml")
+
+
+def test_qemu_backend_runs_a_scenario_on_debians_own_kernel(capsys):
+    """The same node image under QEMU (TCG microvm) with Debian's 6.1 kernel: the cross-check of UML."""
+    assert main(["diff-run", os.path.join(ROOT, "scenarios", "termination-cleanup.yaml"),
+                 "--backends", "sim,qemu"]) == 0
+    assert capsys.readouterr().out.startswith("SAME termination-cleanup (sim vs qemu")

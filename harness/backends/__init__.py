@@ -21,4 +21,7 @@ def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
         import os
         from .ssh import SshHost
         return SshHost(spec, os.environ.get("NC_SSH_IDENTITY"))
+    if spec.startswith("vagrant:"):
+        from .vagrant import VagrantHost
+        return VagrantHost(spec)
     raise ValueError(f"unknown backend '{spec}' (available: sim, uml, qemu, local, ssh://user@host[:port], vagrant:NAME)")

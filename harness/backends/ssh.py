@@ -18,15 +18,18 @@ class SshHost(Host):
         url = urlparse(spec)
         if url.scheme != "ssh" or not url.hostname:
             raise ValueError(f"bad ssh backend '{spec}': use ssh://user@host[:port]")
+        self.node = None
+        self.spec = spec
+        self._connect(f"paramiko://{url.username or 'root'}@{url.hostname}:{url.port or 22}",
+                      ssh_identity_file=identity_file)
+
+    def _connect(self, target: str, **options) -> None:
         import warnings
 
         import testinfra
         # paramiko warns about every new host key; real nodes here are fresh VMs with fresh keys
         warnings.filterwarnings("ignore", message="Unknown .* host key", category=UserWarning)
-        target = f"paramiko://{url.username or 'root'}@{url.hostname}:{url.port or 22}"
-        self.node = None
-        self.spec = spec
-        self.remote = testinfra.get_host(target, ssh_identity_file=identity_file)
+        self.remote = testinfra.get_host(target, **options)
 
     def run(self, argv, stdin=None):
         line = shlex.join(list(argv))
@@ -34,4 +37,6 @@ class SshHost(Host):
             data = base64.b64encode(stdin.encode("utf-8", "surrogateescape")).decode()
             line = f"printf %s {data} | base64 -d | {line}"
         out = self.remote.run(line)
-        return CommandResult(out.rc, out.stdout, out.stderr)
+        # bytes as they came (a disk read off the node is binary), in the interface's surrogateescape form
+        return CommandResult(out.rc, out.stdout_bytes.decode("utf-8", "surrogateescape"),
+                             out.stderr_bytes.decode("utf-8", "surrogateescape"))

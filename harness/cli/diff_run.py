@@ -1,8 +1,10 @@
-"""`nc-harness diff-run SCENARIO... --backends sim,uml`: the same scenario on two backends, compared step by step:
+"""`nc-harness diff-run PATH... --backends sim,uml`: the same scenario on two backends, compared step by step:
 `losetup -a`, `dmsetup table`, `dmsetup ls`, `dmsetup info -c` before every step and at the end, and every engine
-command's text, exit status and stderr."""
+command's text, exit status and stderr. A trace (`.log`, `.txt`, `.sh`) is replayed on both (Debian 12 dialect, going on
+past failures) and compared command by command (exit status, stdout, stderr) and in its final state."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -14,8 +16,8 @@ from .run import collect
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("diff-run", help="run scenarios on two backends and compare them after every step")
-    p.add_argument("paths", nargs="+", metavar="SCENARIO")
+    p = sub.add_parser("diff-run", help="run scenarios or traces on two backends and compare them after every step")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, directories, or traces (.log, .txt, .sh)")
     p.add_argument("--backends", default="sim,uml", help="two backends, comma-separated (default sim,uml)")
     p.set_defaults(run=run)
 
@@ -50,6 +52,31 @@ def compare_runs(a, b) -> list[str]:
     return out
 
 
+def compare_traces(a, b) -> list[str]:
+    """Differences between two replays of one trace: (transcript entries, final snapshot) each."""
+    out = []
+    for i, (x, y) in enumerate(zip(a[0], b[0])):
+        if _timeless(x) != _timeless(y):
+            out.append(f"command {i + 1}: {_first_line_diff(x, y)}")
+    if len(a[0]) != len(b[0]):
+        out.append(f"{len(a[0])} commands vs {len(b[0])}")
+    diffs = node_state.diff(node_state.from_outputs(a[1]), node_state.from_outputs(b[1]), ("inodes",))
+    for cmd in ("dmsetup ls", "dmsetup info -c"):
+        if a[1].get(cmd) != b[1].get(cmd):
+            diffs.append(f"{cmd} differs: {_first_line_diff(a[1].get(cmd, ''), b[1].get(cmd, ''))}")
+    return out + [f"at the end: {d}" for d in diffs]
+
+
+def replay_on(backend: str, commands) -> tuple[list[str], dict]:
+    from ..compare import mask
+    from ..replay import replay
+    from ..runner import snapshot
+    host = make_host(backend, dialect="debian12", seed=0)
+    with host:
+        outcome = replay(host, commands, keep_going=True)
+        return [host.canonical(mask(t)) for t in outcome.transcript], snapshot(host)
+
+
 def _timeless(stderr: str) -> str:
     """dd's summary ends in the elapsed time and rate, which no two runs share."""
     return re.sub(r"copied, [0-9.e-]+ s, [0-9.,]+ [kMGT]?B/s", "copied, <time>", stderr)
@@ -67,12 +94,31 @@ def run(args) -> int:
     if len(backends) != 2:
         print("nc-harness diff-run: --backends takes exactly two backends, e.g. sim,uml", file=sys.stderr)
         return 2
+    from ..trace import TraceError, parse_trace, read_text
+    trace_paths = [p for p in args.paths if p.endswith((".log", ".txt", ".sh"))]
     try:
-        scenarios = [load(f) for f in collect(args.paths)]
-    except ScenarioError as exc:
+        traces = [(p, parse_trace(read_text(p), p)) for p in trace_paths]
+        scenarios = [load(f) for f in collect([p for p in args.paths if p not in trace_paths])] \
+            if len(trace_paths) < len(args.paths) else []
+    except (ScenarioError, TraceError) as exc:
         print(f"nc-harness diff-run: {exc}", file=sys.stderr)
         return 2
     differing = 0
+    for path, commands in traces:
+        try:
+            results = [replay_on(b, commands) for b in backends]
+        except ValueError as exc:
+            print(f"nc-harness diff-run: {exc}", file=sys.stderr)
+            return 2
+        diffs = compare_traces(*results)
+        name = os.path.basename(path)
+        if diffs:
+            differing += 1
+            print(f"DIFF {name} ({backends[0]} vs {backends[1]}): {diffs[0]}")
+            for d in diffs[1:20]:
+                print(f"  {d}")
+        else:
+            print(f"SAME {name} ({backends[0]} vs {backends[1]}, {len(commands)} commands, replayed as debian12)")
     for sc in scenarios:
         reason = next(filter(None, (sc.unmet(b) for b in backends)), "")
         if reason:

@@ -8,6 +8,7 @@ from . import diff as diff_verb
 from . import diff_run as diff_run_verb
 from . import explore as explore_verb
 from . import list as list_verb
+from . import nightly as nightly_verb
 from . import node as node_verb
 from . import record as record_verb
 from . import report as report_verb
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_verb.add_parser(sub)
     node_verb.add_parser(sub)
     diff_run_verb.add_parser(sub)
+    nightly_verb.add_parser(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ NODE_MODULES = initrd.ROOT_MODULES + ["dm-mod", "dm-snapshot", "dm-zero", "loop"
 EXTRA_DEBS = ["busybox-static", "sudo"]
 VAGRANT_KEY = "/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant.pub"
 BOX_NAME = "nc-harness-node"
+LIBVIRT_BOOT_DIR = "/var/lib/libvirt/boot"
 
 
 class BuildError(Exception):
@@ -71,6 +72,8 @@ def build(directory: str = DEFAULT_DIR, log=lambda msg: print(msg, file=sys.stde
     if box:
         if not _has_vagrant_user(rootfs):   # an image built before Vagrant was installed lacks its key
             _unmark(directory, "configure")
+        if not _box_installed():            # a cached image directory on a machine that never added the box
+            _unmark(directory, "box")
         steps.append(("box", lambda: _box(directory, log)))
     stale = False
     for n, (name, action) in enumerate(steps, 1):
@@ -185,6 +188,12 @@ def _has_vagrant_user(rootfs: str) -> bool:
     return os.path.exists(os.path.join(rootfs, "home/vagrant/.ssh/authorized_keys"))
 
 
+def _box_installed() -> bool:
+    boxes = subprocess.run(["vagrant", "box", "list"], capture_output=True, text=True).stdout.split("\n")
+    return any(line.split(" ")[0] == BOX_NAME for line in boxes) and \
+        os.path.exists(os.path.join(LIBVIRT_BOOT_DIR, f"{BOX_NAME}-vmlinuz"))
+
+
 def _box(directory: str, log) -> None:
     """The same image as a Vagrant libvirt box (qcow2, direct kernel boot: no bootloader), added as
     `nc-harness-node`."""
@@ -195,7 +204,13 @@ def _box(directory: str, log) -> None:
     _run(["qemu-img", "convert", "-O", "qcow2", os.path.join(directory, "rootfs.img"),
           os.path.join(boxdir, "box.img")], log)
     _write(os.path.join(boxdir, "metadata.json"), '{"provider": "libvirt", "format": "qcow2", "virtual_size": 2}\n')
-    _write(os.path.join(boxdir, "Vagrantfile"), guest.box_vagrantfile(directory))
+    # libvirt's qemu runs as its own user, which cannot read a kernel under /root: the box boots copies kept
+    # where libvirt keeps boot images
+    os.makedirs(LIBVIRT_BOOT_DIR, mode=0o755, exist_ok=True)
+    for name in ("vmlinuz", "initrd.img"):
+        shutil.copy(os.path.join(directory, name), os.path.join(LIBVIRT_BOOT_DIR, f"{BOX_NAME}-{name}"))
+        os.chmod(os.path.join(LIBVIRT_BOOT_DIR, f"{BOX_NAME}-{name}"), 0o644)
+    _write(os.path.join(boxdir, "Vagrantfile"), guest.box_vagrantfile(LIBVIRT_BOOT_DIR, BOX_NAME))
     box = os.path.join(directory, f"{BOX_NAME}.box")
     _run(["tar", "cf", box, "-C", boxdir, "metadata.json", "Vagrantfile", "box.img"], log)
     _run(["vagrant", "box", "add", "--force", "--name", BOX_NAME, box], log)

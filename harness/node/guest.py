@@ -16,6 +16,7 @@ mount -o remount,rw /
 cmdline=$(cat /proc/cmdline)
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 hostname "$(arg realnode.hostname | grep . || echo realnode)"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" > /etc/hosts   # sudo resolves its own host name
 for m in dm_mod dm_snapshot dm_zero loop; do modprobe "$m"; done
 [ -d /sys/bus/virtio ] && modprobe virtio_net 2>/dev/null
 if ! grep -qw realnode.noudev /proc/cmdline; then
@@ -90,7 +91,7 @@ exit 0
 """
 
 
-def box_vagrantfile(directory: str) -> str:
+def box_vagrantfile(boot_dir: str, box: str) -> str:
     """The box's own Vagrantfile: direct kernel boot of the node image (no bootloader), TCG unless the project
     Vagrantfile says kvm."""
     return f"""# nc-harness node box (built by `nc-harness node build --box`)
@@ -98,8 +99,8 @@ Vagrant.configure("2") do |config|
   config.vm.synced_folder ".", "/vagrant", disabled: true
   config.vm.provider :libvirt do |lv|
     lv.driver = "qemu"
-    lv.kernel = "{directory}/vmlinuz"
-    lv.initrd = "{directory}/initrd.img"
+    lv.kernel = "{boot_dir}/{box}-vmlinuz"
+    lv.initrd = "{boot_dir}/{box}-initrd.img"
     lv.cmd_line = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet init=/usr/local/sbin/realnode-run realnode.dhcp"
     lv.graphics_type = "none"
     lv.video_type = "none"
