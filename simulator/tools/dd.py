@@ -83,7 +83,7 @@ def dd(node, argv, stdin):
     ibs = bs or (parse_number(ops["ibs"], "ibs") if "ibs" in ops else 512)
     obs = bs or (parse_number(ops["obs"], "obs") if "obs" in ops else 512)
     if ibs == 0 or obs == 0:
-        raise Abort(f"dd: invalid number: '0'\n")
+        raise Abort("dd: invalid number: '0'\n")
     conv = set(filter(None, ops.get("conv", "").split(",")))
     count = parse_number(ops["count"], "count") if "count" in ops else None
     skip = parse_number(ops.get("skip", "0"), "skip")

@@ -162,7 +162,7 @@ def dmsetup(node, argv, stdin):
 
 def _need_name(command: str, rest: list[str]) -> str:
     if not rest:
-        raise Abort(f"Please specify device.\nCommand failed.\n")
+        raise Abort("Please specify device.\nCommand failed.\n")
     return rest[0]
 
 

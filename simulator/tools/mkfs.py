@@ -80,11 +80,11 @@ def mke2fs(node, argv, stdin):
         i += 1
     banner = f"mke2fs {node.dialect.e2fsprogs}\n"
     if not positional:
-        raise Abort(f"Usage: mke2fs [-c|-l filename] [-b block-size] [-C cluster-size]\n")
+        raise Abort("Usage: mke2fs [-c|-l filename] [-b block-size] [-C cluster-size]\n")
     device = positional[0]
     try:
         ep = open_endpoint(node, device, write=True)
-    except FsError as exc:
+    except FsError:
         raise Abort(f"{'' if quiet else banner}The file {device} does not exist and no size was specified.\n")
     if _device_in_use(node, ep):
         raise Abort(f"{'' if quiet else banner}{device} is mounted; will not make a filesystem here!\n")
@@ -168,7 +168,7 @@ def mkswap(node, argv, stdin):
     if _device_in_use(node, ep):
         raise Abort(f"mkswap: error: {device} is mounted; will not make swapspace\n")
     if size < 10 * 4096:
-        raise Abort(f"mkswap: error: swap area needs to be at least 40 KiB\n")
+        raise Abort("mkswap: error: swap area needs to be at least 40 KiB\n")
     pages = size // 4096
     swap_uuid = node.rng.uuid4()
     make_swap(ep, size, swap_uuid, label)

@@ -120,7 +120,7 @@ def parted(node, argv, stdin):
     except FsError as exc:
         raise Abort(f"Error: Could not stat device {path} - {exc.strerror}.\n")
     if (ep.size or 0) < SECTOR:
-        raise Abort(f"Error: Can't have a partition outside the disk!\n")
+        raise Abort("Error: Can't have a partition outside the disk!\n")
     total = ep.size // SECTOR
     out, err, rc = "", "", 0
     unit = "MB"
@@ -195,7 +195,7 @@ def parted(node, argv, stdin):
             number = int(words.pop(0)) if words and words[0].isdigit() else -1
             signature, parts = label
             if number not in {p.number for p in parts}:
-                raise Abort(f"Error: Partition doesn't exist.\n")
+                raise Abort("Error: Partition doesn't exist.\n")
             parts = [p for p in parts if p.number != number]
             write_table(ep, signature, parts)
             sync_partition_maps(node, ep, parts)
