@@ -104,7 +104,7 @@ def test_the_built_disk_boots_under_libvirt(capsys):
 
 
 @pytest.mark.parametrize("trace", ["scenarios/traces/seed-000.log", "tests/fixtures/uml-own/edge-cases.sh",
-                                   "tests/fixtures/uml-own/tree-and-info.sh"])
+                                   "tests/fixtures/uml-own/tree-and-info.sh", "tests/fixtures/uml-own/loop-autocreate.sh"])
 def test_traces_replay_the_same_on_the_simulator_and_the_real_kernel(trace, capsys):
     assert main(["diff-run", os.path.join(ROOT, trace), "--backends", "sim,uml"]) == 0
     assert capsys.readouterr().out.startswith(f"SAME {os.path.basename(trace)} (sim vs uml")

@@ -14,7 +14,7 @@ OWN = os.path.join(FIXTURES, "uml-own")
 
 
 
-@pytest.mark.parametrize("name,minimum", [("edge-cases", 50), ("tree-and-info", 15)])
+@pytest.mark.parametrize("name,minimum", [("edge-cases", 50), ("tree-and-info", 15), ("loop-autocreate", 12)])
 def test_recordings_from_the_real_node_replay_identically(name, minimum):
     commands = parse_transcript(open(os.path.join(OWN, f"{name}.transcript.txt")).read(), name)
     assert len(commands) > minimum

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
 
 from ..fs.base import FsError
 from ..loop import LoopDevice
@@ -56,6 +58,15 @@ def _loop_at(node, path: str) -> LoopDevice:
     if not isinstance(dev, LoopDevice):
         raise FsError(errno.ENXIO)
     return dev
+
+
+def _created(node, path: str) -> str:
+    """util-linux 2.38 asks loop-control for a /dev/loopN that does not exist yet (LOOP_CTL_ADD), as the real
+    node showed: `losetup /dev/loop20 FILE` works with only loop0-7 present. 2.17 does not."""
+    m = re.fullmatch(r"/dev/loop(\d+)", node.abspath(path))
+    if m and not node.kernel.vfs.exists(m.group(0)):
+        node.kernel.loop.add(int(m.group(1)))
+    return path
 
 
 def attach(node, dev: LoopDevice, file_path: str, offset: int, sizelimit: int, read_only: bool) -> None:
@@ -154,7 +165,9 @@ def losetup(node, argv, stdin):
                     raise FsError(errno.ENXIO)
                 _detach(node, dev)
             except FsError as exc:
-                if old:
+                if not old and exc.errno == errno.ENOENT:   # util-linux 2.38 (recorded on the real node)
+                    err += f"losetup: {path}: failed to use device: {os.strerror(errno.ENODEV)}\n"
+                elif old:
                     err += f"ioctl: LOOP_CLR_FD: {exc.strerror}\n"
                 else:
                     err += f"losetup: {path}: detach failed: {exc.strerror}\n"
@@ -181,7 +194,7 @@ def losetup(node, argv, stdin):
     if len(positional) == 2:
         path, file_path = positional
         try:
-            dev = _loop_at(node, path)
+            dev = _loop_at(node, _created(node, path) if not old else path)
         except FsError as exc:
             if old:
                 raise Abort(f"{path}: {exc.strerror}\n")
