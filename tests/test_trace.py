@@ -86,6 +86,6 @@ def test_transcript_round_trip(tmp_path):
     assert proc.returncode == 1
     text = out.read_text()
     assert "$ losetup -f --show /d/f\n/dev/loop0\n# rc=0\n" in text
-    assert "[stderr] losetup: /dev/loop9: detach failed: No such file or directory\n# rc=1\n" in text
+    assert "[stderr] losetup: /dev/loop9: failed to use device: No such device\n# rc=1\n" in text
     again = _cli("replay", str(out), "--check")
     assert again.returncode == 0, again.stderr
