@@ -145,6 +145,10 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         result.ok, result.failure = False, str(exc)
     if nc is not None:
         result.snapshots[len(scenario.steps) + 1] = snapshot(host)   # the state at the end
+    retries = getattr(host, "retries", None)   # a real node's recorded busy retries (backends.realnode)
+    if retries:
+        result.log += retries
+        retries.clear()
     result.wall_seconds = time.monotonic() - wall_start
     if nc is not None:
         result.virtual_seconds = run_clock_now(host) - virtual_start

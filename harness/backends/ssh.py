@@ -8,13 +8,15 @@ import base64
 import shlex
 from urllib.parse import urlparse
 
-from ..host import CommandResult, Host
+from ..host import CommandResult
+from .realnode import RealNodeHost
 
 
-class SshHost(Host):
+class SshHost(RealNodeHost):
     name = "ssh"
 
     def __init__(self, spec: str, identity_file: str | None = None):
+        super().__init__()
         url = urlparse(spec)
         if url.scheme != "ssh" or not url.hostname:
             raise ValueError(f"bad ssh backend '{spec}': use ssh://user@host[:port]")
@@ -31,7 +33,7 @@ class SshHost(Host):
         warnings.filterwarnings("ignore", message="Unknown .* host key", category=UserWarning)
         self.remote = testinfra.get_host(target, **options)
 
-    def run(self, argv, stdin=None):
+    def run_raw(self, argv, stdin=None):
         line = shlex.join(list(argv))
         if stdin is not None:
             data = base64.b64encode(stdin.encode("utf-8", "surrogateescape")).decode()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import atexit
 
-from ..host import CommandResult, Host
+from ..host import CommandResult
 from ..node.qemu import QemuNode
 from ..node.uml import UmlNode
+from .realnode import RealNodeHost
 
 _NODES: dict[str, UmlNode] = {}
 KINDS = {"uml": UmlNode, "qemu": QemuNode}
@@ -24,17 +25,18 @@ def shared_node(kind: str = "uml", directory: str | None = None) -> UmlNode:
     return node
 
 
-class UmlHost(Host):
+class UmlHost(RealNodeHost):
     name = "uml"
     # The data disk holding /disk1: UML's ubdb is 98:16 (st_dev 25104), as the simulator's default; QEMU's vdb
     # is 254:16 (65040). Expectations pin the first, so a qemu node's number is read as it (losetup -a only).
     data_dev = "25104"
 
     def __init__(self, directory: str | None = None):
+        super().__init__()
         self.node = None                # not a simulator: no virtual clock, no fault injection
         self.real = shared_node(self.name, directory)
 
-    def run(self, argv, stdin=None):
+    def run_raw(self, argv, stdin=None):
         rc, out, err = self.real.run(list(argv), stdin)
         return CommandResult(rc, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape"))
 

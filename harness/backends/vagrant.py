@@ -12,6 +12,7 @@ import os
 import tempfile
 
 from ..node.uml import RESET
+from .realnode import RealNodeHost
 from .ssh import SshHost
 from .uml import UmlHost
 
@@ -34,6 +35,7 @@ class VagrantHost(SshHost):
 
     def __init__(self, spec: str, project_dir: str = PROJECT_DIR):
         import vagrant
+        RealNodeHost.__init__(self)
         self.machine = node_name(spec)
         v = vagrant.Vagrant(root=project_dir, quiet_stdout=True, quiet_stderr=True)
         try:

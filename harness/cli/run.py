@@ -72,6 +72,9 @@ def run(args) -> int:
             else:
                 line += f" digest {result.digest()[:16]} twice"
         print(line, flush=True)
+        for entry in result.log:
+            if entry.startswith(("retried: ", "boot check ")):
+                print(f"  {entry}", flush=True)
         for out in result.then_outputs:
             sys.stdout.write(out)
         failed += not result.ok

@@ -1,0 +1,56 @@
+"""The real backends' shared layer: udev settled after device changes, bounded and recorded retries of a
+removal that a udev probe held. Driven by the simulator, whose busy errors are the real tools' texts."""
+from harness.backends.realnode import RealNodeHost, changes_devices, is_removal
+from harness.backends.sim import SimHost
+from simulator.faults import Fault
+
+
+class SimulatedRealNode(RealNodeHost):
+    def __init__(self):
+        super().__init__()
+        self.sim = SimHost()
+        self.node = self.sim.node
+        self.issued: list[list[str]] = []
+
+    def run_raw(self, argv, stdin=None):
+        self.issued.append(list(argv))
+        return self.sim.run(argv, stdin)
+
+
+def setup_dm(host) -> None:
+    for argv, stdin in ((["truncate", "-s", "8M", "/tmp/a"], None), (["losetup", "/dev/loop0", "/tmp/a"], None),
+                        (["dmsetup", "create", "x"], "0 16384 linear /dev/loop0 0\n")):
+        assert host.run(argv, stdin).rc == 0
+
+
+def test_device_commands_are_followed_by_udev_settle():
+    host = SimulatedRealNode()
+    setup_dm(host)
+    settles = [a for a in host.issued if a[0] == "udevadm"]
+    assert len(settles) == 2                      # after losetup and dmsetup, not after truncate
+    assert changes_devices(["bash", "-c", "echo 0 1 zero | dmsetup create z"])
+    assert not changes_devices(["cat", "/proc/mounts"])
+    assert is_removal(["/sbin/dmsetup", "remove", "x"]) and is_removal(["losetup", "-d", "/dev/loop0"])
+    assert not is_removal(["dmsetup", "create", "remove"])
+
+
+def test_a_transiently_busy_removal_is_retried_and_recorded():
+    host = SimulatedRealNode()
+    setup_dm(host)
+    busy = "device-mapper: remove ioctl on x  failed: Device or resource busy\nCommand failed.\n"
+    host.node.faults.add(Fault(r"^dmsetup remove x$", times=2, stderr=busy))
+    result = host.run(["dmsetup", "remove", "x"])
+    assert result.rc == 0
+    assert host.retries == ["retried: dmsetup remove x: busy, 2 more time(s), then succeeded"]
+
+
+def test_a_device_that_stays_busy_fails_as_on_the_node_after_bounded_retries():
+    host = SimulatedRealNode()
+    setup_dm(host)
+    assert host.run(["mkdir", "-p", "/mnt/x"]).rc == 0
+    assert host.run(["mkfs.ext3", "-q", "/dev/mapper/x"]).rc == 0
+    assert host.run(["mount", "/dev/mapper/x", "/mnt/x"]).rc == 0
+    result = host.run(["dmsetup", "remove", "x"])
+    assert result.rc == 1 and "Device or resource busy" in result.stderr
+    assert host.retries == ["retried: dmsetup remove x: busy, 3 more time(s), still busy"]
+    assert sum(a == ["dmsetup", "remove", "x"] for a in host.issued) == 4
