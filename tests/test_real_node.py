@@ -49,7 +49,18 @@ def test_the_reference_transcript_replays_identically_on_our_node(node, tmp_path
     assert [f.describe("transcript") for f in outcome.failures] == []
 
 
-@pytest.mark.parametrize("name", ["cold-cache", "warm-cache", "termination-cleanup"])
+def _shipped(pattern: str) -> list[str]:
+    import glob
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pattern)))
+
+
+def _debian12_scenarios() -> list[str]:
+    from harness.scenario import load
+    return [os.path.basename(p)[:-5] for p in _shipped("scenarios/*.yaml")
+            if load(os.path.join(ROOT, p)).dialect == "debian12"]
+
+
+@pytest.mark.parametrize("name", _debian12_scenarios())
 def test_shipped_scenarios_are_the_same_on_the_simulator_and_the_real_kernel(name, capsys):
     """Before every step and at the end: losetup -a, dmsetup table/ls/info -c, every command's rc and stderr.
     (seed-two-instances is el6: the node runs Debian 12 tools, so it is not run there.)"""
@@ -81,14 +92,18 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
         assert [f.describe("edge-cases") for f in outcome.failures] == []
 
 
-def test_node_up_run_down_by_pid(capsys, tmp_path):
+@pytest.mark.parametrize("kind", ["uml", "qemu"])
+def test_node_up_run_down_by_pid(kind, capsys, tmp_path):
     from harness.node.build import DEFAULT_DIR
-    assert main(["node", "up"]) == 0
+    assert main(["node", "up", "--kind", kind]) == 0
     run_dir, pid = capsys.readouterr().out.split(" (pid ")
     pid = int(pid.rstrip(")\n"))
     try:
         assert main(["node", "run", "--", "sh", "-c", "echo hi; exit 5"]) == 5
         assert capsys.readouterr().out == "hi\n"
+        assert main(["node", "run", "--", "uname", "-r"]) == 0
+        version = open(os.path.join(DEFAULT_DIR, "kernel-version" if kind == "uml" else "qemu-kernel-version")).read()
+        assert capsys.readouterr().out == version
     finally:
         assert main(["node", "down"]) == 0
     assert not os.path.exists(run_dir) and not os.path.exists(os.path.join(DEFAULT_DIR, "current"))
@@ -103,8 +118,7 @@ def test_the_built_disk_boots_under_libvirt(capsys):
     assert capsys.readouterr().out.startswith("PASS boot-check")
 
 
-@pytest.mark.parametrize("trace", ["scenarios/traces/seed-000.log", "tests/fixtures/uml-own/edge-cases.sh",
-                                   "tests/fixtures/uml-own/tree-and-info.sh", "tests/fixtures/uml-own/loop-autocreate.sh"])
+@pytest.mark.parametrize("trace", _shipped("scenarios/traces/*.log") + _shipped("tests/fixtures/uml-own/*.sh"))
 def test_traces_replay_the_same_on_the_simulator_and_the_real_kernel(trace, capsys):
     assert main(["diff-run", os.path.join(ROOT, trace), "--backends", "sim,uml"]) == 0
     assert capsys.readouterr().out.startswith(f"SAME {os.path.basename(trace)} (sim vs uml")

@@ -1,4 +1,6 @@
-"""`nc-harness node build|up|run|down`: the project's own real node (user-mode-linux, Debian 12, kernel 6.1)."""
+"""`nc-harness node build|up|run|down`: the project's own real node (Debian 12 userland; user-mode-linux's 6.1
+kernel, or Debian's own under QEMU). A running node is driven and stopped through its run directory and PID,
+whatever its kind."""
 from __future__ import annotations
 
 import os
@@ -7,7 +9,7 @@ import sys
 
 def add_parser(sub) -> None:
     from ..node.build import DEFAULT_DIR
-    p = sub.add_parser("node", help="build, boot, drive and stop a real (user-mode-linux) node")
+    p = sub.add_parser("node", help="build, boot, drive and stop a real node (user-mode-linux or QEMU)")
     verbs = p.add_subparsers(dest="node_verb", required=True)
     for name, helptext in (("build", "build the node image from Debian packages (root; about 2 minutes)"),
                            ("up", "boot a node and leave it running; prints its run directory"),
@@ -15,6 +17,9 @@ def add_parser(sub) -> None:
                            ("down", "stop a running node (by its PID)")):
         v = verbs.add_parser(name, help=helptext)
         v.add_argument("--dir", default=DEFAULT_DIR, help=f"node image directory (default {DEFAULT_DIR})")
+        if name == "up":
+            v.add_argument("--kind", choices=("uml", "qemu"), default="uml",
+                           help="user-mode-linux (default, ~6 s) or QEMU TCG microvm with Debian's kernel (~10 s)")
         if name == "build":
             v.add_argument("--box", action="store_true",
                            help="also pack the image as a Vagrant libvirt box and add it as nc-harness-node")
@@ -43,7 +48,8 @@ def run(args) -> int:
             print(args.dir)
             return 0
         if args.node_verb == "up":
-            node = UmlNode(args.dir).start()
+            from ..node.qemu import QemuNode
+            node = (QemuNode if args.kind == "qemu" else UmlNode)(args.dir).start()
             with open(os.path.join(args.dir, "current"), "w") as fh:
                 fh.write(node.run_dir + "\n")
             print(f"{node.run_dir} (pid {node.pid})")
