@@ -62,19 +62,31 @@ class UrlImageSource:
         """Returns the number of bytes received (the blob file was sized beforehand, so its size says nothing)."""
         url = vbr.prepared_location
         self._check(url)
-        received = 0
         with self._get(url, self.tries) as resp:
-            index = 0
-            while True:
-                chunk = resp.read(CHUNK)
-                if not chunk:
-                    break
-                received += len(chunk)
-                if chunk.count(0) != len(chunk):
-                    io.quiet(["dd", f"of={dest_path}", f"bs={CHUNK}", f"seek={index}", "count=1", "conv=notrunc",
-                              "status=none"], chunk.decode("utf-8", "surrogateescape"))
-                index += 1
-        return received
+            return write_chunks(io, iter(lambda: resp.read(CHUNK), b""), dest_path)
+
+
+def write_chunks(io: NodeIO, chunks, dest_path: str) -> int:
+    """Bytes into the blob file on the node, in whole-CHUNK `dd` writes (the last may be short); all-zero chunks
+    are skipped so sparse images stay sparse. Returns the number of bytes received."""
+    received, index, pending = 0, 0, b""
+    for data in chunks:
+        pending += data
+        while len(pending) >= CHUNK:
+            chunk, pending = pending[:CHUNK], pending[CHUNK:]
+            _write_at(io, chunk, index, dest_path)
+            received += len(chunk)
+            index += 1
+    if pending:
+        _write_at(io, pending, index, dest_path)
+        received += len(pending)
+    return received
+
+
+def _write_at(io: NodeIO, chunk: bytes, index: int, dest_path: str) -> None:
+    if chunk.count(0) != len(chunk):
+        io.quiet(["dd", f"of={dest_path}", f"bs={CHUNK}", f"seek={index}", "count=1", "conv=notrunc", "status=none"],
+                 chunk.decode("utf-8", "surrogateescape"))
 
 
 class ImageSources:

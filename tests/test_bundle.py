@@ -1,16 +1,12 @@
 """Bundles as euca2ools 3.x makes them: the reference vectors reproduced byte for byte, and every way a bundle
 can be wrong refused with one clear message and no output left behind."""
-import datetime
 import hashlib
 import os
 import re
 import shutil
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from rsa_keys import key_set
 
 from engine.images.bundle import BundleError, BundleSpec, bundle_image
 from engine.images.manifest import parse
@@ -32,28 +28,9 @@ def vector_image() -> bytes:
         b"euca2ools test vector\n" * 5000
 
 
-def keypair(directory, name):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
-            .sign(key, hashes.SHA256()))
-    kpath, cpath = directory / f"{name}-pk.pem", directory / f"{name}-cert.pem"
-    kpath.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                        serialization.NoEncryption()))
-    cpath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(kpath), str(cpath)
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    d = tmp_path_factory.mktemp("keys")
-    user_key, user_cert = keypair(d, "user")
-    cloud_key, cloud_cert = keypair(d, "cloud")
-    other_key, _ = keypair(d, "other")
-    return {"user_key": user_key, "user_cert": user_cert, "cloud_key": cloud_key, "cloud_cert": cloud_cert,
-            "other_key": other_key}
+    return key_set(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""`nc-harness image bundle|unbundle`: euca-bundle-image and euca-unbundle, with euca2ools' flag names."""
+"""`nc-harness image bundle|unbundle|upload|download|delete|register|describe|deregister|serve`: euca2ools'
+bundle-image, unbundle, upload-bundle, download-bundle, delete-bundle, register, describe-images and deregister,
+with their flag names; `serve` runs the
+project's loopback S3 server. The S3 endpoint comes from --endpoint or NC_S3_ENDPOINT, credentials from
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (never printed)."""
 from __future__ import annotations
 
 import os
@@ -55,15 +59,123 @@ def add_parser(sub) -> None:
     u.add_argument("--enc-key")
     u.add_argument("--enc-iv")
     u.add_argument("-c", "--cert", help="verify the manifest's signature with this user certificate")
+    up = verbs.add_parser("upload", help="euca-upload-bundle: parts in index order, then the manifest")
+    up.add_argument("-b", "--bucket", required=True, help="BUCKET[/PREFIX]")
+    up.add_argument("-m", "--manifest", required=True)
+    up.add_argument("-d", "--directory", help="where the parts are (default: beside the manifest)")
+    up.add_argument("--acl", default="aws-exec-read")
+    up.add_argument("--location")
+    up.add_argument("--skipmanifest", action="store_true")
+    dl = verbs.add_parser("download", help="euca-download-bundle: manifest and parts, every part's SHA-1 checked")
+    dl.add_argument("-b", "--bucket", required=True, help="BUCKET[/PREFIX]")
+    dl.add_argument("-m", "--manifest", help="manifest key name (NAME.manifest.xml)")
+    dl.add_argument("-p", "--prefix", help="NAME: the manifest is NAME.manifest.xml")
+    dl.add_argument("-d", "--directory", default=".")
+    de = verbs.add_parser("delete", help="euca-delete-bundle: every part, then the manifest")
+    de.add_argument("-b", "--bucket", required=True, help="BUCKET[/PREFIX]")
+    de.add_argument("-m", "--manifest")
+    de.add_argument("-p", "--prefix")
+    de.add_argument("--clear", action="store_true", help="then delete the bucket")
+    rg = verbs.add_parser("register", help="euca-register: a bundle in the store becomes an emi/eki/eri; the "
+                          "machine waits while it is decrypted into the image cache")
+    rg.add_argument("location", metavar="MANIFEST", help="BUCKET/PREFIX/NAME.manifest.xml, as upload prints it")
+    rg.add_argument("-n", "--name")
+    rg.add_argument("-d", "--description", default="")
+    rg.add_argument("-a", "--arch")
+    rg.add_argument("--kernel")
+    rg.add_argument("--ramdisk")
+    rg.add_argument("--cloud-key", default=os.environ.get("NC_CLOUD_PRIVATE_KEY"),
+                    help="the cloud's private key, to decrypt the bundle into the cache (NC_CLOUD_PRIVATE_KEY)")
+    rg.add_argument("--account", default=os.environ.get("EC2_USER_ID"), help="must own the manifest's image/user")
+    ds = verbs.add_parser("describe", help="euca-describe-images: one tab-separated IMAGE line per image")
+    ds.add_argument("ids", nargs="*")
+    dr = verbs.add_parser("deregister", help="euca-deregister (a second call removes the record)")
+    dr.add_argument("id")
+    sv = verbs.add_parser("serve", help="run the loopback S3 server (moto) until interrupted")
+    sv.add_argument("--port", type=int, default=0)
+    for v in (up, dl, de, rg, ds, dr):
+        v.add_argument("--endpoint", help="S3 endpoint URL (default NC_S3_ENDPOINT)")
     p.set_defaults(run=run)
+
+
+def _location(args) -> str:
+    name = args.manifest or (f"{args.prefix}.manifest.xml" if args.prefix else None)
+    if not name:
+        raise ValueError("one of -m/--manifest or -p/--prefix is required")
+    return f"{args.bucket.strip('/')}/{name}"
+
+
+def _store(args):
+    from engine.images.store import BundleStore, StoreError, s3_client
+    endpoint = args.endpoint or os.environ.get("NC_S3_ENDPOINT")
+    if not endpoint:
+        raise StoreError("no S3 endpoint: give --endpoint or set NC_S3_ENDPOINT (`nc-harness image serve` runs one)")
+    return BundleStore(s3_client(endpoint))
+
+
+def _registry(args, store) -> int:
+    from engine.images.registry import Registry
+    registry = Registry(store, getattr(args, "cloud_key", None))
+    if args.image_verb == "register":
+        image = registry.register(args.location, args.name, args.arch, args.kernel, args.ramdisk, args.description,
+                                  args.account)
+        print(f"IMAGE\t{image.id}", flush=True)
+        registry.wait()
+        image = registry.get(image.id)
+        if image.state != "available":
+            raise ValueError(f"{image.id} is {image.state}: {image.reason}")
+        return 0
+    if args.image_verb == "deregister":
+        print(f"IMAGE\t{registry.deregister(args.id).id}")
+        return 0
+    wanted = {i.lower() for i in args.ids}
+    images = [i for i in registry.all() if not wanted or i.id.lower() in wanted]
+    missing = wanted - {i.id.lower() for i in images}
+    if missing:
+        raise ValueError(f"InvalidAMIID.NotFound: The image ID '{sorted(missing)[0]}' does not exist")
+    for image in images:
+        print(image.line())
+    return 0
+
+
+def _transfer(args) -> int:
+    if args.image_verb == "serve":
+        import time
+
+        from ..s3server import S3Server
+        with S3Server(args.port) as server:
+            print(f"S3 endpoint {server.endpoint} (export NC_S3_ENDPOINT={server.endpoint})", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
+    store = _store(args)
+    if args.image_verb in ("register", "describe", "deregister"):
+        return _registry(args, store)
+    if args.image_verb == "upload":
+        done = store.upload_bundle(args.manifest, args.bucket, args.directory, args.acl, args.location,
+                                   args.skipmanifest)
+        print(f"Uploaded {done.location}")
+    elif args.image_verb == "download":
+        path = store.download_bundle(_location(args), args.directory)
+        print(f"Wrote {path}")
+    else:
+        for key in store.delete_bundle(_location(args), args.clear):
+            print(f"Deleted {args.bucket.split('/')[0]}/{key}")
+    return 0
 
 
 def run(args) -> int:
     from engine.images.bundle import BundleError, BundleSpec, bundle_image
     from engine.images.crypto import BundleCryptoError
+    from engine.images.registry import RegistryError
+    from engine.images.store import StoreError
     from engine.images.unbundle import UnbundleError, unbundle
     prog = f"nc-harness image {args.image_verb}"
     try:
+        if args.image_verb in ("upload", "download", "delete", "serve", "register", "describe", "deregister"):
+            return _transfer(args)
         if args.image_verb == "bundle":
             if not args.ec2cert:
                 raise BundleError("missing cloud certificate; please supply one with --ec2cert")
@@ -86,6 +198,6 @@ def run(args) -> int:
                         args.cert)
         print(f"Wrote {path}")
         return 0
-    except (BundleError, BundleCryptoError, UnbundleError, ValueError) as exc:
+    except (BundleError, BundleCryptoError, UnbundleError, StoreError, RegistryError, ValueError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,46 @@
+"""The download creator's source for `walrus://BUCKET/KEY.manifest.xml` VBRs (NC 3.x's OBJECT_STORAGE kind):
+the id hashes the full manifest text fetched from the store, the size is the manifest's first `<size>`, and the
+bytes are the decrypted image the registry cached, streamed to the node through boto3."""
+from __future__ import annotations
+
+import re
+
+from ..artifacts import ImageDescription
+from ..sources import CHUNK, DownloadError, write_chunks
+from .registry import Registry, RegistryError
+from .store import StoreError
+
+MANIFEST_MAX = 2_000_000
+
+
+class S3ImageSource:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    @staticmethod
+    def location(vbr) -> str:
+        loc = vbr.prepared_location
+        return loc.split("://", 1)[1] if "://" in loc else loc
+
+    def describe(self, vbr) -> ImageDescription:
+        try:
+            _, text = self.registry.store.get_manifest(self.location(vbr))
+        except StoreError as exc:
+            raise DownloadError(str(exc)) from None
+        if len(text) > MANIFEST_MAX:
+            raise DownloadError(f"{vbr.location}: manifest longer than {MANIFEST_MAX} characters")
+        m = re.search(r"<size>\s*(\d+)\s*</size>", text)
+        if not m:
+            raise DownloadError(f"{vbr.location}: manifest has no <size> element")
+        return ImageDescription(text, int(m.group(1)))
+
+    def fetch(self, io, vbr, dest_path: str) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            image = self.registry.cached_image(self.location(vbr))
+            body = self.registry.store.s3.get_object(Bucket=self.registry.cache_bucket, Key=image.cache_key)["Body"]
+            return write_chunks(io, body.iter_chunks(CHUNK), dest_path)
+        except RegistryError as exc:
+            raise DownloadError(str(exc)) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise DownloadError(f"{vbr.location}: {exc}") from None

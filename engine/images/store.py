@@ -1,0 +1,203 @@
+"""Bundles in an S3 bucket through boto3, as euca-upload-bundle / euca-download-bundle / euca-delete-bundle do:
+the bucket created when missing, parts in manifest index order then the manifest last, canned ACL
+`aws-exec-read` by default, every response ETag checked against the bytes sent (MD5, or the multipart form
+for parts above the multipart threshold), retries by botocore's standard mode, and a failed multipart upload
+aborted so nothing is left behind. Downloads check every part's SHA-1 from the manifest."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from .manifest import Manifest, ManifestError, parse
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+ACLS = ("aws-exec-read", "public-read", "ec2-bundle-read", "private")
+
+
+class StoreError(Exception):
+    pass
+
+
+def s3_client(endpoint: str | None = None, access_key: str | None = None, secret_key: str | None = None,
+              region: str = "us-east-1"):
+    """Any S3 endpoint by configuration (NC_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); path-style
+    URLs and signature v4, retries in botocore's standard mode (throttling, 5xx, timeouts; 5 attempts)."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=endpoint or os.environ.get("NC_S3_ENDPOINT") or None,
+                        aws_access_key_id=access_key or os.environ.get("AWS_ACCESS_KEY_ID"),
+                        aws_secret_access_key=secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                        region_name=region,
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                                      retries={"mode": "standard", "max_attempts": 5}))
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """`bucket/key...` (euca2ools' ImageLocation) into bucket and key; leading slashes stripped."""
+    bucket, _, key = location.lstrip("/").partition("/")
+    if len(bucket) < 2 or not key:
+        raise StoreError(f"Invalid image location: {location}")
+    return bucket, key
+
+
+def multipart_etag(path: str, chunk: int) -> str:
+    digests = []
+    with open(path, "rb") as fh:
+        while data := fh.read(chunk):
+            digests.append(hashlib.md5(data).digest())   # noqa: S324 - S3's ETag scheme, not security
+    return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'  # noqa: S324
+
+
+def plain_etag(path: str) -> str:
+    md5 = hashlib.md5()   # noqa: S324 - S3's ETag scheme
+    with open(path, "rb") as fh:
+        while data := fh.read(1 << 20):
+            md5.update(data)
+    return f'"{md5.hexdigest()}"'
+
+
+@dataclass
+class Uploaded:
+    location: str
+    keys: list[str]
+
+
+class BundleStore:
+    def __init__(self, client):
+        self.s3 = client
+
+    def _client_error(self, exc, what: str) -> StoreError:
+        err = getattr(exc, "response", {}).get("Error", {})
+        return StoreError(f"{what}: {err.get('Code', type(exc).__name__)}: {err.get('Message', str(exc))}")
+
+    def ensure_bucket(self, bucket: str, location: str | None = None) -> None:
+        from botocore.exceptions import ClientError
+        try:
+            self.s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucket", "404"):
+                raise self._client_error(exc, f"bucket {bucket}") from None
+        try:
+            kw = {"CreateBucketConfiguration": {"LocationConstraint": location}} if location else {}
+            self.s3.create_bucket(Bucket=bucket, **kw)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self._client_error(exc, f"creating bucket {bucket}") from None
+
+    def put_file(self, bucket: str, key: str, path: str, acl: str) -> None:
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+        size = os.path.getsize(path)
+        try:
+            if size < MULTIPART_THRESHOLD:
+                with open(path, "rb") as fh:
+                    etag = self.s3.put_object(Bucket=bucket, Key=key, Body=fh, ACL=acl)["ETag"]
+                expected = plain_etag(path)
+            else:
+                # s3transfer aborts its multipart upload when a part fails, so none is left orphaned
+                config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK)
+                self.s3.upload_file(path, bucket, key, ExtraArgs={"ACL": acl}, Config=config)
+                etag = self.s3.head_object(Bucket=bucket, Key=key)["ETag"]
+                expected = multipart_etag(path, MULTIPART_CHUNK)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._client_error(exc, f"uploading {bucket}/{key}") from None
+        if etag != expected:
+            raise StoreError(f"{bucket}/{key}: upload was corrupted during transit (ETag {etag}, expected {expected})")
+
+    def upload_bundle(self, manifest_path: str, bucket_prefix: str, part_dir: str | None = None,
+                      acl: str = "aws-exec-read", location: str | None = None, skip_manifest: bool = False) -> Uploaded:
+        if acl not in ACLS:
+            raise StoreError(f"argument --acl: invalid choice: '{acl}' (choose from {', '.join(ACLS)})")
+        m = _read(manifest_path)
+        part_dir = part_dir or os.path.dirname(os.path.abspath(manifest_path))
+        files = [os.path.join(part_dir, p.filename) for p in m.parts]
+        for path in files:
+            if not os.path.isfile(path):
+                raise StoreError(f"no such part: '{path}'")
+        bucket, _, prefix = bucket_prefix.strip("/").partition("/")
+        if len(bucket) < 3:
+            raise StoreError(f"bucket name '{bucket}' is too short (3 characters at least)")
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        self.ensure_bucket(bucket, location)
+        keys = []
+        for path in files + ([] if skip_manifest else [manifest_path]):
+            key = prefix + os.path.basename(path)
+            self.put_file(bucket, key, path, acl)
+            keys.append(key)
+        return Uploaded(f"{bucket}/{prefix}{os.path.basename(manifest_path)}", keys)
+
+    def get_manifest(self, location: str) -> tuple[Manifest, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+        bucket, key = split_location(location)
+        try:
+            text = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except (ClientError, BotoCoreError) as exc:
+            raise self._client_error(exc, f"reading {location}") from None
+        except UnicodeDecodeError:
+            raise StoreError(f"{location}: manifest is not text") from None
+        try:
+            return parse(text, location), text
+        except ManifestError as exc:
+            raise StoreError(str(exc)) from None
+
+    def download_bundle(self, location: str, destination: str) -> str:
+        """Manifest and parts into `destination`, every part's SHA-1 checked; returns the manifest path."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        m, text = self.get_manifest(location)
+        bucket, key = split_location(location)
+        prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        os.makedirs(destination, exist_ok=True)
+        done = []
+        try:
+            for part in m.parts:
+                path = os.path.join(destination, part.filename)
+                sha1 = hashlib.sha1()
+                try:
+                    body = self.s3.get_object(Bucket=bucket, Key=prefix + part.filename)["Body"]
+                    with open(path, "wb") as fh:
+                        done.append(path)
+                        for chunk in body.iter_chunks(1 << 20):
+                            sha1.update(chunk)
+                            fh.write(chunk)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._client_error(exc, f"downloading {bucket}/{prefix}{part.filename}") from None
+                if sha1.hexdigest() != part.digest:
+                    raise StoreError(f"downloaded file '{path}' appears to be corrupt (expected SHA1: {part.digest}, "
+                                     f"actual: {sha1.hexdigest()})")
+            manifest_path = os.path.join(destination, os.path.basename(key))
+            with open(manifest_path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return manifest_path
+        except BaseException:
+            for path in done:
+                if os.path.exists(path):
+                    os.unlink(path)
+            raise
+
+    def delete_bundle(self, location: str, clear: bool = False) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+        m, _ = self.get_manifest(location)
+        bucket, key = split_location(location)
+        prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        keys = [prefix + p.filename for p in m.parts] + [key]
+        try:
+            for k in keys:
+                self.s3.delete_object(Bucket=bucket, Key=k)
+            if clear:
+                self.s3.delete_bucket(Bucket=bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._client_error(exc, f"deleting from {bucket}") from None
+        return keys
+
+
+def _read(path: str) -> Manifest:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return parse(fh.read(), path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read manifest: {exc.strerror}") from None
+    except ManifestError as exc:
+        raise StoreError(str(exc)) from None
