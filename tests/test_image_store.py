@@ -200,3 +200,20 @@ def test_an_instance_is_built_from_registered_images(store, keys, tmp_path):
     assert kernel.encode("utf-8", "surrogateescape") == (tmp_path / "vmlinuz").read_bytes()
     nc.terminate_instance("i-0000B001")
     assert host.run(["losetup", "-a"]).stdout == ""
+
+
+def test_missing_credentials_are_one_line_and_never_echoed(server, capsys, monkeypatch):
+    monkeypatch.setenv("NC_S3_ENDPOINT", server.endpoint)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert main(["image", "describe"]) == 1
+    assert capsys.readouterr().err == ("nc-harness image describe: error: no S3 credentials: set AWS_ACCESS_KEY_ID "
+                                       "and AWS_SECRET_ACCESS_KEY (the loopback server of `nc-harness image serve` "
+                                       "accepts any)\n")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSECRETLOOKING")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    assert main(["image", "describe", "emi-00000000"]) == 1
+    captured = capsys.readouterr()
+    assert "very-secret-value" not in captured.out + captured.err and "AKIDSECRETLOOKING" not in captured.err

@@ -26,12 +26,14 @@ def s3_client(endpoint: str | None = None, access_key: str | None = None, secret
     URLs and signature v4, retries in botocore's standard mode (throttling, 5xx, timeouts; 5 attempts)."""
     import boto3
     from botocore.config import Config
-    return boto3.client("s3", endpoint_url=endpoint or os.environ.get("NC_S3_ENDPOINT") or None,
-                        aws_access_key_id=access_key or os.environ.get("AWS_ACCESS_KEY_ID"),
-                        aws_secret_access_key=secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                        region_name=region,
-                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                      retries={"mode": "standard", "max_attempts": 5}))
+    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+    if session.get_credentials() is None:
+        raise StoreError("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the loopback server "
+                         "of `nc-harness image serve` accepts any)")
+    return session.client("s3", endpoint_url=endpoint or os.environ.get("NC_S3_ENDPOINT") or None,
+                          region_name=region,
+                          config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                                        retries={"mode": "standard", "max_attempts": 5}))
 
 
 def split_location(location: str) -> tuple[str, str]:

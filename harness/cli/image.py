@@ -144,7 +144,9 @@ def _transfer(args) -> int:
 
         from ..s3server import S3Server
         with S3Server(args.port) as server:
-            print(f"S3 endpoint {server.endpoint} (export NC_S3_ENDPOINT={server.endpoint})", flush=True)
+            print(f"S3 endpoint {server.endpoint}; it takes any credentials:\n"
+                  f"export NC_S3_ENDPOINT={server.endpoint} AWS_ACCESS_KEY_ID=nc-harness "
+                  f"AWS_SECRET_ACCESS_KEY=nc-harness-secret", flush=True)
             try:
                 while True:
                     time.sleep(3600)
