@@ -155,15 +155,20 @@ def _compress(tar_chunks: Iterator[bytes], tar_sha1) -> Iterator[bytes]:
 
 
 def bundle_image(image: str, destination: str, spec: BundleSpec, image_size: int | None = None) -> tuple[str, Manifest]:
-    """Bundle `image` into `destination`; returns the manifest path and the manifest."""
-    spec = spec.checked()
-    prefix = spec.prefix or os.path.basename(image)
-    if "/" in prefix or prefix in ("", ".", ".."):
-        raise BundleError(f"prefix {prefix!r} must be a plain file name")
+    """Bundle the file `image` into `destination`; returns the manifest path and the manifest."""
     try:
         size = image_size if image_size is not None else os.path.getsize(image)
     except OSError as exc:
         raise BundleError(f"{image}: {exc.strerror}") from None
+    return bundle_stream(_read_chunks(image), size, destination, spec, spec.prefix or os.path.basename(image), image)
+
+
+def bundle_stream(chunks, size: int, destination: str, spec: BundleSpec, prefix: str,
+                  what: str = "image") -> tuple[str, Manifest]:
+    """Bundle `size` bytes given as chunks (a file, or a device read off a node) under the name `prefix`."""
+    spec = spec.checked()
+    if "/" in prefix or prefix in ("", ".", ".."):
+        raise BundleError(f"prefix {prefix!r} must be a plain file name")
     ec2cert = crypto.load_cert(spec.ec2cert)
     cert = crypto.load_cert(spec.cert) if spec.cert else None
     key = crypto.load_private_key(spec.privatekey) if spec.privatekey else None
@@ -178,10 +183,10 @@ def bundle_image(image: str, destination: str, spec: BundleSpec, image_size: int
         enc = crypto.Encryptor(key_hex, iv_hex)
         writer = PartWriter(scratch, prefix, spec.part_size)
         try:
-            for gz in _compress(tar_stream(prefix, size, _read_chunks(image)), tar_sha1):
+            for gz in _compress(tar_stream(prefix, size, chunks), tar_sha1):
                 writer.write(enc.update(gz))
         except OSError as exc:
-            raise BundleError(f"{image}: {exc.strerror}") from None
+            raise BundleError(f"{what}: {exc.strerror}") from None
         except ValueError as exc:
             raise BundleError(f"corrupt bundle: {exc}") from None
         writer.write(enc.finish())

@@ -21,7 +21,7 @@ class StoreError(Exception):
 
 
 def s3_client(endpoint: str | None = None, access_key: str | None = None, secret_key: str | None = None,
-              region: str = "us-east-1"):
+              region: str = "us-east-1", attempts: int = 5):
     """Any S3 endpoint by configuration (NC_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); path-style
     URLs and signature v4, retries in botocore's standard mode (throttling, 5xx, timeouts; 5 attempts)."""
     import boto3
@@ -33,7 +33,7 @@ def s3_client(endpoint: str | None = None, access_key: str | None = None, secret
     return session.client("s3", endpoint_url=endpoint or os.environ.get("NC_S3_ENDPOINT") or None,
                           region_name=region,
                           config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                        retries={"mode": "standard", "max_attempts": 5}))
+                                        retries={"mode": "standard", "max_attempts": attempts}))
 
 
 def split_location(location: str) -> tuple[str, str]:
@@ -110,7 +110,9 @@ class BundleStore:
             raise StoreError(f"{bucket}/{key}: upload was corrupted during transit (ETag {etag}, expected {expected})")
 
     def upload_bundle(self, manifest_path: str, bucket_prefix: str, part_dir: str | None = None,
-                      acl: str = "aws-exec-read", location: str | None = None, skip_manifest: bool = False) -> Uploaded:
+                      acl: str = "aws-exec-read", location: str | None = None, skip_manifest: bool = False,
+                      on_put=None) -> Uploaded:
+        """`on_put(key)` is called after each object is stored (BundleInstance tracks and may cancel there)."""
         if acl not in ACLS:
             raise StoreError(f"argument --acl: invalid choice: '{acl}' (choose from {', '.join(ACLS)})")
         m = _read(manifest_path)
@@ -129,6 +131,8 @@ class BundleStore:
             key = prefix + os.path.basename(path)
             self.put_file(bucket, key, path, acl)
             keys.append(key)
+            if on_put is not None:
+                on_put(key)
         return Uploaded(f"{bucket}/{prefix}{os.path.basename(manifest_path)}", keys)
 
     def get_manifest(self, location: str) -> tuple[Manifest, str]:
