@@ -165,3 +165,29 @@ class InstanceBundler:
                 self.store.s3.delete_object(Bucket=task.bucket, Key=key)
             except Exception:  # noqa: BLE001 - best effort: the task's own error is what gets reported
                 pass
+
+
+def create_image(bundler: InstanceBundler, registry, instance_id: str, name: str, description: str = "",
+                 block_device_mapping: dict[str, str] | None = None, no_reboot: bool = True,
+                 bucket: str = "nc-harness-images"):
+    """CreateImage for an instance-store instance (seed 004's optional path): bundle the root, then register it
+    with the name, description and block-device mappings given, the kernel and ramdisk taken from the instance.
+    Seed 004 has CreateImage terminate the instance when NoReboot is false; an instance-store root is gone once
+    its instance terminates, so the bundle is taken first and the instance terminated after it.
+    Returns the new image (pending until its decrypt-and-cache finishes) and the bundle task."""
+    inst = bundler.nc.instances.get(instance_id)
+    if inst is None or inst.state != "running":
+        raise BundleTaskError(f"InvalidState: instance {instance_id} is not running")
+    if not re.match(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$", name):
+        raise BundleTaskError(f"InvalidAMIName.Malformed: '{name}'")
+    ids = {v.split(":")[0]: v.split(":")[1] for v in inst.vbrs}
+    prefix = re.sub(r"[^a-z0-9._-]", "-", name.lower())
+    task = bundler.bundle_instance(instance_id, bucket, prefix, wait=True)
+    if task.state != "complete":
+        raise BundleTaskError(f"CreateImage {instance_id}: bundling {task.state}: {task.error}")
+    image = registry.register(f"{bucket}/{prefix}.manifest.xml", name=name, kernel=ids.get("kernel"),
+                              ramdisk=ids.get("ramdisk"), description=description,
+                              block_device_mapping=block_device_mapping)
+    if not no_reboot:
+        bundler.nc.terminate_instance(instance_id)
+    return image, task

@@ -104,3 +104,21 @@ def test_a_failed_upload_is_reported_and_cleaned_up(setup, keys):
     task = bundler.bundle_instance("i-00000001", "bundles-c", "snapf", wait=True)
     assert task.state == "failed" and "bundles-c" in task.error
     assert node.state() == before
+
+
+def test_create_image_bundles_then_registers_with_name_and_mappings(setup, keys):
+    from engine.bundling import create_image
+    node, store, bundler = setup
+    registry = Registry(store, keys["cloud_key"], bucket="reg-ci", cache_bucket="cache-ci")
+    image, task = create_image(bundler, registry, "i-00000001", "web server v1", "built by CreateImage",
+                               {"ephemeral0": "sda2"})
+    registry.wait()
+    got = registry.get(image.id)
+    assert (got.state, got.name, got.description, got.kernel_id, got.ramdisk_id, got.block_device_mapping) == \
+        ("available", "web server v1", "built by CreateImage", "eki-11111111", "eri-22222222", {"ephemeral0": "sda2"})
+    assert got.location == "nc-harness-images/web-server-v1.manifest.xml" and task.state == "complete"
+    assert node.nc.instances["i-00000001"].state == "running"          # NoReboot (the default) keeps it
+    with pytest.raises(BundleTaskError, match="InvalidAMIName.Malformed"):
+        create_image(bundler, registry, "i-00000001", "x")
+    create_image(bundler, registry, "i-00000001", "last image", no_reboot=False)
+    assert "i-00000001" not in node.nc.instances and node.sh("losetup -a") == ""

@@ -93,7 +93,8 @@ class Registry:
 
     # -- operations -------------------------------------------------------------------------------
     def register(self, location: str, name: str | None = None, arch: str | None = None, kernel: str | None = None,
-                 ramdisk: str | None = None, description: str = "", account: str | None = None) -> Image:
+                 ramdisk: str | None = None, description: str = "", account: str | None = None,
+                 block_device_mapping: dict[str, str] | None = None) -> Image:
         try:
             m, _ = self.store.get_manifest(location)
         except StoreError as exc:
@@ -117,7 +118,8 @@ class Registry:
         image = Image(id=self._new_id(image_type), location=location, owner=m.user, arch=arch or m.arch,
                       image_type=image_type, name=name or m.name, description=description, kernel_id=kernel,
                       ramdisk_id=ramdisk, size=m.size, digest=m.digest,
-                      block_device_mapping=dict(m.block_device_mapping))
+                      block_device_mapping=dict(block_device_mapping if block_device_mapping is not None
+                                                else m.block_device_mapping))
         self._save(image)
         worker = threading.Thread(target=self._decrypt_and_cache, args=(image,), daemon=True)
         self.workers.append(worker)
