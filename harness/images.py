@@ -29,6 +29,7 @@ class ImageSpec:
     symlinks: dict[str, str] = field(default_factory=dict)   # path in image -> target
     served: bool = False                   # served over HTTP from this machine instead of staged on the node
     source: str | None = None              # content 'file': this file of the harness machine, as is
+    publish: dict | None = None            # {bucket, kernel, ramdisk}: also bundled, uploaded and registered
 
     @property
     def staged_path(self) -> str:

@@ -75,6 +75,7 @@ class ScenarioRun:
         self.recorder, self.images, self.server = result.recorder, images, server
         self.mark = 0
         self.crashed = ""       # the command at which an injected crash killed the engine
+        self.ostore = None      # ObjectStoreRun when the scenario publishes images or bundles instances
 
     def new_controller(self) -> NodeController:
         node = self.scenario.node
@@ -116,12 +117,23 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     result = ScenarioResult(scenario)
     host = host or make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
     staged = StagedImages([s for s in scenario.images if not s.served])
-    nc = None
+    nc = ostore = None
     try:
         with ImageServer([s for s in scenario.images if s.served]) as server:
             staged.stage(host)
-            images = ImageSources({"file": staged, "url": UrlImageSource(clock_for(host))})
+            sources = {"file": staged, "url": UrlImageSource(clock_for(host))}
+            if scenario.uses_store:
+                from engine.images.s3source import S3ImageSource
+
+                from .objectstore import ObjectStoreRun
+                ostore = ObjectStoreRun(scenario.seed).start()
+                for spec in scenario.images:
+                    if spec.publish:
+                        ostore.publish(host, spec)
+                sources["walrus"] = S3ImageSource(ostore.registry)
+            images = ImageSources(sources)
             run = ScenarioRun(scenario, host, result, images, server, isolation)
+            run.ostore = ostore
             nc = run.new_controller()
             virtual_start = run_clock_now(host)
             for step in scenario.steps:
@@ -143,6 +155,13 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         result.ok, result.failure, result.details = False, str(exc), exc.details
     except StagingError as exc:
         result.ok, result.failure = False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the object store's setup (S3, bundling, registration): one line
+        if ostore is None or nc is not None:
+            raise
+        result.ok, result.failure = False, f"object store setup: {exc}"
+    finally:
+        if ostore is not None:
+            ostore.stop()
     if nc is not None:
         result.snapshots[len(scenario.steps) + 1] = snapshot(host)   # the state at the end
     retries = getattr(host, "retries", None)   # a real node's recorded busy retries (backends.realnode)

@@ -19,6 +19,10 @@ class S3Server:
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto keeps its buckets in process-wide state: a new server starts empty, as a seeded run needs
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
+                               timeout=10).read()
         # moto accepts any credentials; boto3 needs some to sign with
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "nc-harness")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "nc-harness-secret")

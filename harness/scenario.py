@@ -28,6 +28,11 @@ STEP_FIELDS = {
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
                      "after": (bool, False)},
     "check_invariants": {"terminated": (list, False)},
+    # BundleInstance through the object store; `register_as` names the registered result for later VBRs
+    "bundle_instance": {"id": (str, True), "bucket": (str, True), "prefix": (str, True), "register_as": (str, False),
+                        "cancel_after_objects": (int, False), "expect_state": (str, False)},
+    # a file inside the instance's root filesystem (mounted read-only for the check)
+    "expect_guest_file": {"id": (str, True), "path": (str, True), "content": (str, True)},
     # read the instance's kernel, ramdisk and disk off the node and boot them under libvirt (harness.bootcheck)
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
 }
@@ -35,7 +40,7 @@ NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": i
                "inject_keys": bool, "concurrent_disk_ops": int}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
-                "source": (str, False)}
+                "source": (str, False), "publish": (dict, False)}
 CONTENTS = ("zeros", "ext2", "ext3", "pattern", "file")
 # what a scenario may need beyond the engine: the node image's kernel and initrd, a libvirt to boot them
 REQUIREMENTS = ("node-image", "libvirt")
@@ -71,6 +76,11 @@ class Scenario:
     steps: list[Step] = field(default_factory=list)
     leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
     requires: list[str] = field(default_factory=list)        # REQUIREMENTS beyond the engine
+    aliases: set = field(default_factory=set)                 # bundle_instance register_as names so far
+
+    @property
+    def uses_store(self) -> bool:
+        return any(i.publish for i in self.images) or any(s.kind == "bundle_instance" for s in self.steps)
 
     def unmet(self, backend: str) -> str:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
@@ -169,9 +179,20 @@ def parse(text: str, path: str) -> Scenario:
             raise ScenarioError(f"{where}.serve: only 'http' is supported")
         if "serve" in img and (img.get("files") or img.get("symlinks")):
             raise ScenarioError(f"{where}: files and symlinks need a staged image (drop 'serve')")
+        publish = img.get("publish")
+        if publish is not None:
+            if set(publish) - {"bucket", "kernel", "ramdisk"} or not isinstance(publish.get("bucket"), str):
+                raise ScenarioError(f"{where}.publish: a mapping with 'bucket' (and 'kernel', 'ramdisk')")
+            published = {i.id for i in sc.images if i.publish}
+            for ref in ("kernel", "ramdisk"):
+                if ref in publish and publish[ref] not in published:
+                    raise ScenarioError(f"{where}.publish.{ref}: '{publish[ref]}' is not a published image above")
+            if img["id"].startswith("emi-") and not {"kernel", "ramdisk"} <= set(publish):
+                raise ScenarioError(f"{where}.publish: a machine image needs 'kernel' and 'ramdisk'")
         sc.images.append(ImageSpec(img["id"], img.get("size", 0), img.get("content", "zeros"), img.get("manifest"),
                                    img.get("digest"), img.get("files") or {}, img.get("symlinks") or {},
-                                   served="serve" in img, source=_source_path(img.get("source"), path)))
+                                   served="serve" in img, source=_source_path(img.get("source"), path),
+                                   publish=publish))
     steps = doc.get("steps")
     if not isinstance(steps, list) or not steps:
         raise ScenarioError(f"{path}: field 'steps': required, a non-empty list")
@@ -186,12 +207,21 @@ def parse(text: str, path: str) -> Scenario:
         if not isinstance(args, dict):
             raise ScenarioError(f"{where} ({kind}): must be a mapping")
         _check_fields(args, STEP_FIELDS[kind], f"{where} ({kind})")
+        if kind == "bundle_instance" and "register_as" in args:
+            sc.aliases.add(args["register_as"])
+        if kind == "bundle_instance" and args.get("expect_state", "complete") not in ("complete", "cancelled",
+                                                                                     "failed"):
+            raise ScenarioError(f"{where} (bundle_instance): expect_state: complete, cancelled or failed")
         if kind == "run_instance":
             args = dict(args, vbrs=[_vbr(v, sc, f"{where} (run_instance): vbrs[{j}]")
                                     for j, v in enumerate(args["vbrs"])])
             if "expect_error" not in args:
                 try:
-                    parse_vbrs(copy.deepcopy(args["vbrs"]))
+                    checked = copy.deepcopy(args["vbrs"])
+                    for v in checked:   # resolved when the step runs; any store location checks the rest
+                        if v.location == "registered":
+                            v.location = "walrus://bucket/image.manifest.xml"
+                    parse_vbrs(checked)
                 except VbrError as exc:
                     raise ScenarioError(f"{where} (run_instance): vbrs: {exc}") from None
         if kind == "expect":
@@ -261,6 +291,10 @@ def _vbr(value, sc: Scenario, where: str) -> Vbr:
             raise ScenarioError(f"{where}: must be an ASCII VBR or a mapping")
     except (VbrError, ValueError) as exc:
         raise ScenarioError(f"{where}: {exc}") from None
+    if vbr.location == "registered":
+        if vbr.id not in sc.aliases and not any(s.id == vbr.id and s.publish for s in sc.images):
+            raise ScenarioError(f"{where}: '{vbr.id}' is neither a published image nor an earlier register_as")
+        return vbr
     if vbr.location == "staged":
         spec = next((s for s in sc.images if s.id == vbr.id), None)
         if spec is None:

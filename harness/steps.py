@@ -50,6 +50,9 @@ def run_instance(args, nc, ctx, where):
         vbr = copy.deepcopy(vbr)
         if ctx.server is not None:
             vbr.location = ctx.server.url(vbr.location)
+        if vbr.location == "registered":   # a published image or a bundle_instance result, by its scenario name
+            image = ctx.ostore.registered[vbr.id]
+            vbr.id, vbr.location = image.id, f"walrus://{image.location}"
         vbrs.append(vbr)
     return _engine(args, nc, ctx, where,
                    lambda: nc.run_instance(args["id"], args["user"], vbrs, args.get("key"), args.get("pinned")))
@@ -86,6 +89,58 @@ def check_invariants(args, nc, ctx, where):
     problems = check(ctx.host, nc, set(args.get("terminated", [])))
     if problems:
         raise StepFailure(f"{where}: {problems[0]}", problems)
+    return nc
+
+
+def bundle_instance(args, nc, ctx, where):
+    """BundleInstance through the scenario's object store; optionally cancelled after N stored objects, and the
+    result registered under `register_as` (kernel and ramdisk from the instance)."""
+    from engine.bundling import BundleTaskError, InstanceBundler
+    bundler = InstanceBundler(nc, ctx.ostore.store, ctx.ostore.spec())
+    stored = []
+
+    def count(**_):
+        stored.append(1)
+        if len(stored) == args.get("cancel_after_objects"):
+            bundler.cancel("bun-" + args["id"][2:])
+    events = ctx.ostore.store.s3.meta.events
+    events.register("provide-client-params.s3.PutObject", count)
+    try:
+        task = bundler.bundle_instance(args["id"], args["bucket"], args["prefix"], wait=True)
+    except BundleTaskError as exc:
+        raise StepFailure(f"{where}: {exc}") from None
+    finally:
+        events.unregister("provide-client-params.s3.PutObject", count)
+    ctx.result.log.append(task.line())
+    if task.state != args.get("expect_state", "complete"):
+        raise StepFailure(f"{where}: bundle task {task.state}, expected {args.get('expect_state', 'complete')}"
+                          + (f": {task.error}" if task.error else ""))
+    if args.get("register_as") and task.state == "complete":
+        ids = {v.split(":")[0]: v.split(":")[1] for v in nc.instances[args["id"]].vbrs}
+        ctx.ostore.register(args["register_as"], f"{args['bucket']}/{args['prefix']}.manifest.xml",
+                            ids.get("kernel"), ids.get("ramdisk"))
+    return nc
+
+
+def expect_guest_file(args, nc, ctx, where):
+    """Mount the instance's root (its emi work copy) read-only, compare one file, unmount."""
+    host = ctx.host
+    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines()
+             if f"-{args['id']}-emi-" in line and "-p0-" not in line]
+    if not names:
+        raise StepFailure(f"{where}: no root device of {args['id']}")
+    mnt = f"/tmp/nc-harness-guest-{args['id']}"
+    host.run(["mkdir", "-p", mnt])
+    if host.run(["mount", "-o", "ro", f"/dev/mapper/{names[0]}", mnt]).rc != 0:
+        raise StepFailure(f"{where}: cannot mount /dev/mapper/{names[0]}")
+    try:
+        out = host.run(["cat", mnt + "/" + args["path"].lstrip("/")])
+    finally:
+        host.run(["umount", mnt])
+        host.run(["rmdir", mnt])
+    if out.rc != 0 or out.stdout != args["content"]:
+        raise StepFailure(f"{where}: {args['path']} in {args['id']}'s root: "
+                          + (out.stderr.strip() if out.rc else f"content {out.stdout[:60]!r}"))
     return nc
 
 
@@ -181,7 +236,8 @@ def expect_commands(args, nc, ctx, where):
 
 HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
-            "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check}
+            "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
+            "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
 
 
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:

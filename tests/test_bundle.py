@@ -228,3 +228,17 @@ def test_cli_bundle_and_unbundle_with_euca2ools_flags(tmp_path, keys, capsys):
     assert main(["image", "bundle", "-i", str(image), "-r", "x86_64", "-u", "1", "--ec2cert", keys["cloud_cert"],
                  "--part-size", "0"]) == 1
     assert "invalid size '0'" in capsys.readouterr().err
+
+
+def test_seeded_wrapping_is_deterministic_and_still_decrypts(tmp_path, keys):
+    import random
+    image = tmp_path / "s.img"
+    image.write_bytes(b"same bytes" * 1000)
+    texts = []
+    for run in ("a", "b"):
+        spec = BundleSpec(arch="x86_64", user="1", ec2cert=keys["cloud_cert"], cert=keys["user_cert"],
+                          privatekey=keys["user_key"], rng=random.Random(7))
+        texts.append(open(bundle_image(str(image), str(tmp_path / run), spec)[0]).read())
+    assert texts[0] == texts[1]
+    assert open(unbundle(str(tmp_path / "a" / "s.img.manifest.xml"), destination=str(tmp_path / "u"),
+                         privatekey=keys["user_key"], cert=keys["user_cert"]), "rb").read() == image.read_bytes()

@@ -44,6 +44,7 @@ class BundleSpec:
     enc_key: str | None = None
     enc_iv: str | None = None
     bundler: tuple[str, str, str] = ("nc-harness", "0.1", "0")
+    rng: object = None          # a seeded random.Random: key, IV and RSA padding from it (simulation only)
 
     def checked(self) -> "BundleSpec":
         """euca-bundle-image's argument rules."""
@@ -172,8 +173,8 @@ def bundle_stream(chunks, size: int, destination: str, spec: BundleSpec, prefix:
     ec2cert = crypto.load_cert(spec.ec2cert)
     cert = crypto.load_cert(spec.cert) if spec.cert else None
     key = crypto.load_private_key(spec.privatekey) if spec.privatekey else None
-    key_hex = spec.enc_key or crypto.random_hex128()
-    iv_hex = spec.enc_iv or crypto.random_hex128()
+    key_hex = spec.enc_key or crypto.random_hex128(spec.rng)
+    iv_hex = spec.enc_iv or crypto.random_hex128(spec.rng)
     crypto.check_hex128(key_hex, "--enc-key")
     crypto.check_hex128(iv_hex, "--enc-iv")
     os.makedirs(destination, exist_ok=True)
@@ -196,9 +197,11 @@ def bundle_stream(chunks, size: int, destination: str, spec: BundleSpec, prefix:
                      bundler=spec.bundler)
         m.parts = writer.close()
         m.bundled_size = writer.total
-        m.ec2_encrypted_key, m.ec2_encrypted_iv = crypto.wrap(ec2cert, key_hex), crypto.wrap(ec2cert, iv_hex)
+        m.ec2_encrypted_key = crypto.wrap(ec2cert, key_hex, spec.rng)
+        m.ec2_encrypted_iv = crypto.wrap(ec2cert, iv_hex, spec.rng)
         if cert is not None:
-            m.user_encrypted_key, m.user_encrypted_iv = crypto.wrap(cert, key_hex), crypto.wrap(cert, iv_hex)
+            m.user_encrypted_key = crypto.wrap(cert, key_hex, spec.rng)
+            m.user_encrypted_iv = crypto.wrap(cert, iv_hex, spec.rng)
         m.signature = crypto.sign(key, m.signed_bytes()) if key is not None else "UNSIGNED"
         manifest_name = f"{prefix}.manifest.xml"
         with open(os.path.join(scratch, manifest_name), "w", encoding="ascii") as fh:

@@ -16,8 +16,8 @@ class BundleCryptoError(Exception):
     pass
 
 
-def random_hex128() -> str:
-    return os.urandom(16).hex()
+def random_hex128(rng=None) -> str:
+    return f"{rng.getrandbits(128):032x}" if rng is not None else os.urandom(16).hex()
 
 
 def check_hex128(text: str, what: str) -> bytes:
@@ -50,9 +50,18 @@ def load_private_key(path: str):
         raise BundleCryptoError(f"{path}: not an unencrypted PEM private key") from None
 
 
-def wrap(cert, hex_text: str) -> str:
-    """RSAES-PKCS1-v1_5 of the hex *text* (what `openssl rsautl -encrypt -pkcs -certin` does), hex-encoded."""
-    return cert.public_key().encrypt(hex_text.encode("ascii"), rsa_padding.PKCS1v15()).hex()
+def wrap(cert, hex_text: str, rng=None) -> str:
+    """RSAES-PKCS1-v1_5 of the hex *text* (what `openssl rsautl -encrypt -pkcs -certin` does), hex-encoded.
+    With `rng` (a seeded random.Random: deterministic simulation only) the padding comes from it, so the same
+    seed gives the same manifest; otherwise from the OS."""
+    if rng is None:
+        return cert.public_key().encrypt(hex_text.encode("ascii"), rsa_padding.PKCS1v15()).hex()
+    numbers = cert.public_key().public_numbers()
+    k = (numbers.n.bit_length() + 7) // 8
+    message = hex_text.encode("ascii")
+    padding_bytes = bytes(rng.randrange(1, 256) for _ in range(k - 3 - len(message)))
+    block = int.from_bytes(b"\x00\x02" + padding_bytes + b"\x00" + message, "big")
+    return pow(block, numbers.e, numbers.n).to_bytes(k, "big").hex()
 
 
 def unwrap(private_key, wrapped_hex: str) -> str | None:

@@ -53,8 +53,9 @@ class Image:
 
 class Registry:
     def __init__(self, store: BundleStore, cloud_key: str | None = None, bucket: str = "nc-harness-registry",
-                 cache_bucket: str = "nc-harness-image-cache"):
-        self.store, self.cloud_key = store, cloud_key
+                 cache_bucket: str = "nc-harness-image-cache", rng=None):
+        """`rng`: a seeded random.Random for ids (deterministic simulation); the OS's CSPRNG otherwise."""
+        self.store, self.cloud_key, self.rng = store, cloud_key, rng
         self.bucket, self.cache_bucket = bucket, cache_bucket
         self.workers: list[threading.Thread] = []
 
@@ -87,7 +88,8 @@ class Registry:
     def _new_id(self, image_type: str) -> str:
         taken = {i.id.lower() for i in self.all()}
         while True:
-            candidate = f"{PREFIXES[image_type]}-{os.urandom(4).hex().upper()}"
+            raw = self.rng.getrandbits(32).to_bytes(4, "big") if self.rng is not None else os.urandom(4)
+            candidate = f"{PREFIXES[image_type]}-{raw.hex().upper()}"
             if candidate.lower() not in taken:
                 return candidate
 

@@ -73,7 +73,7 @@ def run(args) -> int:
                 line += f" digest {result.digest()[:16]} twice"
         print(line, flush=True)
         for entry in result.log:
-            if entry.startswith(("retried: ", "boot check ")):
+            if entry.startswith(("retried: ", "boot check ", "BUNDLE\t")):
                 print(f"  {entry}", flush=True)
         for out in result.then_outputs:
             sys.stdout.write(out)
