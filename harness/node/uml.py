@@ -20,6 +20,9 @@ READY, DONE = "__REALNODE_READY__", "__REALNODE_DONE__"
 # Everything a scenario may leave behind; the data disk itself is kept (booting costs ~5 s, resetting ~0.5 s).
 RESET = ("for m in $(awk '$3 == \"/tmp\" || $2 ~ /^\\/tmp\\/euca-mount-/ {print $2}' /proc/mounts); do umount $m; done; "
          "dmsetup remove_all --force >/dev/null 2>&1; losetup -D; udevadm settle; "
+         # loop devices created on demand (losetup /dev/loop20 ...) outlive their detach: reloading the
+         # module brings the node back to loop0-7, so a trace sees the same /dev on every run
+         "modprobe -r loop 2>/dev/null && modprobe loop; udevadm settle; "
          "umount /var/lib/eucalyptus /var/lib/nc-harness 2>/dev/null; rm -rf /disk1/eucalyptus /disk1/nc-harness "
          "/var/lib/eucalyptus /var/lib/nc-harness /tmp/euca-*; "
          "mkdir -p /disk1/eucalyptus /disk1/nc-harness /var/lib/eucalyptus /var/lib/nc-harness && "
