@@ -51,12 +51,7 @@ class UrlImageSource:
         self._check(url)
         with self._get(url + ".manifest.xml", DIGEST_TRIES) as resp:
             text = resp.read(MANIFEST_MAX + 1).decode("utf-8", "replace")
-        if len(text) > MANIFEST_MAX:
-            raise DownloadError(f"{url}.manifest.xml: longer than {MANIFEST_MAX} characters")
-        m = re.search(r"<size>\s*(\d+)\s*</size>", text)
-        if not m:
-            raise DownloadError(f"{url}.manifest.xml: no <size> element")
-        return ImageDescription(text, int(m.group(1)))
+        return manifest_description(text, f"{url}.manifest.xml", MANIFEST_MAX)
 
     def fetch(self, io: NodeIO, vbr, dest_path: str) -> int:
         """Returns the number of bytes received (the blob file was sized beforehand, so its size says nothing)."""
@@ -64,6 +59,16 @@ class UrlImageSource:
         self._check(url)
         with self._get(url, self.tries) as resp:
             return write_chunks(io, iter(lambda: resp.read(CHUNK), b""), dest_path)
+
+
+def manifest_description(text: str, where: str, limit: int) -> ImageDescription:
+    """The manifest's full text (what the id hashes) and its first `<size>` (the image size), as NC reads them."""
+    if len(text) > limit:
+        raise DownloadError(f"{where}: longer than {limit} characters")
+    m = re.search(r"<size>\s*(\d+)\s*</size>", text)
+    if not m:
+        raise DownloadError(f"{where}: no <size> element")
+    return ImageDescription(text, int(m.group(1)))
 
 
 def write_chunks(io: NodeIO, chunks, dest_path: str) -> int:

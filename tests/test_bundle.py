@@ -6,7 +6,6 @@ import re
 import shutil
 
 import pytest
-from rsa_keys import key_set
 
 from engine.images.bundle import BundleError, BundleSpec, bundle_image
 from engine.images.manifest import parse
@@ -26,11 +25,6 @@ needs_gzip = pytest.mark.skipif(shutil.which("gzip") is None, reason="byte ident
 def vector_image() -> bytes:
     return b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(6250)) + \
         b"euca2ools test vector\n" * 5000
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return key_set(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 injected into it) becomes a bundle, is registered, and a second instance boots from it holding that key; the
 instance's own devices stay untouched; cancel mid-upload leaves nothing behind."""
 import pytest
-from rsa_keys import key_set
 
 import engine_fixtures as ef
 from engine.bundling import BundleTaskError, InstanceBundler
@@ -12,18 +11,6 @@ from engine.images.s3source import S3ImageSource
 from engine.images.store import BundleStore, s3_client
 from engine.sources import ImageSources
 from engine.vbr import parse_ascii
-from harness.s3server import S3Server
-
-
-@pytest.fixture(scope="module")
-def server():
-    with S3Server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return key_set(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

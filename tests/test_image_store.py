@@ -3,25 +3,12 @@ delete, multipart, the registry's decrypt-and-cache, and an instance built from 
 import os
 
 import pytest
-from rsa_keys import key_set
 
 from engine.images import store as store_mod
 from engine.images.bundle import BundleSpec, bundle_image
 from engine.images.registry import Registry, RegistryError
 from engine.images.store import BundleStore, StoreError, s3_client
 from harness.cli.main import main
-from harness.s3server import S3Server
-
-
-@pytest.fixture(scope="module")
-def server():
-    with S3Server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory):
-    return key_set(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

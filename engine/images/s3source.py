@@ -3,10 +3,8 @@ the id hashes the full manifest text fetched from the store, the size is the man
 bytes are the decrypted image the registry cached, streamed to the node through boto3."""
 from __future__ import annotations
 
-import re
-
 from ..artifacts import ImageDescription
-from ..sources import CHUNK, DownloadError, write_chunks
+from ..sources import CHUNK, DownloadError, manifest_description, write_chunks
 from .registry import Registry, RegistryError
 from .store import StoreError
 
@@ -27,12 +25,7 @@ class S3ImageSource:
             _, text = self.registry.store.get_manifest(self.location(vbr))
         except StoreError as exc:
             raise DownloadError(str(exc)) from None
-        if len(text) > MANIFEST_MAX:
-            raise DownloadError(f"{vbr.location}: manifest longer than {MANIFEST_MAX} characters")
-        m = re.search(r"<size>\s*(\d+)\s*</size>", text)
-        if not m:
-            raise DownloadError(f"{vbr.location}: manifest has no <size> element")
-        return ImageDescription(text, int(m.group(1)))
+        return manifest_description(text, vbr.location, MANIFEST_MAX)
 
     def fetch(self, io, vbr, dest_path: str) -> int:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -89,6 +89,17 @@ def _first_line_diff(x: str, y: str) -> str:
     return f"{len(x.splitlines())} lines vs {len(y.splitlines())}"
 
 
+def report(name: str, backends: list[str], diffs: list[str], same: str) -> int:
+    """One SAME line, or a DIFF line with up to 20 differences; returns 1 for a difference."""
+    if not diffs:
+        print(f"SAME {name} ({backends[0]} vs {backends[1]}, {same})")
+        return 0
+    print(f"DIFF {name} ({backends[0]} vs {backends[1]}): {diffs[0]}")
+    for d in diffs[1:20]:
+        print(f"  {d}")
+    return 1
+
+
 def run(args) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if len(backends) != 2:
@@ -110,15 +121,8 @@ def run(args) -> int:
         except ValueError as exc:
             print(f"nc-harness diff-run: {exc}", file=sys.stderr)
             return 2
-        diffs = compare_traces(*results)
-        name = os.path.basename(path)
-        if diffs:
-            differing += 1
-            print(f"DIFF {name} ({backends[0]} vs {backends[1]}): {diffs[0]}")
-            for d in diffs[1:20]:
-                print(f"  {d}")
-        else:
-            print(f"SAME {name} ({backends[0]} vs {backends[1]}, {len(commands)} commands, replayed as debian12)")
+        differing += report(os.path.basename(path), backends, compare_traces(*results),
+                            f"{len(commands)} commands, replayed as debian12")
     for sc in scenarios:
         reason = next(filter(None, (sc.unmet(b) for b in backends)), "")
         if reason:
@@ -132,13 +136,7 @@ def run(args) -> int:
         except ValueError as exc:
             print(f"nc-harness diff-run: {exc}", file=sys.stderr)
             return 2
-        diffs = compare_runs(*results)
-        if diffs:
-            differing += 1
-            print(f"DIFF {sc.name} ({backends[0]} vs {backends[1]}): {diffs[0]}")
-            for d in diffs[1:20]:
-                print(f"  {d}")
-        else:
-            print(f"SAME {sc.name} ({backends[0]} vs {backends[1]}, {len(sc.steps)} steps, "
-                  f"{len(results[0].recorder.commands)} commands; {results[0].line()[:4]})")
+        differing += report(sc.name, backends, compare_runs(*results),
+                            f"{len(sc.steps)} steps, {len(results[0].recorder.commands)} commands; "
+                            f"{results[0].line()[:4]}")
     return 1 if differing else 0
