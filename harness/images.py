@@ -22,7 +22,7 @@ class StagingError(Exception):
 class ImageSpec:
     id: str
     size: int
-    content: str = "zeros"                 # zeros | ext3 | ext2 | pattern | file
+    content: str = "zeros"                 # zeros | ext3 | ext2 | pattern | file | ext3-image
     manifest: str | None = None            # the text the id hashes
     digest: str | None = None              # pinned hash when the manifest is unknown
     files: dict[str, str] = field(default_factory=dict)      # path in image -> content
@@ -40,6 +40,30 @@ class ImageSpec:
         if self.served:
             return f"http://nc-harness.images/{self.id}.img"
         return f"file://{self.staged_path}"
+
+
+def reproducible_ext3(spec: ImageSpec) -> bytes:
+    """An ext3 filesystem made on this machine by the real mke2fs with a UUID and hash seed derived from the image
+    id and a fixed clock (E2FSPROGS_FAKE_TIME): the same bytes on every backend and every run, where a node's own
+    mkfs would differ in UUIDs and times (and hence in every manifest digest built from them)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    import uuid
+    if shutil.which("mke2fs") is None:
+        raise StagingError(f"image {spec.id}: content ext3-image needs mke2fs here (apt-get install e2fsprogs)")
+    fixed = str(uuid.uuid5(uuid.NAMESPACE_URL, f"nc-harness:{spec.id}"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "fs.img")
+        with open(path, "wb") as fh:
+            fh.truncate(spec.size)
+        proc = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext3", "-U", fixed, "-E", f"hash_seed={fixed}", path],
+                              capture_output=True, text=True, env=dict(os.environ, E2FSPROGS_FAKE_TIME="1700000000"))
+        if proc.returncode != 0:
+            raise StagingError(f"image {spec.id}: mke2fs: {proc.stderr.strip()}")
+        with open(path, "rb") as fh:
+            return fh.read()
 
 
 class StagedImages:
@@ -75,6 +99,9 @@ class StagedImages:
             if spec.content == "file":
                 self._copy_in(run, spec)
                 continue
+            if spec.content == "ext3-image":
+                self._copy_in(run, spec, reproducible_ext3(spec))
+                continue
             run("truncate", "-s", str(spec.size), path)
             if spec.content in ("ext2", "ext3"):
                 run(f"mkfs.{spec.content}", "-q", "-F", path)
@@ -85,13 +112,15 @@ class StagedImages:
                 self._plant(run, spec)
 
     @staticmethod
-    def _copy_in(run, spec: ImageSpec) -> None:
-        """A real kernel or initrd from this machine: its bytes go to the node through the host interface."""
-        try:
-            with open(spec.source, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise StagingError(f"image {spec.id}: source {spec.source}: {exc.strerror}") from None
+    def _copy_in(run, spec: ImageSpec, data: bytes | None = None) -> None:
+        """A real kernel or initrd from this machine (or bytes made here): they go to the node through the host
+        interface."""
+        if data is None:
+            try:
+                with open(spec.source, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise StagingError(f"image {spec.id}: source {spec.source}: {exc.strerror}") from None
         spec.size = len(data)
         run("dd", f"of={spec.staged_path}", "bs=1M", "status=none", stdin=data.decode("utf-8", "surrogateescape"))
 

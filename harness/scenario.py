@@ -41,7 +41,7 @@ NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": i
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
                 "source": (str, False), "publish": (dict, False)}
-CONTENTS = ("zeros", "ext2", "ext3", "pattern", "file")
+CONTENTS = ("zeros", "ext2", "ext3", "pattern", "file", "ext3-image")
 # what a scenario may need beyond the engine: the node image's kernel and initrd, a libvirt to boot them
 REQUIREMENTS = ("node-image", "libvirt")
 
