@@ -86,6 +86,10 @@ class Scenario:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
         if backend != "sim" and self.dialect != "debian12":
             return f"{self.dialect} dialect; real nodes run Debian 12 tools"
+        if backend != "sim" and self.uses_store and any(s.kind == "bundle_instance" for s in self.steps):
+            # a bundled instance root holds what the node's kernel wrote into it (mount times, journal), so
+            # the image's digest, and every name derived from it, is the backend's own
+            return "bundles a running instance: the names pinned here are the simulator's"
         from .requirements import unmet
         return unmet(self.requires)
 

@@ -52,6 +52,7 @@ class UmlNode:
 
     # -- life cycle -------------------------------------------------------------------------------
     REQUIRED = ("linux.uml", "rootfs.img", ".done-image")
+    BOOT_ATTEMPTS = 2
 
     def check_built(self) -> None:
         for name in self.REQUIRED:
@@ -61,13 +62,13 @@ class UmlNode:
 
     def start(self) -> "UmlNode":
         self.check_built()
-        for attempt in (1, 2):   # a boot that hangs gets one retry
+        for attempt in range(1, self.BOOT_ATTEMPTS + 1):   # a boot that hangs is retried
             try:
                 self._boot()
                 return self
             except NodeError:
                 self.stop()
-                if attempt == 2:
+                if attempt == self.BOOT_ATTEMPTS:
                     raise
         return self
 
