@@ -45,6 +45,7 @@ class Instance:
     state: str = "staging"
     vbrs: list[str] = field(default_factory=list)
     backing: dict[str, str] = field(default_factory=dict)   # guest device -> link path
+    built: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def to_xml(self) -> str:
         vbrs = "".join(f"<vbr>{escape(v)}</vbr>" for v in self.vbrs)
@@ -117,20 +118,24 @@ class NodeController:
         self.io.mkdirs(self.instance_dir(user, instance_id))
         self._save(inst)
         ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,
-                           self.config.inject_keys)
+                           self.config.inject_keys, abort=lambda: inst.state == "teardown")
         try:
-            if self._disk_sem:
-                with self._disk_sem:
+            try:
+                if self._disk_sem:
+                    with self._disk_sem:
+                        implement(ctx, tree)
+                else:
                     implement(ctx, tree)
-            else:
-                implement(ctx, tree)
-        except Exception as exc:  # noqa: BLE001 - any failure of the build is rolled back the same way
-            self._rollback(inst, ctx)
-            raise EngineError(f"{instance_id}: {exc}") from exc
-        inst.backing = self._link_backing(inst, tree)
-        inst.state = "running"
-        self._save(inst)
-        return inst
+            except Exception as exc:  # noqa: BLE001 - any failure of the build is rolled back the same way
+                self._rollback(inst, ctx)
+                raise EngineError(f"{instance_id}: {exc}") from exc
+            inst.backing = self._link_backing(inst, tree)
+            if inst.state != "teardown":        # a terminate that came during the build tears it down next
+                inst.state = "running"
+            self._save(inst)
+            return inst
+        finally:
+            inst.built.set()
 
     def _link_backing(self, inst: Instance, tree) -> dict[str, str]:
         """link-to-<guest device> beside the work blobs, as update_vbr_with_backing_info leaves them."""
@@ -164,7 +169,14 @@ class NodeController:
         inst = self.instances.get(instance_id)
         if inst is None:
             raise EngineError(f"instance {instance_id} is not running on this node")
+        building = inst.state == "staging"
         inst.state = "teardown"
+        if building:
+            # the build is still running: its downloads bail out at their next chunk and its own rollback
+            # removes what it made; if it finished first, the teardown below removes the rest
+            inst.built.wait()
+            if self.instances.get(instance_id) is not inst:
+                return
         self._save(inst)
         left = self._destroy_backing(inst)
         del self.instances[instance_id]

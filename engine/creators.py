@@ -20,7 +20,7 @@ def run_creator(ctx, art: Artifact) -> None:
 def download(ctx, art: Artifact) -> None:
     """Fill the blob from the image source; a short or long result must never look like a valid blob."""
     bb: Blockblob = art.bb
-    received = ctx.images.fetch(ctx.io, art.vbr, bb.blocks_path)
+    received = ctx.images.fetch(ctx.io, art.vbr, bb.blocks_path, abort=getattr(ctx, "abort", None))
     size = received if isinstance(received, int) else ctx.io.stat([bb.blocks_path]).get(bb.blocks_path, (0, 0))[0]
     if size != art.size_bytes:
         raise CreatorError(f"downloaded {art.vbr.id} has {size} bytes, expected {art.size_bytes}")

@@ -27,6 +27,7 @@ class BuildContext:
     token: object
     inject_keys: bool = True
     created: list[tuple[Blobstore, str]] = field(default_factory=list)
+    abort: object = None        # callable: true once the instance is being terminated (downloads bail out)
 
 
 def work_id(ctx: BuildContext, art: Artifact) -> str:

@@ -53,12 +53,12 @@ class UrlImageSource:
             text = resp.read(MANIFEST_MAX + 1).decode("utf-8", "replace")
         return manifest_description(text, f"{url}.manifest.xml", MANIFEST_MAX)
 
-    def fetch(self, io: NodeIO, vbr, dest_path: str) -> int:
+    def fetch(self, io: NodeIO, vbr, dest_path: str, abort=None) -> int:
         """Returns the number of bytes received (the blob file was sized beforehand, so its size says nothing)."""
         url = vbr.prepared_location
         self._check(url)
         with self._get(url, self.tries) as resp:
-            return write_chunks(io, iter(lambda: resp.read(CHUNK), b""), dest_path)
+            return write_chunks(io, iter(lambda: resp.read(CHUNK), b""), dest_path, abort)
 
 
 def manifest_description(text: str, where: str, limit: int) -> ImageDescription:
@@ -71,11 +71,14 @@ def manifest_description(text: str, where: str, limit: int) -> ImageDescription:
     return ImageDescription(text, int(m.group(1)))
 
 
-def write_chunks(io: NodeIO, chunks, dest_path: str) -> int:
+def write_chunks(io: NodeIO, chunks, dest_path: str, abort=None) -> int:
     """Bytes into the blob file on the node, in whole-CHUNK `dd` writes (the last may be short); all-zero chunks
-    are skipped so sparse images stay sparse. Returns the number of bytes received."""
+    are skipped so sparse images stay sparse. `abort()` is asked before every chunk: a download for an
+    instance being terminated bails out. Returns the number of bytes received."""
     received, index, pending = 0, 0, b""
     for data in chunks:
+        if abort is not None and abort():
+            raise DownloadError(f"{dest_path}: download abandoned: the instance is being terminated")
         pending += data
         while len(pending) >= CHUNK:
             chunk, pending = pending[:CHUNK], pending[CHUNK:]
@@ -109,5 +112,5 @@ class ImageSources:
     def describe(self, vbr) -> ImageDescription:
         return self._source(vbr).describe(vbr)
 
-    def fetch(self, io, vbr, dest_path: str):
-        return self._source(vbr).fetch(io, vbr, dest_path)
+    def fetch(self, io, vbr, dest_path: str, abort=None):
+        return self._source(vbr).fetch(io, vbr, dest_path, abort=abort)

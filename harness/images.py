@@ -81,7 +81,8 @@ class StagedImages:
         manifest = spec.manifest or f"image={spec.id} size={spec.size}\n"
         return ImageDescription(manifest, spec.size, spec.digest)
 
-    def fetch(self, io: NodeIO, vbr, dest_path: str) -> None:
+    def fetch(self, io: NodeIO, vbr, dest_path: str, abort=None) -> None:
+        """One `cp` (NC's own copy of a staged file): nothing to abandon half-way, so `abort` is not asked."""
         io.cmd(["/bin/cp", self.spec_for(vbr).staged_path, dest_path])
 
     def stage(self, host) -> None:

@@ -204,3 +204,85 @@ def test_missing_credentials_are_one_line_and_never_echoed(server, capsys, monke
     assert main(["image", "describe", "emi-00000000"]) == 1
     captured = capsys.readouterr()
     assert "very-secret-value" not in captured.out + captured.err and "AKIDSECRETLOOKING" not in captured.err
+
+
+def test_a_download_bails_out_when_its_instance_is_terminated(store, keys, tmp_path):
+    """terminate during a build: the S3 download stops at its next chunk, the build rolls back, terminate
+    returns once it has, and the node is left with nothing of the instance."""
+    import threading
+
+    from engine.controller import EngineError, NodeConfig, NodeController
+    from engine.images.s3source import S3ImageSource
+    from engine.nodeio import Recorder, VirtualClockAdapter
+    from engine.sources import ImageSources
+    from engine.vbr import parse_ascii
+    from harness.backends.sim import SimHost
+    registry = Registry(store, keys["cloud_key"], bucket="reg-d", cache_bucket="cache-d")
+    locs = {}
+    for name, data, kw in (("vmlinuz", os.urandom(8192), {"kernel": "true"}),
+                           ("initrd", os.urandom(4096), {"ramdisk": "true"}),
+                           ("big.img", os.urandom(24 * 1024 * 1024), {})):
+        path, _ = make_bundle(tmp_path, keys, name, data, part_size=64 * 1024 * 1024, **kw)
+        locs[name] = store.upload_bundle(path, "bail-bucket").location
+    eki, eri = registry.register(locs["vmlinuz"]), registry.register(locs["initrd"])
+    emi = registry.register(locs["big.img"], kernel=eki.id, ramdisk=eri.id)
+    registry.wait()
+    host = SimHost(dialect="debian12")
+    nc = NodeController(host, NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=200),
+                        ImageSources({"walrus": S3ImageSource(registry)}),
+                        clock=VirtualClockAdapter(host.node.clock), recorder=Recorder())
+    terminated = []
+
+    def terminate_when_the_root_download_starts(params, **_):
+        if params.get("Bucket") == "cache-d" and params.get("Key", "").endswith("/big.img") and not terminated:
+            terminated.append(threading.Thread(target=nc.terminate_instance, args=("i-0000BA11",)))
+            terminated[0].start()
+    store.s3.meta.events.register("provide-client-params.s3.GetObject", terminate_when_the_root_download_starts)
+    vbrs = [parse_ascii(v) for v in (f"kernel:{eki.id}:-1:none:none:walrus://{locs['vmlinuz']}",
+                                     f"ramdisk:{eri.id}:-1:none:none:walrus://{locs['initrd']}",
+                                     f"machine:{emi.id}:-1:none:sda1:walrus://{locs['big.img']}")]
+    with pytest.raises(EngineError, match="download abandoned: the instance is being terminated"):
+        nc.run_instance("i-0000BA11", "U1", vbrs, key=None)
+    terminated[0].join(timeout=30)
+    assert not terminated[0].is_alive() and "i-0000BA11" not in nc.instances
+    assert host.run(["losetup", "-a"]).stdout == "" and host.run(["dmsetup", "ls"]).stdout == "No devices found\n"
+    assert host.run(["test", "-e", "/var/lib/eucalyptus/instances/work/U1/i-0000BA11"]).rc != 0
+
+
+def test_a_download_that_breaks_off_is_started_again(store, keys, tmp_path):
+    from botocore.exceptions import ResponseStreamingError
+
+    from engine.images.s3source import S3ImageSource
+    from engine.nodeio import NodeIO, VirtualClockAdapter
+    from engine.vbr import parse_ascii, validate
+    from harness.backends.sim import SimHost
+    registry = Registry(store, keys["cloud_key"], bucket="reg-e", cache_bucket="cache-e")
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    path, _ = make_bundle(tmp_path, keys, "vmlinuz", data, part_size=64 * 1024 * 1024, kernel="true")
+    loc = store.upload_bundle(path, "retry-bucket").location
+    eki = registry.register(loc)
+    registry.wait()
+    broken = []
+
+    class BreaksAfterOneChunk:
+        def __init__(self, body):
+            self.body = body
+
+        def iter_chunks(self, size):
+            for i, chunk in enumerate(self.body.iter_chunks(size)):
+                if i == 1:
+                    raise ResponseStreamingError(error="connection reset by peer")
+                yield chunk
+
+    def break_first_transfer(parsed, **_):
+        if not broken and parsed.get("ContentLength") == len(data):   # the cached image, not a record
+            broken.append(1)
+            parsed["Body"] = BreaksAfterOneChunk(parsed["Body"])
+    store.s3.meta.events.register("after-call.s3.GetObject", break_first_transfer)
+    host = SimHost()
+    host.run(["truncate", "-s", str(len(data)), "/tmp/blob"])
+    io = NodeIO(host, clock=VirtualClockAdapter(host.node.clock))
+    vbr = validate(parse_ascii(f"kernel:{eki.id}:-1:none:none:walrus://{loc}"))
+    assert S3ImageSource(registry).fetch(io, vbr, "/tmp/blob") == len(data) and broken
+    got = host.run(["dd", "if=/tmp/blob", "bs=1M", "status=none"]).stdout.encode("utf-8", "surrogateescape")
+    assert got == data

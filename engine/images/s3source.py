@@ -9,6 +9,7 @@ from .registry import Registry, RegistryError
 from .store import StoreError
 
 MANIFEST_MAX = 2_000_000
+TRIES, FIRST_BACKOFF = 3, 1.0
 
 
 class S3ImageSource:
@@ -27,13 +28,24 @@ class S3ImageSource:
             raise DownloadError(str(exc)) from None
         return manifest_description(text, vbr.location, MANIFEST_MAX)
 
-    def fetch(self, io, vbr, dest_path: str) -> int:
+    def fetch(self, io, vbr, dest_path: str, abort=None) -> int:
+        """Streamed into the blob; a transfer that breaks off is started again (each chunk lands at its own
+        offset, so a retry overwrites what the failed attempt wrote), TRIES times with doubling back-off."""
         from botocore.exceptions import BotoCoreError, ClientError
         try:
             image = self.registry.cached_image(self.location(vbr))
-            body = self.registry.store.s3.get_object(Bucket=self.registry.cache_bucket, Key=image.cache_key)["Body"]
-            return write_chunks(io, body.iter_chunks(CHUNK), dest_path)
         except RegistryError as exc:
             raise DownloadError(str(exc)) from None
-        except (ClientError, BotoCoreError) as exc:
-            raise DownloadError(f"{vbr.location}: {exc}") from None
+        delay = FIRST_BACKOFF
+        for attempt in range(1, TRIES + 1):
+            try:
+                body = self.registry.store.s3.get_object(Bucket=self.registry.cache_bucket,
+                                                         Key=image.cache_key)["Body"]
+                return write_chunks(io, body.iter_chunks(CHUNK), dest_path, abort)
+            except (ClientError, BotoCoreError) as exc:
+                if attempt == TRIES or isinstance(exc, ClientError):
+                    raise DownloadError(f"{vbr.location}: {exc}") from None
+                io.log(f"download of {vbr.location} broke off ({exc}); attempt {attempt + 1} of {TRIES}")
+                io.clock.sleep(delay)
+                delay *= 2
+        raise DownloadError(f"{vbr.location}: no attempts made")
