@@ -119,8 +119,18 @@ def mount(io: NodeIO, dev: str, mnt: str) -> None:
         io.cmd(["mount", dev, mnt])
 
 
+UMOUNT_TRIES = 3
+
+
 def umount(io: NodeIO, mnt: str) -> None:
+    """NC unmounts once and, when that fails, leaves the mount and every device under it behind for good
+    (the fault sweep found it). A busy filesystem is usually busy for a moment, so: up to 3 tries, 100 ms
+    apart; a filesystem that stays busy still fails as before."""
     with loop_sem:
+        for _ in range(UMOUNT_TRIES - 1):
+            if io.cmd(["umount", mnt], check=False).rc == 0:
+                return
+            io.clock.sleep(0.1)
         io.cmd(["umount", mnt])
 
 

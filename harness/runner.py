@@ -42,6 +42,7 @@ class ScenarioResult:
     snapshots: dict = field(default_factory=dict)       # step index -> node state before that step
     wall_seconds: float = 0.0
     virtual_seconds: float = 0.0
+    controller: object = None                           # the engine as the run left it (sweeps inspect it)
 
     @property
     def steps_run(self) -> int:
@@ -168,6 +169,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     if retries:
         result.log += retries
         retries.clear()
+    result.controller = nc
     result.wall_seconds = time.monotonic() - wall_start
     if nc is not None:
         result.virtual_seconds = run_clock_now(host) - virtual_start

@@ -15,6 +15,7 @@ from . import record as record_verb
 from . import report as report_verb
 from . import replay as replay_verb
 from . import run as run_verb
+from . import sweep as sweep_verb
 
 
 class UsageError(Exception):
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff_run_verb.add_parser(sub)
     nightly_verb.add_parser(sub)
     image_verb.add_parser(sub)
+    sweep_verb.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,121 @@
+"""Fault sweeps: run a scenario once per engine command k, with command k failing the way the real tool fails,
+and check what the engine left (field-bugs.md: the bugs live in rollback and teardown).
+
+After each faulted run:
+- a failed `run_instance` must leave the node as it was before that step (loops and dm tables; `euca-zero`
+  may have appeared), with no leaked loop, dm device, mount or work directory;
+- a failed `terminate_instance` must leave something a second terminate finishes, leak-free;
+- a run in which no step failed (the command's failure is tolerated, e.g. a retried removal) must still pass
+  every expectation of the scenario.
+- a failed `bundle_instance` (the task ends `failed`) must leave the instance's devices as they were and no
+  bundle directory.
+Anything else is `wrong state`; leaks are counted apart. `expect_commands` steps are left out of faulted runs:
+a fault legitimately changes which commands run. Simulator only: the faults are injected there."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .leaks import find_leaks
+from .runner import run_scenario
+from .scenario import load
+
+
+
+def as_argv_line(text: str) -> str:
+    """The recorded text as the node sees the argv: a table fed on stdin is logged as `echo "..." | dmsetup`,
+    and parted's empty fs hint as a double space."""
+    if text.startswith("echo ") and " | /sbin/" in text:
+        text = text.split(" | ", 1)[1]
+    return " ".join(text.split())
+
+
+def fault_for(commands: list[str], k: int) -> tuple[str, int]:
+    """A fault that hits exactly the k-th recorded engine command (by its text and occurrence), never the
+    engine's unrecorded queries (`losetup /dev/loopN`, `test`, `cat`...)."""
+    line = as_argv_line(commands[k - 1])
+    nth = sum(as_argv_line(c) == line for c in commands[:k])
+    return "^" + re.escape(line) + "$", nth
+
+
+@dataclass
+class FaultPoint:
+    k: int
+    command: str
+    outcome: str             # clean | leak | wrong state
+    detail: str = ""
+
+
+@dataclass
+class SweepReport:
+    scenario: str
+    points: list[FaultPoint] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(p.outcome == outcome for p in self.points)
+
+    def line(self) -> str:
+        return (f"fault points: {len(self.points)}, clean: {self.count('clean')}, leaks: {self.count('leak')}, "
+                f"wrong state: {self.count('wrong state')}")
+
+
+def _without_zero(text: str) -> list[str]:
+    """`euca-zero` is made on first need and shared: its appearing is not a change of the instance's state."""
+    return sorted(line for line in text.splitlines()
+                  if not line.startswith("euca-zero") and line != "No devices found")
+
+
+def sweep_faults(path: str, times: int = 1, only: list[int] | None = None) -> SweepReport:
+    from harness.backends.sim import SimHost
+    from simulator.faults import Fault
+    base = run_scenario(load(path))
+    if not base.ok:
+        raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
+    commands = [c.text for c in base.recorder.commands]
+    report = SweepReport(base.scenario.name)
+    for k in only or range(1, len(commands) + 1):
+        sc = load(path)
+        # a fault changes which commands run (a retry adds one): sweeps judge the node's state, not counts
+        sc.steps = [step for step in sc.steps if step.kind != "expect_commands"]
+        host = SimHost(dialect=sc.dialect, seed=sc.seed)
+        pattern, nth = fault_for(commands, k)
+        host.node.faults.add(Fault(pattern, nth=nth, times=times))
+        result = run_scenario(sc, host=host, leak_check=False)
+        report.points.append(_judge(k, commands[k - 1], result, host))
+    return report
+
+
+def _judge(k: int, command: str, result, host) -> FaultPoint:
+    nc = result.controller
+    failed = next((s for s in result.steps if s.status == "failed"), None)
+    if failed is None:
+        leaks = find_leaks(host, nc, result.scenario.leaks_allowed) if nc is not None else []
+        if leaks:
+            return FaultPoint(k, command, "leak", leaks[0])
+        return FaultPoint(k, command, "clean", "tolerated")
+    step = next(s for s in result.scenario.steps if s.index == failed.index)
+    if step.kind in ("run_instance", "bundle_instance"):
+        # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
+        # they were and its bundle directory gone
+        before, after = result.snapshots[step.index], result.state_after
+        for cmd in ("losetup -a", "dmsetup table"):
+            if _without_zero(before.get(cmd, "")) != _without_zero(after.get(cmd, "")):
+                return FaultPoint(k, command, "wrong state", f"{failed.label}: {cmd} differs from before the step")
+        if step.kind == "bundle_instance":
+            inst = nc.instances.get(step.args["id"])
+            if "bundle task failed" not in failed.message:
+                return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
+            if inst is not None and host.run(["test", "-e", f"{nc.instance_dir(inst.user, inst.id)}/bundle"]).rc == 0:
+                return FaultPoint(k, command, "wrong state", f"{failed.label}: the bundle directory was left")
+    elif step.kind == "terminate_instance":
+        host.node.faults.faults.clear()
+        try:
+            nc.terminate_instance(step.args["id"])
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome of this point
+            return FaultPoint(k, command, "wrong state", f"second terminate failed: {exc}")
+    else:
+        return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
+    leaks = find_leaks(host, nc, result.scenario.leaks_allowed)
+    if leaks:
+        return FaultPoint(k, command, "leak", leaks[0])
+    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
