@@ -15,11 +15,11 @@ from .uml import NodeError, UmlNode
 
 class QemuNode(UmlNode):
     REQUIRED = ("vmlinuz", "initrd.img", "rootfs.img", ".done-image")
-    # TCG microvm boots sometimes hang before printing anything (shared/reference/real-node.md saw 1 in 10, we
-    # saw two in a row): a boot takes ~10 s, so give each 60 s and three tries
+    # TCG microvm boots sometimes hang before printing anything (shared/reference/real-node.md saw 1 in 10),
+    # and on a machine busy with other guests a boot of ~10 s took over a minute: 120 s each, three tries
     BOOT_ATTEMPTS = 3
 
-    def __init__(self, directory: str = DEFAULT_DIR, mem: str = "1024", boot_timeout: float = 60.0, **kw):
+    def __init__(self, directory: str = DEFAULT_DIR, mem: str = "1024", boot_timeout: float = 120.0, **kw):
         super().__init__(directory, mem=mem, boot_timeout=boot_timeout, **kw)
         if kw.get("ssh"):
             raise NodeError("the qemu node is driven over its console; ssh mode is UML's")
@@ -31,8 +31,12 @@ class QemuNode(UmlNode):
 
     def launch_argv(self, xchg: str, disk: str) -> list[str]:
         d = self.directory
-        append = ("root=/dev/vda rw console=ttyS0 quiet net.ifnames=0 init=/usr/local/sbin/realnode-run "
-                  "realnode.9p")
+        # no `quiet`: on a loaded machine a TCG boot can take a minute, and the kernel's lines tell a slow boot
+        # from a hung one (and say where it stopped); realnode-serve silences the console before serving
+        # lpj: the kernel skips its delay-loop calibration, which waits for timer ticks that a TCG microvm on
+        # this host sometimes never delivers early enough (the boot then stalls right after the TSC lines)
+        append = ("root=/dev/vda rw console=ttyS0 net.ifnames=0 lpj=4600000 "
+                  "init=/usr/local/sbin/realnode-run realnode.9p")
         return ["qemu-system-x86_64", "-machine", "microvm", "-accel", "tcg,thread=multi", "-cpu", "qemu64",
                 "-smp", "2", "-m", self.mem.rstrip("M"), "-no-reboot",
                 "-kernel", os.path.join(d, "vmlinuz"), "-initrd", os.path.join(d, "initrd.img"), "-append", append,
