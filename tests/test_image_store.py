@@ -24,6 +24,33 @@ def make_bundle(tmp_path, keys, name="disk.img", data=None, part_size=20000, **k
     return bundle_image(str(image), str(tmp_path / f"{name}-bundle"), spec)
 
 
+def published_node(store, registry, keys, tmp_path, bucket, root_name, root_data):
+    """EKI, ERI and an EMI bundled, uploaded, registered and cached; a simulated node whose engine fetches
+    them from the store. Returns the node's host, the controller and the three walrus:// VBRs."""
+    from engine.controller import NodeConfig, NodeController
+    from engine.images.s3source import S3ImageSource
+    from engine.nodeio import Recorder, VirtualClockAdapter
+    from engine.sources import ImageSources
+    from engine.vbr import parse_ascii
+    from harness.backends.sim import SimHost
+    locs = {}
+    for name, data, kw in (("vmlinuz", os.urandom(8192), {"kernel": "true"}),
+                           ("initrd", os.urandom(4096), {"ramdisk": "true"}), (root_name, root_data, {})):
+        path, _ = make_bundle(tmp_path, keys, name, data, part_size=64 * 1024 * 1024, **kw)
+        locs[name] = store.upload_bundle(path, bucket).location
+    eki, eri = registry.register(locs["vmlinuz"]), registry.register(locs["initrd"])
+    emi = registry.register(locs[root_name], kernel=eki.id, ramdisk=eri.id)
+    registry.wait()
+    host = SimHost(dialect="debian12")
+    nc = NodeController(host, NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=200),
+                        ImageSources({"walrus": S3ImageSource(registry)}),
+                        clock=VirtualClockAdapter(host.node.clock), recorder=Recorder())
+    vbrs = [parse_ascii(v) for v in (f"kernel:{eki.id}:-1:none:none:walrus://{locs['vmlinuz']}",
+                                     f"ramdisk:{eri.id}:-1:none:none:walrus://{locs['initrd']}",
+                                     f"machine:{emi.id}:-1:none:sda1:walrus://{locs[root_name]}")]
+    return host, nc, vbrs
+
+
 def record_puts(store):
     seen = []
 
@@ -152,34 +179,14 @@ def test_an_instance_is_built_from_registered_images(store, keys, tmp_path):
     """walrus://BUCKET/KEY VBRs: the id hashes the manifest in the store, the bytes come from the image cache."""
     import subprocess
 
-    from engine.controller import NodeConfig, NodeController
-    from engine.images.s3source import S3ImageSource
-    from engine.nodeio import Recorder, VirtualClockAdapter
-    from engine.sources import ImageSources
     from engine.vbr import parse_ascii
-    from harness.backends.sim import SimHost
     registry = Registry(store, keys["cloud_key"], bucket="reg-c", cache_bucket="cache-c")
     root = tmp_path / "root.img"
     with open(root, "wb") as fh:
         fh.truncate(8 * 1024 * 1024)
     subprocess.run(["mkfs.ext3", "-q", "-F", str(root)], check=True)
-    locs = {}
-    for name, data, kw in (("vmlinuz", os.urandom(8192), {"kernel": "true"}),
-                           ("initrd", os.urandom(4096), {"ramdisk": "true"}), ("root.img", root.read_bytes(), {})):
-        path, _ = make_bundle(tmp_path, keys, name, data, **kw)
-        locs[name] = store.upload_bundle(path, "run-bucket/v1").location
-    eki, eri = registry.register(locs["vmlinuz"]), registry.register(locs["initrd"])
-    emi = registry.register(locs["root.img"], kernel=eki.id, ramdisk=eri.id)
-    registry.wait()
-    host = SimHost(dialect="debian12")
-    nc = NodeController(host, NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=200),
-                        ImageSources({"walrus": S3ImageSource(registry)}),
-                        clock=VirtualClockAdapter(host.node.clock), recorder=Recorder())
-    vbrs = [parse_ascii(v) for v in (f"kernel:{eki.id}:-1:none:none:walrus://{locs['vmlinuz']}",
-                                     f"ramdisk:{eri.id}:-1:none:none:walrus://{locs['initrd']}",
-                                     f"machine:{emi.id}:-1:none:sda1:walrus://{locs['root.img']}",
-                                     "ephemeral0:none:4194304:ext3:sda2:none")]
-    nc.run_instance("i-0000B001", "U1", vbrs, key=None)
+    host, nc, vbrs = published_node(store, registry, keys, tmp_path, "run-bucket/v1", "root.img", root.read_bytes())
+    nc.run_instance("i-0000B001", "U1", vbrs + [parse_ascii("ephemeral0:none:4194304:ext3:sda2:none")], key=None)
     disk = host.run(["readlink", "-f", "/var/lib/eucalyptus/instances/work/U1/i-0000B001/link-to-sda"]).stdout.strip()
     got = host.run(["dd", f"if={disk}", "bs=512", "skip=63", f"count={8 * 2048}", "status=none"]).stdout
     assert got.encode("utf-8", "surrogateescape") == root.read_bytes()
@@ -211,26 +218,10 @@ def test_a_download_bails_out_when_its_instance_is_terminated(store, keys, tmp_p
     returns once it has, and the node is left with nothing of the instance."""
     import threading
 
-    from engine.controller import EngineError, NodeConfig, NodeController
-    from engine.images.s3source import S3ImageSource
-    from engine.nodeio import Recorder, VirtualClockAdapter
-    from engine.sources import ImageSources
-    from engine.vbr import parse_ascii
-    from harness.backends.sim import SimHost
+    from engine.controller import EngineError
     registry = Registry(store, keys["cloud_key"], bucket="reg-d", cache_bucket="cache-d")
-    locs = {}
-    for name, data, kw in (("vmlinuz", os.urandom(8192), {"kernel": "true"}),
-                           ("initrd", os.urandom(4096), {"ramdisk": "true"}),
-                           ("big.img", os.urandom(24 * 1024 * 1024), {})):
-        path, _ = make_bundle(tmp_path, keys, name, data, part_size=64 * 1024 * 1024, **kw)
-        locs[name] = store.upload_bundle(path, "bail-bucket").location
-    eki, eri = registry.register(locs["vmlinuz"]), registry.register(locs["initrd"])
-    emi = registry.register(locs["big.img"], kernel=eki.id, ramdisk=eri.id)
-    registry.wait()
-    host = SimHost(dialect="debian12")
-    nc = NodeController(host, NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=200),
-                        ImageSources({"walrus": S3ImageSource(registry)}),
-                        clock=VirtualClockAdapter(host.node.clock), recorder=Recorder())
+    host, nc, vbrs = published_node(store, registry, keys, tmp_path, "bail-bucket", "big.img",
+                                    os.urandom(24 * 1024 * 1024))
     terminated = []
 
     def terminate_when_the_root_download_starts(params, **_):
@@ -238,9 +229,6 @@ def test_a_download_bails_out_when_its_instance_is_terminated(store, keys, tmp_p
             terminated.append(threading.Thread(target=nc.terminate_instance, args=("i-0000BA11",)))
             terminated[0].start()
     store.s3.meta.events.register("provide-client-params.s3.GetObject", terminate_when_the_root_download_starts)
-    vbrs = [parse_ascii(v) for v in (f"kernel:{eki.id}:-1:none:none:walrus://{locs['vmlinuz']}",
-                                     f"ramdisk:{eri.id}:-1:none:none:walrus://{locs['initrd']}",
-                                     f"machine:{emi.id}:-1:none:sda1:walrus://{locs['big.img']}")]
     with pytest.raises(EngineError, match="download abandoned: the instance is being terminated"):
         nc.run_instance("i-0000BA11", "U1", vbrs, key=None)
     terminated[0].join(timeout=30)
