@@ -181,10 +181,15 @@ def _lookup(conn, name: str):
 
 
 def _remove(dom) -> None:
+    """Stop and forget the domain. The guest may power itself off between the two calls (our initrd does,
+    right after its last line), so a failed destroy must not keep the undefine from running."""
     import libvirt
     try:
         if dom.isActive():
             dom.destroy()
+    except libvirt.libvirtError:
+        pass
+    try:
         dom.undefine()
     except libvirt.libvirtError:
         pass

@@ -162,4 +162,10 @@ def test_a_disk_without_partition_table_does_not_boot(tmp_path):
         shutil.rmtree(work)
     assert not result.ok
     assert "nc-harness initrd: cannot mount /dev/vda1" in result.console
+    import libvirt
+    conn = libvirt.open("qemu:///system")
+    try:   # the guest powered itself off: the domain must still have been undefined, not left behind
+        assert "nc-harness-test-noboot" not in [d.name() for d in conn.listAllDomains()]
+    finally:
+        conn.close()
     assert result.line().startswith("did not boot within ")
