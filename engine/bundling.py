@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass, field
 
 from .diskutil import dd_copy
-from .images.bundle import BundleError, BundleSpec, bundle_stream
-from .images.store import BundleStore, StoreError
+from .images.bundle import BundleSpec, bundle_stream
+from .images.store import BundleStore
 from .nodeio import NodeIO
+from .sources import read_chunks
 
-CHUNK = 1 << 20
 S3_NAME = re.compile(r"^[a-z0-9._-]{3,255}$", re.I)
 
 
@@ -131,33 +131,26 @@ class InstanceBundler:
             self.io.mkdirs(bundle_dir)
             self.io.make_sparse(clone, size)
             dd_copy(self.io, device, clone, size)
-            manifest, _ = bundle_stream(self._read(task, clone, size), size, scratch,
+            # the clone read back through the host interface; each chunk is a chance to cancel
+            chunks = read_chunks(self.io.quiet, clone, size,
+                                 lambda i, n: self._set(task, progress=i * 100 // n))
+            manifest, _ = bundle_stream(chunks, size, scratch,
                                         BundleSpec(**{**self.spec.__dict__, "prefix": task.prefix}), task.prefix,
                                         clone)
             self._set(task, "storing")
-            self.store.ensure_bucket(task.bucket)
-            done = self.store.upload_bundle(manifest, task.bucket, acl=self.acl,
-                                            on_put=lambda key: (uploaded.append(key), self._set(task)))
+            self.store.upload_bundle(manifest, task.bucket, acl=self.acl,
+                                     on_put=lambda key: (uploaded.append(key), self._set(task)))
             self._set(task, "complete", 100)
-            assert done.keys == uploaded
         except Cancelled:
             self._discard(task, uploaded)
             task.state = "cancelled"
-        except (BundleTaskError, BundleError, StoreError, Exception) as exc:  # noqa: BLE001 - any failure: same cleanup
+        except Exception as exc:  # noqa: BLE001 - any failure (node, bundling, store): the same cleanup
             self._discard(task, uploaded)
             task.state, task.error = "failed", str(exc)
         finally:
             self.io.quiet(["rm", "-rf", bundle_dir], check=False)
             shutil.rmtree(scratch, ignore_errors=True)
             task.update = self.nc.io.clock.now()
-
-    def _read(self, task: BundleTask, path: str, size: int):
-        """The clone, 1 MiB at a time through the host interface; each chunk is a chance to cancel."""
-        chunks = -(-size // CHUNK)
-        for i in range(chunks):
-            self._set(task, progress=i * 100 // max(chunks, 1))
-            out = self.io.quiet(["dd", f"if={path}", f"bs={CHUNK}", f"skip={i}", "count=1", "status=none"])
-            yield out.stdout.encode("utf-8", "surrogateescape")
 
     def _discard(self, task: BundleTask, uploaded: list[str]) -> None:
         for key in uploaded:

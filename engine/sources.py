@@ -91,6 +91,17 @@ def write_chunks(io: NodeIO, chunks, dest_path: str, abort=None) -> int:
     return received
 
 
+def read_chunks(run, path: str, size: int, on_chunk=None):
+    """A node file's bytes, CHUNK at a time through the host interface (`run` is host.run or io.quiet: the caller
+    picks whether a failed read raises); `on_chunk(i, n)` is called before chunk i of n."""
+    count = -(-size // CHUNK)
+    for i in range(count):
+        if on_chunk is not None:
+            on_chunk(i, count)
+        out = run(["dd", f"if={path}", f"bs={CHUNK}", f"skip={i}", "count=1", "status=none"])
+        yield out.stdout.encode("utf-8", "surrogateescape")
+
+
 def _write_at(io: NodeIO, chunk: bytes, index: int, dest_path: str) -> None:
     if chunk.count(0) != len(chunk):
         io.quiet(["dd", f"of={dest_path}", f"bs={CHUNK}", f"seek={index}", "count=1", "conv=notrunc", "status=none"],

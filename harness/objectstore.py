@@ -14,10 +14,10 @@ import tempfile
 from engine.images.bundle import BundleSpec, bundle_stream
 from engine.images.registry import Registry
 from engine.images.store import BundleStore, s3_client
+from engine.sources import read_chunks
 
 KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios", "keys")
 ACCOUNT = "123456789012"
-CHUNK = 1 << 20
 
 
 class ObjectStoreError(Exception):
@@ -59,8 +59,7 @@ class ObjectStoreRun:
         available)."""
         kind = spec.id.split("-")[0]
         extra = {"kernel": "true"} if kind == "eki" else {"ramdisk": "true"} if kind == "eri" else {}
-        chunks = (host.run(["dd", f"if={spec.staged_path}", f"bs={CHUNK}", f"skip={i}", "count=1", "status=none"])
-                  .stdout.encode("utf-8", "surrogateescape") for i in range(-(-spec.size // CHUNK)))
+        chunks = read_chunks(host.run, spec.staged_path, spec.size)
         work = tempfile.mkdtemp(prefix="nc-harness-publish-")
         try:
             manifest, _ = bundle_stream(chunks, spec.size, work, self.spec(**extra), f"{spec.id}.img")

@@ -200,10 +200,9 @@ class BundleStore:
 
 
 def _read(path: str) -> Manifest:
+    """The local manifest, read and checked as unbundle reads it; its errors as the store's."""
+    from .unbundle import UnbundleError, read_manifest
     try:
-        with open(path, encoding="utf-8") as fh:
-            return parse(fh.read(), path)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read manifest: {exc.strerror}") from None
-    except ManifestError as exc:
+        return read_manifest(path)[0]
+    except UnbundleError as exc:
         raise StoreError(str(exc)) from None
