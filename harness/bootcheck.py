@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -112,21 +113,36 @@ def kvm_usable() -> bool:
     return os.environ.get("NC_LIBVIRT_DOMAIN_TYPE") == "kvm"
 
 
+LIBVIRT_SOCKET = "/run/libvirt/libvirt-sock"
+
+
+def libvirtd_listening(path: str = LIBVIRT_SOCKET) -> bool:
+    """A daemon that died (or a machine restarted without /run being cleared) leaves its socket file behind:
+    only a connection tells a live daemon from a stale socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2.0)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
 def ensure_libvirtd(uri: str = DEFAULT_URI) -> None:
     """Start virtlogd and libvirtd when this is root on a machine without a running system daemon (no systemd
     here): they are ordinary processes, left running for later checks."""
-    if uri != "qemu:///system" or os.path.exists("/run/libvirt/libvirt-sock"):
+    if uri != "qemu:///system" or libvirtd_listening():
         return
     if os.geteuid() != 0 or shutil.which("libvirtd") is None:
-        raise BootCheckError("no libvirt daemon (/run/libvirt/libvirt-sock is missing; "
-                             "apt-get install libvirt-daemon-system qemu-system-x86, then start libvirtd)")
+        raise BootCheckError(f"no libvirt daemon listens on {LIBVIRT_SOCKET} "
+                             "(apt-get install libvirt-daemon-system qemu-system-x86, then start libvirtd)")
     for argv in (["virtlogd", "-d"], ["libvirtd", "-d"]):
         subprocess.run(argv, capture_output=True)
     for _ in range(100):
-        if os.path.exists("/run/libvirt/libvirt-sock"):
+        if libvirtd_listening():
             return
         time.sleep(0.1)
-    raise BootCheckError("libvirtd did not come up (no /run/libvirt/libvirt-sock after 10 s)")
+    raise BootCheckError(f"libvirtd did not come up (nothing listens on {LIBVIRT_SOCKET} after 10 s)")
 
 
 def boot(name: str, artifacts: dict[str, str], work_dir: str, patterns: list[str] | None = None,

@@ -20,8 +20,10 @@ def _libvirt() -> str:
         return "needs libvirt's Python binding (pip install -e '.[realnode]')"
     if shutil.which("qemu-system-x86_64") is None:
         return "needs qemu-system-x86_64 (apt-get install qemu-system-x86)"
-    if not os.path.exists("/run/libvirt/libvirt-sock") and shutil.which("libvirtd") is None:
-        return "needs a libvirt daemon (apt-get install libvirt-daemon-system)"
+    from .bootcheck import libvirtd_listening
+    if not libvirtd_listening() and (shutil.which("libvirtd") is None or os.geteuid() != 0):
+        # as root the boot check starts an installed daemon itself (bootcheck.ensure_libvirtd)
+        return "needs a running libvirt daemon (apt-get install libvirt-daemon-system, then start libvirtd)"
     return ""
 
 

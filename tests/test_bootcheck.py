@@ -169,3 +169,17 @@ def test_a_disk_without_partition_table_does_not_boot(tmp_path):
     finally:
         conn.close()
     assert result.line().startswith("did not boot within ")
+
+
+def test_a_stale_libvirt_socket_is_not_a_running_daemon(tmp_path):
+    """CI once found /run/libvirt/libvirt-sock left by a daemon that had died: the file existed, nothing listened."""
+    import socket
+    from harness.bootcheck import libvirtd_listening
+    path = str(tmp_path / "libvirt-sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    assert libvirtd_listening(path)
+    server.close()
+    assert os.path.exists(path) and not libvirtd_listening(path)
+    assert not libvirtd_listening(str(tmp_path / "missing"))
