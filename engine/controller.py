@@ -240,6 +240,10 @@ class NodeController:
                 mnt = parts[1].split(" ", 1)[0]
                 self.io.cmd(["umount", mnt], check=False)
                 self.io.rmdir(mnt)
+        stores = [s for s in (self.work, self.cache) if s is not None]
+        # devices no metadata names (a crash between a kernel change and its metadata write) sit on top of
+        # the blobs' own devices and would keep fsck from removing those: they go first
+        removed = sweep_orphans(stores, self.config.dm_prefix)
         known: dict[tuple[str, str], Instance] = {}
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")
@@ -258,5 +262,4 @@ class NodeController:
                 self._destroy_backing(inst)
         if self.cache is not None:
             deleted += fsck(self.cache)
-        stores = [s for s in (self.work, self.cache) if s is not None]
-        return deleted + sweep_orphans(stores, self.config.dm_prefix)
+        return removed + deleted + sweep_orphans(stores, self.config.dm_prefix)

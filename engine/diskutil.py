@@ -48,7 +48,8 @@ def loop_detach(io: NodeIO, dev: str) -> None:
     raise last
 
 
-LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): .*\((.*)\)\s*$")
+# `/dev/loopN: [dev]:ino (PATH)`, PATH ending ` (deleted)` once the file is gone: the first parenthesis opens it
+LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): [^(]*\((.*)\)\s*$")
 
 
 def loop_backing(io: NodeIO, dev: str) -> str | None:

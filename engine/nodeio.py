@@ -82,11 +82,22 @@ class NodeIO:
         self.clock = clock or Clock()
         self.log = log or (lambda msg: None)
         self.commands_issued = 0
+        self.killed: BaseException | None = None
         self._lock = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None):
+        if self.killed is not None:
+            raise self.killed
         with self._lock:
-            return self.host.run(list(argv), stdin)
+            try:
+                return self.host.run(list(argv), stdin)
+            except Exception:
+                raise
+            except BaseException as exc:
+                # killed (a crash point, like SIGKILL): `finally` blocks unwinding the dead engine must not
+                # reach the node, as nothing of a killed process does
+                self.killed = exc
+                raise
 
     def cmd(self, argv: list[str], stdin: str | None = None, render: str | None = None, check: bool = True):
         text = render or render_argv(argv, stdin)

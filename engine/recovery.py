@@ -50,9 +50,18 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
                     if live_refs != store.read_lines(blob_id, "refs"):
                         store.write_lines(blob_id, "refs", live_refs)
                         changed = True
+                    if "abandoned" in reasons:
+                        # opened by a process that died (a clone source mid-copy): the blob is whole and still
+                        # mapped, only its open mark is stale
+                        io.write(store.path_of(blob_id, "lock"), "")
+                        io.log(f"fsck: cleared the abandoned open of {blob_id}")
                     continue
                 io.log(f"fsck: deleting stale blob {blob_id}: {'; '.join(reasons)}")
-                delete_blob_state(store, blob_id)
+                try:
+                    delete_blob_state(store, blob_id)
+                except Exception as exc:  # noqa: BLE001 - a device still held: the next pass may free it
+                    io.log(f"fsck: could not delete {blob_id} yet: {exc}")
+                    continue
                 deleted.append(blob_id)
                 changed = True
         if not changed:

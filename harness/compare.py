@@ -7,12 +7,19 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
 
 
+# the 8 hex digits that end a blob id (`emi-4AB0A440-1d0c9fb4`): an image digest's hash or an rng token, so a
+# run whose clock or rng moved on (a retried command) names the same blobs differently
+_BLOB_SUFFIX = re.compile(r"(?<=[A-Za-z0-9])-[0-9a-f]{8}(?=[1-9]?(?:[^0-9a-f]|$))", re.M)   # NAME1: a partition
+
+
 def mask(text: str, ignore: tuple[str, ...] = ("inodes", "uuids")) -> str:
-    """Hide backing-file inode numbers in `losetup -a` lines and/or UUIDs."""
+    """Hide backing-file inode numbers in `losetup -a` lines, UUIDs and/or blob-id suffixes."""
     if "uuids" in ignore:
         text = _UUID.sub("<uuid>", text)
     if "inodes" in ignore:
         text = _LOSETUP_INODE.sub(r"\1<ino>", text)
+    if "ids" in ignore:
+        text = _BLOB_SUFFIX.sub("-<id>", text)
     return text
 
 

@@ -35,11 +35,14 @@ class ImageServer:
         self.httpd = None
 
     def __enter__(self) -> "ImageServer":
+        if not self.specs:       # most scenarios serve nothing: no thread, no shutdown wait
+            return self
         for spec in self.specs:
             self._make(spec)
         handler = functools.partial(_QuietHandler, directory=self.dir)
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next poll: 0.5 s by default, per scenario run
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     @property
@@ -47,7 +50,9 @@ class ImageServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
 
     def url(self, location: str) -> str:
-        return self.base + location[len(PLACEHOLDER):] if location.startswith(PLACEHOLDER) else location
+        if self.httpd is None or not location.startswith(PLACEHOLDER):
+            return location
+        return self.base + location[len(PLACEHOLDER):]
 
     def _make(self, spec: ImageSpec) -> None:
         path = os.path.join(self.dir, f"{spec.id}.img")

@@ -28,6 +28,8 @@ STEP_FIELDS = {
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
                      "after": (bool, False)},
     "check_invariants": {"terminated": (list, False)},
+    # exactly these instances are running on the (possibly restarted) engine
+    "expect_instances": {"running": (list, True)},
     # BundleInstance through the object store; `register_as` names the registered result for later VBRs
     "bundle_instance": {"id": (str, True), "bucket": (str, True), "prefix": (str, True), "register_as": (str, False),
                         "cancel_after_objects": (int, False), "expect_state": (str, False)},
@@ -233,7 +235,7 @@ def parse(text: str, path: str) -> Scenario:
                 raise ScenarioError(f"{where} (expect): field 'match': must be exact or lines")
             if not any(c in args for c in EXPECT_COMMANDS):
                 raise ScenarioError(f"{where} (expect): needs one of {', '.join(EXPECT_COMMANDS)}")
-            bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids")]
+            bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids", "ids")]
             if bad:
                 raise ScenarioError(f"{where} (expect): field 'ignore': unknown item '{bad[0]}'")
         if kind == "inject_fault":

@@ -69,7 +69,10 @@ def restart_node(args, nc, ctx, where):
             raise StepFailure(f"{where}: this backend cannot reboot")
         reboot()
     fresh = ctx.new_controller()
-    fresh.restart()
+    try:
+        fresh.restart()
+    except Exception as exc:  # noqa: BLE001 - a recovery that fails is this step's failure, not the harness's
+        raise StepFailure(f"{where}: recovery failed: {exc}") from None
     ctx.crashed = ""
     return fresh
 
@@ -89,6 +92,13 @@ def check_invariants(args, nc, ctx, where):
     problems = check(ctx.host, nc, set(args.get("terminated", [])))
     if problems:
         raise StepFailure(f"{where}: {problems[0]}", problems)
+    return nc
+
+
+def expect_instances(args, nc, ctx, where):
+    running = sorted(i.id for i in nc.instances.values() if i.state == "running")
+    if running != sorted(args["running"]):
+        raise StepFailure(f"{where}: running instances {running}, expected {sorted(args['running'])}")
     return nc
 
 
@@ -237,6 +247,7 @@ def expect_commands(args, nc, ctx, where):
 HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
             "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
+            "expect_instances": expect_instances,
             "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
 
 

@@ -1,32 +1,67 @@
-"""`nc-harness sweep SCENARIO --faults`: fail every engine command in turn and check rollback (harness.sweep)."""
+"""`nc-harness sweep SCENARIO --faults | --crashes`: fail (or kill the engine at) every engine command in turn
+and check rollback and recovery (harness.sweep, harness.crashsweep)."""
 from __future__ import annotations
 
+import os
 import sys
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="fail each engine command of a scenario in turn; check rollback and leaks")
+    p = sub.add_parser("sweep", help="fail each engine command of a scenario in turn, or kill the engine there; "
+                                     "check rollback, recovery and leaks")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--faults", action="store_true", help="command k fails as the real tool fails (k = 1..N)")
+    mode.add_argument("--crashes", action="store_true",
+                      help="the engine is killed after command k, then restarted; each k again with a host "
+                           "reboot there (kernel state lost, files kept)")
     p.add_argument("path", metavar="SCENARIO")
-    p.add_argument("--faults", action="store_true", required=True,
-                   help="command k fails as the real tool fails (k = 1..N)")
-    p.add_argument("--times", type=int, default=1, help="consecutive failures per point (default 1)")
+    p.add_argument("--times", type=int, default=1, help="--faults: consecutive failures per point (default 1)")
+    p.add_argument("--no-reboots", action="store_true", help="--crashes: leave out the host-reboot variants")
     p.add_argument("--points", help="only these k, comma-separated (e.g. 3,17)")
+    p.add_argument("--save", metavar="DIR", help="--crashes: write each failing point's scenario to DIR")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
 
+def _points(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        points = [int(k) for k in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--points: '{text}' is not a comma-separated list of numbers") from None
+    if any(k < 1 for k in points):
+        raise ValueError(f"--points: '{text}': points count from 1")
+    return points
+
+
 def run(args) -> int:
+    from ..crashsweep import sweep_crashes
     from ..scenario import ScenarioError
     from ..sweep import sweep_faults
     try:
-        only = [int(k) for k in args.points.split(",")] if args.points else None
-        report = sweep_faults(args.path, args.times, only)
+        only = _points(args.points)
+        if args.times < 1:
+            raise ValueError(f"--times: {args.times}: must be 1 or more")
+        if args.crashes:
+            report = sweep_crashes(args.path, only, reboots=not args.no_reboots)
+        else:
+            report = sweep_faults(args.path, args.times, only)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
+        return 2
+    except StopIteration:
+        print(f"nc-harness sweep: --points: {args.points}: beyond the scenario's commands", file=sys.stderr)
         return 2
     for point in report.points:
         if args.verbose or point.outcome != "clean":
             print(f"  k={point.k} {point.outcome}: {point.command[:100]}" + (f" ({point.detail})" if point.detail
                                                                             else ""))
+        if point.outcome != "clean" and point.program and args.save:
+            os.makedirs(args.save, exist_ok=True)
+            name = f"{report.scenario}-k{point.k}{'-reboot' if point.command.endswith('[reboot]') else ''}.yaml"
+            with open(os.path.join(args.save, name), "w", encoding="utf-8") as fh:
+                fh.write(point.program)
+            print(f"    reproduce: nc-harness run {os.path.join(args.save, name)}")
     print(f"{report.scenario}: {report.line()}")
     return 0 if report.count("leak") == report.count("wrong state") == 0 else 1

@@ -1,0 +1,109 @@
+"""Crash sweeps: kill the engine right after command k (the kernel change made, nothing after it: no metadata
+write, no `finally` cleanup), restart the node controller, and check what recovery leaves (field-bugs.md E13,
+E14, N4). Each point also runs with a host reboot at k: kernel state (loops, dm devices) lost, files kept.
+
+A point is a scenario program, so a failing one is printed as YAML that reproduces it on its own:
+
+    inject_fault (crash after the k-th command)  +  the scenario's steps up to the one that crashes
+    restart_node (reboot: true for the reboot variant)
+    check_invariants                   no leaked loop/dm/mount/work file; blob metadata agrees with the kernel
+    expect_instances                   exactly the instances that were running are adopted (none after a reboot)
+    the crashed step again             a launch or a BundleInstance interrupted by the crash must succeed now
+    terminate_instance, each running   and then check_invariants with all of them terminated
+
+`expect*` steps are left out: after a crash the names and numbers they pin legitimately differ."""
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from .runner import run_scenario
+from .scenario import parse
+from .sweep import FaultPoint, SweepReport, fault_for
+
+CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
+
+
+def running_before(steps: list[dict], upto: int) -> list[str]:
+    """Instances running once raw steps [0, upto) have run: launched, not terminated, not lost to a reboot."""
+    running: list[str] = []
+    for raw in steps[:upto]:
+        (kind, args), = raw.items()
+        args = args or {}
+        if kind == "run_instance" and "expect_error" not in args:
+            running.append(args["id"])
+        elif kind == "terminate_instance" and "expect_error" not in args and args["id"] in running:
+            running.remove(args["id"])
+        elif kind == "restart_node" and args.get("reboot"):
+            running = []
+    return running
+
+
+def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool) -> dict:
+    """The scenario document for a crash after the `nth` command matching `pattern`, which falls in step
+    `step_index` (1-based, of the original document)."""
+    steps = doc["steps"]
+    crashed = copy.deepcopy(steps[step_index - 1])
+    (kind, args), = crashed.items()
+    running = [] if reboot else running_before(steps, step_index - 1)
+    if kind == "terminate_instance" and args["id"] in running:
+        running.remove(args["id"])
+    program = [{"inject_fault": {"match": pattern, "nth": nth, "crash": True, "after": True}}]
+    program += [copy.deepcopy(s) for s in steps[:step_index] if next(iter(s)) not in CHECK_ONLY]
+    program += [{"restart_node": {"reboot": True} if reboot else {}},
+                {"check_invariants": {}},
+                {"expect_instances": {"running": list(running)}}]
+    if kind == "run_instance" and "expect_error" not in args:
+        program.append(crashed)                           # the launch again, from what recovery left
+        running.append(args["id"])
+    elif kind == "bundle_instance" and args["id"] in running:
+        retry = {k: v for k, v in args.items() if k != "register_as"}
+        program.append({"bundle_instance": retry})
+    program += [{"terminate_instance": {"id": i}} for i in running]
+    program += [{"check_invariants": {"terminated": list(running)}}, {"expect_instances": {"running": []}}]
+    out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "steps"}
+    out["name"] = f"{doc['name']}-crash-{'reboot-' if reboot else ''}at-{pattern_label(pattern, nth)}"
+    out["steps"] = program
+    return out
+
+
+def pattern_label(pattern: str, nth: int) -> str:
+    words = pattern.strip("^$").replace("\\", "").split()
+    tool = words[0].rsplit("/", 1)[-1] if words else "command"
+    return f"{tool}-{nth}"
+
+
+def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True) -> SweepReport:
+    from harness.backends.sim import SimHost
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    doc = yaml.safe_load(text)
+    base = run_scenario(parse(text, path))
+    if not base.ok:
+        raise ValueError(f"{path}: the scenario fails without crashes: {base.failure}")
+    commands = [c.text for c in base.recorder.commands]
+    report = SweepReport(base.scenario.name)
+    for k in only or range(1, len(commands) + 1):
+        step_index = next(s.index for s in base.steps if s.commands[0] < k <= s.commands[1])
+        pattern, nth = fault_for(commands, k)
+        for reboot in (False, True) if reboots else (False,):
+            program = crash_program(doc, step_index, pattern, nth, reboot)
+            sc = parse(yaml.safe_dump(program, sort_keys=False), path)
+            host = SimHost(dialect=sc.dialect, seed=sc.seed)
+            result = run_scenario(sc, host=host)
+            command = commands[k - 1] + (" [reboot]" if reboot else "")
+            point = judge(k, command, result, host)
+            point.program = yaml.safe_dump(program, sort_keys=False, width=120)
+            report.points.append(point)
+    return report
+
+
+def judge(k: int, command: str, result, host) -> FaultPoint:
+    fault = host.node.faults.faults[0]
+    if not fault.fired:
+        return FaultPoint(k, command, "wrong state", "the crash point was never reached")
+    if result.ok:
+        return FaultPoint(k, command, "clean", "recovered")
+    outcome = "leak" if "leak" in result.failure else "wrong state"
+    return FaultPoint(k, command, outcome, result.failure)
