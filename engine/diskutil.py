@@ -84,12 +84,24 @@ def dm_create(io: NodeIO, name: str, table: str) -> None:
     io.cmd([DMSETUP, "create", name], stdin=table + "\n")
 
 
+# A device is busy for a moment after its last user let go (udev workers probing it, a hypervisor that reported
+# the domain shut off before closing its disks: field-bugs.md E5, E9). The original retried once after 100 us;
+# ours backs off from 100 us, doubling up to 2 s a wait, until DM_REMOVE_DEADLINE seconds have been waited.
+DM_REMOVE_DEADLINE = 10.0
+DM_REMOVE_MAX_WAIT = 2.0
+
+
 def dm_remove(io: NodeIO, name: str) -> None:
-    """One retry after 100 us, as the original: a transiently busy device often fails twice."""
-    result = io.cmd([DMSETUP, "remove", name], check=False)
-    if result.rc != 0:
-        io.clock.sleep(0.0001)
-        io.cmd([DMSETUP, "remove", name])
+    wait, waited = 0.0001, 0.0
+    while True:
+        result = io.cmd([DMSETUP, "remove", name], check=False)
+        if result.rc == 0:
+            return
+        if waited >= DM_REMOVE_DEADLINE or "Device or resource busy" not in result.stderr:
+            raise CommandError(f"{DMSETUP} remove {name}", result.rc, result.stderr)
+        io.clock.sleep(wait)
+        waited += wait
+        wait = min(wait * 2 if wait >= 0.1 else 0.1, DM_REMOVE_MAX_WAIT)
 
 
 def mkfs_ext3(io: NodeIO, dev: str, size_bytes: int) -> None:

@@ -23,7 +23,9 @@ STEP_FIELDS = {
                "match": (str, False), "ignore": (list, False)},
     "expect_files": {"present": (list, False), "absent": (list, False), "contains": (dict, False)},
     # regexes over the commands the engine issued in the latest run/terminate/restart step
-    "expect_commands": {"present": (list, False), "absent": (list, False), "count": (dict, False)},
+    # (`order`: each regex's first match comes after the previous one's)
+    "expect_commands": {"present": (list, False), "absent": (list, False), "count": (dict, False),
+                        "order": (list, False)},
     # simulator only: the nth command matching `match` fails like the real tool, or kills the engine there
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
                      "after": (bool, False)},
@@ -231,8 +233,8 @@ def parse(text: str, path: str) -> Scenario:
                 except VbrError as exc:
                     raise ScenarioError(f"{where} (run_instance): vbrs: {exc}") from None
         if kind == "expect":
-            if args.get("match", "exact") not in ("exact", "lines"):
-                raise ScenarioError(f"{where} (expect): field 'match': must be exact or lines")
+            if args.get("match", "exact") not in ("exact", "lines", "contains"):
+                raise ScenarioError(f"{where} (expect): field 'match': must be exact, lines or contains")
             if not any(c in args for c in EXPECT_COMMANDS):
                 raise ScenarioError(f"{where} (expect): needs one of {', '.join(EXPECT_COMMANDS)}")
             bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids", "ids")]
@@ -246,7 +248,7 @@ def parse(text: str, path: str) -> Scenario:
                 raise ScenarioError(f"{where} (inject_fault): field 'match': bad regex: {exc}") from None
         if kind == "expect_commands":
             import re
-            for key in ("present", "absent"):
+            for key in ("present", "absent", "order"):
                 for j, pattern in enumerate(args.get(key, [])):
                     try:
                         re.compile(str(pattern))

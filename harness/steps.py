@@ -229,7 +229,8 @@ def expect_commands(args, nc, ctx, where):
     issued = [c.text for c in ctx.recorder.commands[ctx.mark:]]
     args = {"present": [isolate(p, ctx) for p in args.get("present", [])],
             "absent": [isolate(p, ctx) for p in args.get("absent", [])],
-            "count": {isolate(p, ctx): n for p, n in (args.get("count") or {}).items()}}
+            "count": {isolate(p, ctx): n for p, n in (args.get("count") or {}).items()},
+            "order": [isolate(p, ctx) for p in args.get("order", [])]}
     for pattern in args.get("present", []):
         if not any(re.search(pattern, c) for c in issued):
             raise StepFailure(f"{where}: no command matches '{pattern}'")
@@ -237,6 +238,13 @@ def expect_commands(args, nc, ctx, where):
         hit = next((c for c in issued if re.search(pattern, c)), None)
         if hit:
             raise StepFailure(f"{where}: unexpected command matching '{pattern}': {hit}")
+    position = -1
+    for pattern in args.get("order", []):
+        hit = next((i for i, c in enumerate(issued) if i > position and re.search(pattern, c)), None)
+        if hit is None:
+            after = f" after command {position + 1}" if position >= 0 else ""
+            raise StepFailure(f"{where}: order: no command matches '{pattern}'{after}")
+        position = hit
     for pattern, n in (args.get("count") or {}).items():
         got = sum(bool(re.search(pattern, c)) for c in issued)
         if got != n:
@@ -255,6 +263,10 @@ def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] 
     """'' when equal; else the first difference in words."""
     ignore = ignore or []
     exp, act = mask(expected, tuple(ignore)), mask(actual, tuple(ignore))
+    if match == "contains":
+        act_lines = {line.rstrip() for line in act.splitlines()}
+        missing = [line.rstrip() for line in exp.splitlines() if line.strip() and line.rstrip() not in act_lines]
+        return f"missing line '{missing[0]}' ({len(missing)} missing)" if missing else ""
     if match == "lines":
         exp_lines = [line.rstrip() for line in exp.splitlines() if line.strip()]
         act_lines = [line.rstrip() for line in act.splitlines() if line.strip()]

@@ -75,8 +75,17 @@ class FaultPlan:
         return None, None
 
 
+# Removals fail as a held device fails (util-linux 2.38 / lvm2 2.03, real-kernel-outputs/README.md).
+REAL_ERRORS_BY_VERB = {
+    ("dmsetup", "remove"): "device-mapper: remove ioctl on {name}  failed: Device or resource busy\nCommand failed.\n",
+    ("losetup", "-d"): "losetup: {arg}: detach failed: Device or resource busy\n",
+}
+
+
 def real_error(argv: list[str]) -> str:
     tool = argv[0].rsplit("/", 1)[-1] if argv else ""
-    template = REAL_ERRORS.get(tool, f"{tool}: Input/output error\n")
+    template = REAL_ERRORS_BY_VERB.get((tool, argv[1] if len(argv) > 1 else ""))
+    if template is None:
+        template = REAL_ERRORS.get(tool, f"{tool}: Input/output error\n")
     arg = next((a for a in reversed(argv[1:]) if a.startswith("/")), argv[-1] if argv else "")
-    return template.format(arg=arg)
+    return template.format(arg=arg, name=argv[-1] if argv else "")
