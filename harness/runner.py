@@ -117,6 +117,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     wall_start = time.monotonic()
     result = ScenarioResult(scenario)
     host = host or make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
+    if "loops" in scenario.node:
+        host.node.set_loop_count(scenario.node["loops"])
     staged = StagedImages([s for s in scenario.images if not s.served])
     nc = ostore = None
     try:

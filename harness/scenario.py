@@ -28,7 +28,9 @@ STEP_FIELDS = {
                         "order": (list, False)},
     # simulator only: the nth command matching `match` fails like the real tool, or kills the engine there
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
-                     "after": (bool, False)},
+                     "after": (bool, False), "run_first": (list, False)},
+    # another program on the node (not the engine, not in its trace): foreign loops, a racing process
+    "node_command": {"argv": (list, True), "stdin": (str, False), "expect_rc": (int, False)},
     "check_invariants": {"terminated": (list, False)},
     # exactly these instances are running on the (possibly restarted) engine
     "expect_instances": {"running": (list, True)},
@@ -41,7 +43,7 @@ STEP_FIELDS = {
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
-               "inject_keys": bool, "concurrent_disk_ops": int}
+               "inject_keys": bool, "concurrent_disk_ops": int, "loops": int}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
                 "source": (str, False), "publish": (dict, False)}
@@ -88,6 +90,8 @@ class Scenario:
 
     def unmet(self, backend: str) -> str:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
+        if backend != "sim" and "loops" in self.node:
+            return "sets the node's loop device count (simulator only)"
         if backend != "sim" and self.dialect != "debian12":
             return f"{self.dialect} dialect; real nodes run Debian 12 tools"
         if backend != "sim" and self.uses_store and any(s.kind == "bundle_instance" for s in self.steps):
@@ -164,6 +168,9 @@ def parse(text: str, path: str) -> Scenario:
         _check_type(value, NODE_FIELDS[key], f"{path}: node.{key}")
     if node.get("dialect", "debian12") not in ("debian12", "el6"):
         raise ScenarioError(f"{path}: node.dialect: must be debian12 or el6")
+    if "loops" in node and (node.get("dialect") != "el6" or not 1 <= node["loops"] <= 256):
+        # Debian 12's kernel adds loop devices on demand (LOOP_CTL_GET_FREE): only el6 has a fixed pool
+        raise ScenarioError(f"{path}: node.loops: a fixed pool of 1 to 256 loop devices, with dialect el6")
     sc.node = node
     images = doc.get("images") or []
     if not isinstance(images, list):
@@ -240,6 +247,9 @@ def parse(text: str, path: str) -> Scenario:
             bad = [x for x in args.get("ignore", []) if x not in ("inodes", "uuids", "ids")]
             if bad:
                 raise ScenarioError(f"{where} (expect): field 'ignore': unknown item '{bad[0]}'")
+        for key in ("argv", "run_first"):
+            if key in args and (not args[key] or not all(isinstance(a, str) for a in args[key])):
+                raise ScenarioError(f"{where} ({kind}): field '{key}': a non-empty list of strings (an argv)")
         if kind == "inject_fault":
             import re
             try:

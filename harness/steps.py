@@ -83,7 +83,16 @@ def inject_fault(args, nc, ctx, where):
     if node is None:
         raise StepFailure(f"{where}: fault injection needs the simulator backend")
     node.faults.add(Fault(args["match"], nth=args.get("nth", 1), times=args.get("times", 1),
-                          crash=args.get("crash", False), after=args.get("after", False)))
+                          crash=args.get("crash", False), after=args.get("after", False),
+                          run_first=args.get("run_first")))
+    return nc
+
+
+def node_command(args, nc, ctx, where):
+    result = ctx.host.run([str(a) for a in args["argv"]], args.get("stdin"))
+    if result.rc != args.get("expect_rc", 0):
+        raise StepFailure(f"{where}: {' '.join(map(str, args['argv']))}: exit {result.rc}, expected "
+                          f"{args.get('expect_rc', 0)}: {(result.stderr or result.stdout).strip()[:200]}")
     return nc
 
 
@@ -255,7 +264,7 @@ def expect_commands(args, nc, ctx, where):
 HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instance, "restart_node": restart_node,
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
             "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
-            "expect_instances": expect_instances,
+            "expect_instances": expect_instances, "node_command": node_command,
             "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
 
 

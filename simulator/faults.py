@@ -39,6 +39,7 @@ class Fault:
     stderr: str | None = None
     crash: bool = False
     after: bool = False
+    run_first: list[str] | None = None   # a race: another program runs this argv just before the match
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -62,14 +63,15 @@ class FaultPlan:
         return fault
 
     def before(self, argv: list[str]) -> tuple[Result | None, Fault | None]:
-        """A failure result to return instead of running, or the crash to raise after running."""
+        """A failure result to return instead of running, or the fault whose crash (after running) or race
+        (another program's command first) applies to this command."""
         self.commands_seen += 1
         line = " ".join(argv)
         for fault in self.faults:
             if fault.applies(line):
                 if fault.crash and not fault.after:
                     raise CrashPoint(line)
-                if fault.crash:
+                if fault.crash or fault.run_first:
                     return None, fault
                 return Result(fault.rc, "", fault.stderr if fault.stderr is not None else real_error(argv)), None
         return None, None

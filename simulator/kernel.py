@@ -18,7 +18,7 @@ def new_encode_dev(major: int, minor: int) -> int:
 
 class Kernel:
     def __init__(self, dialect, clock, rng, host_dev: tuple[int, int] = (8, 3), first_ino: int = 131073,
-                 rootfs: MemoryFS | None = None):
+                 rootfs: MemoryFS | None = None, loop_count: int | None = None):
         self.dialect = dialect
         self.clock = clock
         self.rng = rng
@@ -30,7 +30,9 @@ class Kernel:
             self.vfs.mkdir_p(d)
         self.loop = LoopDriver(self)
         self.dm = DeviceMapper(self, dialect.dm_listing)
-        for n in range(dialect.initial_loops):
+        # loop nodes made at boot: the dialect's, or a node's own count (el6's max_loop / CREATE_NC_LOOP_DEVICES)
+        self.loop_count = loop_count
+        for n in range(dialect.initial_loops if loop_count is None else loop_count):
             self.loop.add(n)
         self.swaps: set[tuple[int, int]] = set()
 
@@ -48,7 +50,8 @@ class Kernel:
         for name, _ in list(mapper.fs.readdir(mapper.ino)):
             if name != "control":
                 mapper.fs.unlink(mapper.ino, name)
-        return Kernel(self.dialect, self.clock, self.rng, self.host_dev, rootfs=self.rootfs)
+        return Kernel(self.dialect, self.clock, self.rng, self.host_dev, rootfs=self.rootfs,
+                      loop_count=self.loop_count)
 
     # -- registry and /dev ----------------------------------------------------------
     def register(self, dev: BlockDevice) -> None:

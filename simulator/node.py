@@ -40,6 +40,13 @@ class Node:
         self.clock.advance(60)
         self.kernel = self.kernel.reboot()
 
+    def set_loop_count(self, count: int) -> None:
+        """Boot with `count` loop devices (nothing may be attached yet): el6 nodes have a fixed pool."""
+        if self.kernel.loop.bound():
+            raise ValueError("loop devices are attached: set the loop count before anything runs")
+        self.kernel.loop_count = count
+        self.kernel = self.kernel.reboot()
+
     def abspath(self, path: str) -> str:
         return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path
 
@@ -47,11 +54,13 @@ class Node:
         """Run one command; the only way anything reaches the simulated kernel."""
         if not argv:
             return Result(0)
-        injected, crash_after = self.faults.before(argv) if self.faults.faults else (None, None)
+        injected, fault = self.faults.before(argv) if self.faults.faults else (None, None)
         if injected is not None:
             return injected
+        if fault is not None and fault.run_first:
+            self._dispatch(list(fault.run_first), None)     # the racing program's command, not the caller's
         result = self._dispatch(argv, stdin)
-        if crash_after is not None:
+        if fault is not None and fault.crash:
             from .faults import CrashPoint
             raise CrashPoint(" ".join(argv))
         return result
