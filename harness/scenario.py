@@ -29,6 +29,9 @@ STEP_FIELDS = {
     # simulator only: the nth command matching `match` fails like the real tool, or kills the engine there
     "inject_fault": {"match": (str, True), "nth": (int, False), "times": (int, False), "crash": (bool, False),
                      "after": (bool, False), "run_first": (list, False)},
+    # simulator only: another program (a hypervisor) keeps a device open for `seconds` of virtual time;
+    # `link` names the device through the instance's link-to-<guest device> (e.g. sda)
+    "hold_device": {"id": (str, True), "link": (str, True), "seconds": (int, True)},
     # another program on the node (not the engine, not in its trace): foreign loops, a racing process
     "node_command": {"argv": (list, True), "stdin": (str, False), "expect_rc": (int, False)},
     "check_invariants": {"terminated": (list, False)},

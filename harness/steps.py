@@ -88,6 +88,24 @@ def inject_fault(args, nc, ctx, where):
     return nc
 
 
+def hold_device(args, nc, ctx, where):
+    node = getattr(ctx.host, "node", None)
+    if node is None:
+        raise StepFailure(f"{where}: holding a device open needs the simulator backend")
+    inst = nc.instances.get(args["id"])
+    if inst is None:
+        raise StepFailure(f"{where}: no instance {args['id']} on this node")
+    link = f"{nc.instance_dir(inst.user, inst.id)}/link-to-{args['link']}"
+    target = ctx.host.run(["readlink", "-f", link])
+    if target.rc != 0 or not target.stdout.strip():
+        raise StepFailure(f"{where}: {link}: no such link")
+    try:
+        node.hold_device(target.stdout.strip(), args["seconds"])
+    except Exception as exc:  # noqa: BLE001 - FsError: not a block device
+        raise StepFailure(f"{where}: {target.stdout.strip()}: cannot hold it open: {exc}") from None
+    return nc
+
+
 def node_command(args, nc, ctx, where):
     result = ctx.host.run([str(a) for a in args["argv"]], args.get("stdin"))
     if result.rc != args.get("expect_rc", 0):
@@ -265,6 +283,7 @@ HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instan
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
             "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
             "expect_instances": expect_instances, "node_command": node_command,
+            "hold_device": hold_device,
             "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
 
 

@@ -29,6 +29,7 @@ class Node:
         self.env: dict[str, str] = {"LANG": "C.UTF-8"}
         self.commands_run = 0
         self.faults = FaultPlan()
+        self.timed_holds: list[tuple[float, object, str]] = []
         dev = self.kernel.vfs.walk("/dev")
         dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
         dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
@@ -38,7 +39,23 @@ class Node:
     def reboot(self) -> None:
         """Power-cycle: kernel state is lost, files on the host disk are kept."""
         self.clock.advance(60)
+        self.timed_holds.clear()
         self.kernel = self.kernel.reboot()
+
+    def hold_device(self, path: str, seconds: float, holder: str = "qemu-kvm") -> None:
+        """Another program keeps `path` open for `seconds` of virtual time (a hypervisor that reported its domain
+        shut off before closing the disk): removing the device is busy until then."""
+        dev = self.kernel.device_at(path)
+        dev.hold(holder)
+        self.timed_holds.append((self.clock.now + seconds, dev, holder))
+
+    def _expire_holds(self) -> None:
+        now = self.clock.now
+        for entry in [h for h in self.timed_holds if h[0] <= now]:
+            self.timed_holds.remove(entry)
+            _, dev, holder = entry
+            dev.release(holder)
+            self.kernel.released(dev)
 
     def set_loop_count(self, count: int) -> None:
         """Boot with `count` loop devices (nothing may be attached yet): el6 nodes have a fixed pool."""
@@ -54,6 +71,8 @@ class Node:
         """Run one command; the only way anything reaches the simulated kernel."""
         if not argv:
             return Result(0)
+        if self.timed_holds:
+            self._expire_holds()
         injected, fault = self.faults.before(argv) if self.faults.faults else (None, None)
         if injected is not None:
             return injected
