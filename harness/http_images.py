@@ -28,6 +28,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-transfer (a download the engine abandoned) is not the server's error: the
+        default prints a traceback on the run's console."""
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class ImageServer:
     def __init__(self, specs: list[ImageSpec]):
         self.specs = specs
@@ -40,7 +49,7 @@ class ImageServer:
         for spec in self.specs:
             self._make(spec)
         handler = functools.partial(_QuietHandler, directory=self.dir)
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         # shutdown() waits for the loop's next poll: 0.5 s by default, per scenario run
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self

@@ -90,4 +90,6 @@ def real_error(argv: list[str]) -> str:
     if template is None:
         template = REAL_ERRORS.get(tool, f"{tool}: Input/output error\n")
     arg = next((a for a in reversed(argv[1:]) if a.startswith("/")), argv[-1] if argv else "")
+    if tool == "dd":
+        arg = next((a[3:] for a in argv[1:] if a.startswith("of=")), arg)
     return template.format(arg=arg, name=argv[-1] if argv else "")
