@@ -36,6 +36,9 @@ class NodeConfig:
     inject_keys: bool = True
     cache_snapshots: bool = True
     dm_prefix: str = "euca-"     # device-mapper names of clones; `euca-zero` is shared whatever the prefix
+    # instances run as libvirt domains named by instance id: terminate destroys the domain first, and a restart
+    # adopts only instances whose domain still runs (`virsh list --name`)
+    hypervisor: bool = False
 
 
 @dataclass
@@ -178,6 +181,8 @@ class NodeController:
             if self.instances.get(instance_id) is not inst:
                 return
         self._save(inst)
+        if self.config.hypervisor:
+            self.io.cmd(["virsh", "destroy", instance_id], check=False)   # already gone is fine
         left = self._destroy_backing(inst)
         del self.instances[instance_id]
         if left:
@@ -228,6 +233,15 @@ class NodeController:
         links = [n for n in self.io.listdir(path) if n.startswith("link-to-")]
         return bool(links) and all(self.io.exists(f"{path}/{n}") for n in links)
 
+    def _running_domains(self) -> set[str] | None:
+        """None without a hypervisor to ask; an instance whose domain died while we were down is not adopted."""
+        if not self.config.hypervisor:
+            return None
+        listing = self.io.cmd(["virsh", "list", "--name"], check=False)
+        if listing.rc != 0:
+            raise EngineError(f"cannot list the hypervisor's domains: {listing.stderr.strip()}")
+        return {line.strip() for line in listing.stdout.splitlines() if line.strip()}
+
     def restart(self) -> list[str]:
         """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
         then remove devices and loops named like ours that no blob claims."""
@@ -244,10 +258,12 @@ class NodeController:
         # devices no metadata names (a crash between a kernel change and its metadata write) sit on top of
         # the blobs' own devices and would keep fsck from removing those: they go first
         removed = sweep_orphans(stores, self.config.dm_prefix)
+        domains = self._running_domains()
         known: dict[tuple[str, str], Instance] = {}
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")
-            if inst is not None and inst.state == "running" and self._backing_alive(inst):
+            if inst is not None and inst.state == "running" and self._backing_alive(inst) and (
+                    domains is None or inst.id in domains):
                 known[(inst.user, inst.id)] = inst
                 self.instances[inst.id] = inst
 

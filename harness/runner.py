@@ -85,7 +85,8 @@ class ScenarioRun:
                             dm_prefix=f"euca-{self.isolation}-" if self.isolation else "euca-",
                             cache_mb=node.get("cache_mb", 20480), work_mb=node.get("work_mb", 0),
                             inject_keys=node.get("inject_keys", True),
-                            concurrent_disk_ops=node.get("concurrent_disk_ops", 4))
+                            concurrent_disk_ops=node.get("concurrent_disk_ops", 4),
+                            hypervisor="hypervisor" in node)
         return NodeController(self.host, config, self.images, clock=clock_for(self.host), recorder=self.recorder,
                               seed=self.scenario.seed, log=self.result.log.append)
 
@@ -119,6 +120,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     host = host or make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
     if "loops" in scenario.node:
         host.node.set_loop_count(scenario.node["loops"])
+    if "hypervisor" in scenario.node:
+        host.node.enable_hypervisor(scenario.node["hypervisor"].get("release_delay", 0))
     staged = StagedImages([s for s in scenario.images if not s.served])
     nc = ostore = None
     try:

@@ -32,6 +32,10 @@ STEP_FIELDS = {
     # simulator only: another program (a hypervisor) keeps a device open for `seconds` of virtual time;
     # `link` names the device through the instance's link-to-<guest device> (e.g. sda)
     "hold_device": {"id": (str, True), "link": (str, True), "seconds": (int, True)},
+    # simulator only: the hypervisor runs (start_domain) or loses (kill_domain: the guest crashed, QEMU exited)
+    # the instance's domain; a running domain holds its disk (link-to-sda) open
+    "start_domain": {"id": (str, True)},
+    "kill_domain": {"id": (str, True)},
     # another program on the node (not the engine, not in its trace): foreign loops, a racing process
     "node_command": {"argv": (list, True), "stdin": (str, False), "expect_rc": (int, False)},
     "check_invariants": {"terminated": (list, False)},
@@ -46,7 +50,7 @@ STEP_FIELDS = {
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
-               "inject_keys": bool, "concurrent_disk_ops": int, "loops": int}
+               "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
                 "source": (str, False), "publish": (dict, False)}
@@ -95,6 +99,8 @@ class Scenario:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
         if backend != "sim" and "loops" in self.node:
             return "sets the node's loop device count (simulator only)"
+        if backend != "sim" and "hypervisor" in self.node:
+            return "runs domains on the simulator's hypervisor"
         if backend != "sim" and self.dialect != "debian12":
             return f"{self.dialect} dialect; real nodes run Debian 12 tools"
         if backend != "sim" and self.uses_store and any(s.kind == "bundle_instance" for s in self.steps):
@@ -171,6 +177,10 @@ def parse(text: str, path: str) -> Scenario:
         _check_type(value, NODE_FIELDS[key], f"{path}: node.{key}")
     if node.get("dialect", "debian12") not in ("debian12", "el6"):
         raise ScenarioError(f"{path}: node.dialect: must be debian12 or el6")
+    hv = node.get("hypervisor")
+    if hv is not None and (set(hv) - {"release_delay"} or not isinstance(hv.get("release_delay", 0), int)
+                           or hv.get("release_delay", 0) < 0):
+        raise ScenarioError(f"{path}: node.hypervisor: a mapping with an optional 'release_delay' (whole seconds)")
     if "loops" in node and (node.get("dialect") != "el6" or not 1 <= node["loops"] <= 256):
         # Debian 12's kernel adds loop devices on demand (LOOP_CTL_GET_FREE): only el6 has a fixed pool
         raise ScenarioError(f"{path}: node.loops: a fixed pool of 1 to 256 loop devices, with dialect el6")

@@ -106,6 +106,32 @@ def hold_device(args, nc, ctx, where):
     return nc
 
 
+def _sim_hypervisor(ctx, where):
+    node = getattr(ctx.host, "node", None)
+    if node is None or node.hypervisor is None:
+        raise StepFailure(f"{where}: needs the simulator's hypervisor (node: hypervisor: {{}})")
+    return node.hypervisor
+
+
+def start_domain(args, nc, ctx, where):
+    hv = _sim_hypervisor(ctx, where)
+    inst = nc.instances.get(args["id"])
+    if inst is None or inst.state != "running":
+        raise StepFailure(f"{where}: no running instance {args['id']} on this node")
+    link = ctx.host.run(["readlink", "-f", f"{nc.instance_dir(inst.user, inst.id)}/link-to-sda"]).stdout.strip()
+    try:
+        hv.start(inst.id, [link])
+    except Exception as exc:  # noqa: BLE001 - already running, or no disk
+        raise StepFailure(f"{where}: {exc}") from None
+    return nc
+
+
+def kill_domain(args, nc, ctx, where):
+    if not _sim_hypervisor(ctx, where).stop(args["id"]):
+        raise StepFailure(f"{where}: no domain {args['id']} is running")
+    return nc
+
+
 def node_command(args, nc, ctx, where):
     result = ctx.host.run([str(a) for a in args["argv"]], args.get("stdin"))
     if result.rc != args.get("expect_rc", 0):
@@ -283,7 +309,7 @@ HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instan
             "expect": expect, "expect_files": expect_files, "expect_commands": expect_commands,
             "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
             "expect_instances": expect_instances, "node_command": node_command,
-            "hold_device": hold_device,
+            "hold_device": hold_device, "start_domain": start_domain, "kill_domain": kill_domain,
             "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
 
 

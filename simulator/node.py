@@ -30,6 +30,8 @@ class Node:
         self.commands_run = 0
         self.faults = FaultPlan()
         self.timed_holds: list[tuple[float, object, str]] = []
+        self.hypervisor = None                 # enable_hypervisor(): a libvirt beside the kernel
+        self.hypervisor_release_delay = 0.0    # seconds a destroyed domain keeps its disks open
         dev = self.kernel.vfs.walk("/dev")
         dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
         dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
@@ -40,7 +42,14 @@ class Node:
         """Power-cycle: kernel state is lost, files on the host disk are kept."""
         self.clock.advance(60)
         self.timed_holds.clear()
+        if self.hypervisor is not None:
+            self.hypervisor.reboot()
         self.kernel = self.kernel.reboot()
+
+    def enable_hypervisor(self, release_delay: float = 0.0) -> None:
+        from .hypervisor import Hypervisor
+        self.hypervisor = Hypervisor(self)
+        self.hypervisor_release_delay = release_delay
 
     def hold_device(self, path: str, seconds: float, holder: str = "qemu-kvm") -> None:
         """Another program keeps `path` open for `seconds` of virtual time (a hypervisor that reported its domain

@@ -33,5 +33,6 @@ def tool(*names):
 
 
 def load_all() -> dict:
-    from . import coreutils, dd, dmsetup, fileutils, kpartx, losetup, mkfs, mount, parted, tune2fs  # noqa: F401
+    from . import (coreutils, dd, dmsetup, fileutils, kpartx, losetup, mkfs, mount, parted,  # noqa: F401
+                   tune2fs, virsh)
     return TOOLS
