@@ -79,7 +79,7 @@ class InstanceBundler:
                     raise BundleTaskError(f"BundlingInProgress: {task.bundle_id} is bundling {instance_id}")
             task = BundleTask("bun-" + instance_id[2:], instance_id, bucket, prefix, self.nc.io.clock.now())
             self.tasks[task.bundle_id] = task
-        task.thread = threading.Thread(target=self._run, args=(task, inst), daemon=True)
+        task.thread = threading.Thread(target=self._run_or_die, args=(task, inst), daemon=True)
         task.thread.start()
         if wait:
             task.thread.join()
@@ -119,6 +119,14 @@ class InstanceBundler:
                     table = self.io.quiet(["dmsetup", "table", dm[-1]]).stdout.split("\n")
                     return f"/dev/mapper/{dm[-1]}", sum(int(ln.split()[1]) for ln in table if ln.strip()) * 512
         raise BundleTaskError(f"{inst.id}: no DM-snapshot work copy of an emi- root to bundle")
+
+    def _run_or_die(self, task: BundleTask, inst) -> None:
+        try:
+            self._run(task, inst)
+        except BaseException:
+            if self.nc.io.killed is None:
+                raise
+            # the engine was killed (a crash point): its threads end with it, mid-task, and say nothing
 
     def _run(self, task: BundleTask, inst) -> None:
         bundle_dir = f"{self.nc.instance_dir(inst.user, inst.id)}/bundle"

@@ -271,6 +271,9 @@ class NodeController:
             parts = blob_id.split("/")
             return len(parts) < 3 or (parts[0], parts[1]) not in known
 
+        for user, instance_id in known:
+            # a bundling task dies with the process that ran it: its clone of the root is garbage now
+            self.io.quiet(["rm", "-rf", f"{self.instance_dir(user, instance_id)}/bundle"], check=False)
         deleted = fsck(self.work, stale)
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")

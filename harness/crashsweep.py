@@ -20,7 +20,7 @@ import yaml
 
 from .runner import run_scenario
 from .scenario import parse
-from .sweep import FaultPoint, SweepReport, fault_for
+from .sweep import FaultPoint, SweepReport, fault_for, run_points
 
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
 
@@ -54,6 +54,16 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
     program += [{"restart_node": {"reboot": True} if reboot else {}},
                 {"check_invariants": {}},
                 {"expect_instances": {"running": list(running)}}]
+    if kind == "bundle_instance":
+        user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
+                     and next(iter(r.values()))["id"] == args["id"]), None)
+        if user is not None:      # no half-made bundle clone outlives the process that made it
+            program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
+    if kind == "bundle_instance":
+        user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
+                     and next(iter(r.values()))["id"] == args["id"]), None)
+        if user is not None:      # no half-made bundle clone outlives the process that made it
+            program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
     if kind == "run_instance" and "expect_error" not in args:
         program.append(crashed)                           # the launch again, from what recovery left
         running.append(args["id"])
@@ -74,7 +84,7 @@ def pattern_label(pattern: str, nth: int) -> str:
     return f"{tool}-{nth}"
 
 
-def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True) -> SweepReport:
+def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
@@ -84,9 +94,12 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         raise ValueError(f"{path}: the scenario fails without crashes: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
     report = SweepReport(base.scenario.name)
-    for k in only or range(1, len(commands) + 1):
-        step_index = next(s.index for s in base.steps if s.commands[0] < k <= s.commands[1])
+    ranges = [(s.index, s.commands) for s in base.steps]
+
+    def points(k: int) -> list[FaultPoint]:
+        step_index = next(index for index, (first, last) in ranges if first < k <= last)
         pattern, nth = fault_for(commands, k)
+        out = []
         for reboot in (False, True) if reboots else (False,):
             program = crash_program(doc, step_index, pattern, nth, reboot)
             sc = parse(yaml.safe_dump(program, sort_keys=False), path)
@@ -95,7 +108,11 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
             command = commands[k - 1] + (" [reboot]" if reboot else "")
             point = judge(k, command, result, host)
             point.program = yaml.safe_dump(program, sort_keys=False, width=120)
-            report.points.append(point)
+            out.append(point)
+        return out
+
+    for group in run_points(points, list(only or range(1, len(commands) + 1)), jobs):
+        report.points += group
     return report
 
 

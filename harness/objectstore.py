@@ -39,8 +39,7 @@ class ObjectStoreRun:
         endpoint = os.environ.get("NC_S3_ENDPOINT")
         if not endpoint:
             from .s3server import S3Server
-            self.server = S3Server().start()
-            endpoint = self.server.endpoint
+            endpoint = S3Server.shared().endpoint
         self.store = BundleStore(s3_client(endpoint))
         self.registry = Registry(self.store, self.key("cloud-pk.pem"), rng=self.rng)
         return self

@@ -174,6 +174,9 @@ def bundle_instance(args, nc, ctx, where):
         raise StepFailure(f"{where}: {exc}") from None
     finally:
         events.unregister("provide-client-params.s3.PutObject", count)
+    if nc.io.killed is not None:          # the engine died in the bundling thread
+        ctx.crashed = str(nc.io.killed) or "a crash point"
+        return nc
     ctx.result.log.append(task.line())
     if task.state != args.get("expect_state", "complete"):
         raise StepFailure(f"{where}: bundle task {task.state}, expected {args.get('expect_state', 'complete')}"

@@ -66,7 +66,27 @@ def _without_zero(text: str) -> list[str]:
                   if not line.startswith("euca-zero") and line != "No devices found")
 
 
-def sweep_faults(path: str, times: int = 1, only: list[int] | None = None) -> SweepReport:
+def run_points(point, ks: list[int], jobs: int = 1) -> list:
+    """`point(k)` for each k, in order; over `jobs` forked processes when jobs > 1 (each point is a whole
+    scenario run on its own simulated node, so they share nothing)."""
+    if jobs <= 1 or len(ks) < 2:
+        return [point(k) for k in ks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    global _POINT
+    _POINT = point             # inherited by the forked workers: closures need not pickle
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_call_point, ks, chunksize=max(1, len(ks) // (jobs * 8))))
+
+
+_POINT = None
+
+
+def _call_point(k: int):
+    return _POINT(k)
+
+
+def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
     base = run_scenario(load(path))
@@ -74,7 +94,8 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None) -> Sw
         raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
     report = SweepReport(base.scenario.name)
-    for k in only or range(1, len(commands) + 1):
+
+    def point(k: int) -> FaultPoint:
         sc = load(path)
         # a fault changes which commands run (a retry adds one): sweeps judge the node's state, not counts
         sc.steps = [step for step in sc.steps if step.kind != "expect_commands"]
@@ -85,7 +106,9 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None) -> Sw
         pattern, nth = fault_for(commands, k)
         host.node.faults.add(Fault(pattern, nth=nth, times=times))
         result = run_scenario(sc, host=host, leak_check=False)
-        report.points.append(_judge(k, commands[k - 1], result, host))
+        return _judge(k, commands[k - 1], result, host)
+
+    report.points = run_points(point, list(only or range(1, len(commands) + 1)), jobs)
     return report
 
 

@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-reboots", action="store_true", help="--crashes: leave out the host-reboot variants")
     p.add_argument("--points", help="only these k, comma-separated (e.g. 3,17)")
     p.add_argument("--save", metavar="DIR", help="--crashes: write each failing point's scenario to DIR")
+    p.add_argument("-j", "--jobs", type=int, default=1,
+                   help="run the points over this many processes (each on its own simulated node)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
@@ -43,10 +45,12 @@ def run(args) -> int:
         only = _points(args.points)
         if args.times < 1:
             raise ValueError(f"--times: {args.times}: must be 1 or more")
+        if not 1 <= args.jobs <= 64:
+            raise ValueError(f"--jobs: {args.jobs}: must be 1 to 64")
         if args.crashes:
-            report = sweep_crashes(args.path, only, reboots=not args.no_reboots)
+            report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs)
         else:
-            report = sweep_faults(args.path, args.times, only)
+            report = sweep_faults(args.path, args.times, only, jobs=args.jobs)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
         return 2
