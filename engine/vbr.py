@@ -4,6 +4,8 @@ Messages are the original's (`storage/vbr.c` parse_rec / vbr_parse); the 3.x par
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 TYPES = ("machine", "kernel", "ramdisk", "ephemeral", "swap", "ebs", "boot")
@@ -47,11 +49,16 @@ def parse_ascii(spec: str) -> Vbr:
     for i, name in enumerate(names):
         if i >= len(parts) or parts[i] == "":
             raise VbrError(f"invalid '{name}' specification in VBR '{spec}'")
-    try:
-        size = int(parts[2])
-    except ValueError:
-        raise VbrError(f"invalid 'size' specification in VBR '{spec}'") from None
-    return Vbr(parts[0], parts[1], size, parts[3], parts[4], parts[5])
+    if not _SIZE.fullmatch(parts[2]):
+        raise VbrError(f"invalid 'size' specification in VBR '{spec}'")
+    return Vbr(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
+
+
+_SIZE = re.compile(r"-?[0-9]{1,19}")
+# Ids become file and device names (`<store>/<id>-<hash>/blocks`, `euca-<user>-<instance>-<id>`): the original
+# took any 4 characters; ours are letters, digits, '.', '_' and '-', and never '..'
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}")
+MAX_SIZE = 1 << 40          # a TiB: larger is a typo or an attack, refused before anything is allocated
 
 
 def validate(vbr: Vbr) -> Vbr:
@@ -78,6 +85,10 @@ def validate(vbr: Vbr) -> Vbr:
     _parse_device(vbr)
     if len(vbr.id) < 4:
         raise VbrError(f"failed to parse VBR resource ID '{vbr.id}' (use 'none' when no ID)")
+    if not _SAFE_ID.fullmatch(vbr.id) or ".." in vbr.id:
+        raise VbrError(f"invalid VBR resource ID '{vbr.id}': 4 to 64 letters, digits, '.', '_' and '-'")
+    if vbr.size > MAX_SIZE or vbr.size < -1:
+        raise VbrError(f"invalid size '{vbr.size}' in VBR: -1 or 0 to {MAX_SIZE} bytes")
     fmt = next((f for f in FORMATS if vbr.format_name.startswith(f)), None)
     if fmt is None:
         raise VbrError(f"failed to parse resource format '{vbr.format_name}'")

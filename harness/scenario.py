@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -51,6 +52,8 @@ STEP_FIELDS = {
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict}
+NODE_BOUNDS = {"seed": (0, 2**63 - 1), "cache_mb": (0, 1 << 20), "work_mb": (0, 1 << 20),
+               "concurrent_disk_ops": (0, 64)}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
                 "source": (str, False), "publish": (dict, False)}
@@ -142,9 +145,30 @@ def load(path: str) -> Scenario:
     return parse(text, path)
 
 
+MAX_SCENARIO_BYTES = 1 << 20      # the largest shipped scenario is 12 KB
+MAX_IMAGE_BYTES = 1 << 40         # a TiB: sizes are bounded before anything is allocated for them
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a scenario with both is a mistake to report."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key) if isinstance(key, (str, int, bool)) else None
+        return super().construct_mapping(node, deep)
+
+
 def parse(text: str, path: str) -> Scenario:
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{path}: {len(text)} characters, more than a scenario may have ({MAX_SCENARIO_BYTES})")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ScenarioError(f"{path}: YAML error: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
@@ -175,6 +199,9 @@ def parse(text: str, path: str) -> Scenario:
         if key not in NODE_FIELDS:
             raise ScenarioError(f"{path}: node: unknown field '{key}'")
         _check_type(value, NODE_FIELDS[key], f"{path}: node.{key}")
+    for key, (low, high) in NODE_BOUNDS.items():
+        if key in node and not low <= node[key] <= high:
+            raise ScenarioError(f"{path}: node.{key}: {node[key]} is not within {low}..{high}")
     if node.get("dialect", "debian12") not in ("debian12", "el6"):
         raise ScenarioError(f"{path}: node.dialect: must be debian12 or el6")
     hv = node.get("hypervisor")
@@ -195,14 +222,22 @@ def parse(text: str, path: str) -> Scenario:
         _check_fields(img, IMAGE_FIELDS, where)
         if "id" not in img:
             raise ScenarioError(f"{where}: field 'id': required")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}", img["id"]) or ".." in img["id"]:
+            raise ScenarioError(f"{where}: id '{img['id']}': 4 to 64 letters, digits, '.', '_' and '-'")
         if img.get("content", "zeros") not in CONTENTS:
             raise ScenarioError(f"{where}.content: must be one of {', '.join(CONTENTS)}")
         if (img.get("content") == "file") != ("source" in img):
             raise ScenarioError(f"{where}: content 'file' and 'source' (a file on this machine) go together")
         if "size" not in img and img.get("content") != "file":
             raise ScenarioError(f"{where}: field 'size': required")
+        if not isinstance(img.get("size", 1), int) or isinstance(img.get("size", 1), bool):
+            raise ScenarioError(f"{where}.size: must be an integer (bytes)")
         if img.get("size", 1) <= 0:
             raise ScenarioError(f"{where}.size: must be positive")
+        if img.get("size", 1) > MAX_IMAGE_BYTES:
+            raise ScenarioError(f"{where}.size: {img['size']} bytes, more than the {MAX_IMAGE_BYTES} allowed")
+        if any(img["id"] == other.id for other in sc.images):
+            raise ScenarioError(f"{where}: duplicate image id '{img['id']}'")
         if img.get("serve", "http") != "http":
             raise ScenarioError(f"{where}.serve: only 'http' is supported")
         if "serve" in img and (img.get("files") or img.get("symlinks")):
@@ -264,13 +299,11 @@ def parse(text: str, path: str) -> Scenario:
             if key in args and (not args[key] or not all(isinstance(a, str) for a in args[key])):
                 raise ScenarioError(f"{where} ({kind}): field '{key}': a non-empty list of strings (an argv)")
         if kind == "inject_fault":
-            import re
             try:
                 re.compile(args["match"])
             except re.error as exc:
                 raise ScenarioError(f"{where} (inject_fault): field 'match': bad regex: {exc}") from None
         if kind == "expect_commands":
-            import re
             for key in ("present", "absent", "order"):
                 for j, pattern in enumerate(args.get(key, [])):
                     try:
