@@ -20,7 +20,7 @@ import yaml
 
 from .runner import run_scenario
 from .scenario import parse
-from .sweep import FaultPoint, SweepReport, fault_for, run_points
+from .sweep import FaultPoint, SweepReport, checked_points, fault_for, run_points
 
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
 
@@ -111,7 +111,7 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
             out.append(point)
         return out
 
-    for group in run_points(points, list(only or range(1, len(commands) + 1)), jobs):
+    for group in run_points(points, checked_points(only, len(commands)), jobs):
         report.points += group
     return report
 

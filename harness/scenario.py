@@ -310,6 +310,14 @@ def parse(text: str, path: str) -> Scenario:
                         re.compile(str(pattern))
                     except re.error as exc:
                         raise ScenarioError(f"{where} (expect_commands): {key}[{j}]: bad regex: {exc}") from None
+        for key in ("id", "user"):
+            value = args.get(key)
+            if isinstance(value, str) and kind != "bundle_instance" and (
+                    not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value) or ".." in value):
+                # ids name directories and dm devices on the node (engine.controller checks them again)
+                raise ScenarioError(f"{where} ({kind}): {key} {value!r}: 1 to 64 letters, digits, '.', '_' and '-'")
+        if isinstance(args.get("key"), str) and any(c in args["key"] for c in "\n\r\0"):
+            raise ScenarioError(f"{where} ({kind}): key: one line, no NUL (a newline would add a second key)")
         if kind == "run_instance" and set(args.get("pinned") or {}) - {"keyed", "disk"}:
             raise ScenarioError(f"{where} (run_instance): field 'pinned': only 'keyed' and 'disk' can be pinned")
         sc.steps.append(Step(kind, args, i + 1))

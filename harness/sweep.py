@@ -66,6 +66,13 @@ def _without_zero(text: str) -> list[str]:
                   if not line.startswith("euca-zero") and line != "No devices found")
 
 
+def checked_points(only: list[int] | None, count: int) -> list[int]:
+    beyond = [k for k in only or [] if not 1 <= k <= count]
+    if beyond:
+        raise ValueError(f"--points: {beyond[0]} is not a command of this scenario (1..{count})")
+    return list(only or range(1, count + 1))
+
+
 def run_points(point, ks: list[int], jobs: int = 1) -> list:
     """`point(k)` for each k, in order; over `jobs` forked processes when jobs > 1 (each point is a whole
     scenario run on its own simulated node, so they share nothing)."""
@@ -108,7 +115,7 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
         result = run_scenario(sc, host=host, leak_check=False)
         return _judge(k, commands[k - 1], result, host)
 
-    report.points = run_points(point, list(only or range(1, len(commands) + 1)), jobs)
+    report.points = run_points(point, checked_points(only, len(commands)), jobs)
     return report
 
 

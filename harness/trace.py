@@ -101,12 +101,67 @@ def parse_trace(text: str, name: str = "<trace>") -> list[TraceCommand]:
 
 
 def _check_syntax(cmd: TraceCommand, name: str) -> None:
-    try:
-        tokenize(cmd.text)
-    except ShellSyntaxError as exc:
-        raise TraceError(f"{name}:{cmd.lineno}: {exc}") from None
     if len(cmd.text) > 1_000_000:
         raise TraceError(f"{name}:{cmd.lineno}: command longer than 1000000 characters")
+    if "\0" in cmd.text:
+        raise TraceError(f"{name}:{cmd.lineno}: NUL byte in the command")
+    unsupported = _unsupported(cmd.text)
+    if unsupported:
+        raise TraceError(f"{name}:{cmd.lineno}: {unsupported} are not supported in a replayed trace")
+    try:
+        tokens = tokenize(cmd.text)
+    except ShellSyntaxError as exc:
+        raise TraceError(f"{name}:{cmd.lineno}: {exc}") from None
+    problem = _grammar(tokens)
+    if problem:
+        raise TraceError(f"{name}:{cmd.lineno}: {problem}")
+
+
+def _unsupported(text: str) -> str:
+    """Shell the simulator's shell does not expand, so a replay would run something else than the node did:
+    expansions, subshells, here-documents, globs, background jobs. Quoted text is data."""
+    quote = ""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            i += 1
+        elif quote == '"' and c == '"':
+            quote = ""
+        elif c == "`" or (c == "$" and i + 1 < len(text) and (text[i + 1].isalpha() or text[i + 1] in "_{(")):
+            return "variables and command substitutions"
+        elif quote:
+            pass
+        elif c in "'\"":
+            quote = c
+        elif c in "()":
+            return "subshells"
+        elif text.startswith("<<", i):
+            return "here-documents"
+        elif c in "*?[" and (i == 0 or text[i - 1] != "="):
+            return "globs"
+        elif c == "&" and not text.startswith("&&", i) and not (i and text[i - 1] in ">&"):
+            return "background jobs"
+        i += 1
+    return ""
+
+
+def _grammar(tokens: list) -> str:
+    """What bash says of operators with nothing to join (`ls |`, `; ls`, `ls ;;`, `ls >`)."""
+    from simulator.shell import Op
+    joiners = ("|", "&&", "||", ";")
+    previous = None
+    for tok in tokens:
+        if isinstance(tok, Op) and tok.text in joiners and (previous is None or isinstance(previous, Op)):
+            return f"syntax error near unexpected token `{tok.text}'"
+        previous = tok
+    if isinstance(previous, Op) and previous.text in ("|", "&&", "||"):
+        return "syntax error: unexpected end of file"
+    if isinstance(previous, Op) and previous.text in (">", ">>", "<", "2>"):
+        return "syntax error near unexpected token `newline'"
+    return ""
 
 
 def parse_transcript(text: str, name: str = "<transcript>") -> list[TraceCommand]:

@@ -22,3 +22,4 @@ def keys(tmp_path_factory):
     """Throw-away RSA pairs: user, cloud, other (tests/rsa_keys.py)."""
     from rsa_keys import key_set
     return key_set(tmp_path_factory.mktemp("keys"))
+collect_ignore_glob = ["bad_inputs/*"]   # the corpus is read by test_bad_inputs.py, not collected as scenarios

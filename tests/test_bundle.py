@@ -102,7 +102,7 @@ def test_round_trip_with_the_user_key_and_with_the_cloud_key(bundled, keys, tmp_
 
 
 def test_a_wrong_key_is_refused(bundled, keys, tmp_path):
-    with pytest.raises(UnbundleError, match="^Failed to decrypt the bundle's encryption key.  Ensure"):
+    with pytest.raises(UnbundleError, match="manifest.xml: Failed to decrypt the bundle's encryption key.  Ensure"):
         unbundle(bundled[2], destination=str(tmp_path / "o"), privatekey=keys["other_key"])
     with pytest.raises(UnbundleError, match="missing private key; please supply one with -k"):
         unbundle(bundled[2], destination=str(tmp_path / "o"))

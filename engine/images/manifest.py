@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 VERSION = "2007-10-10"
 ARCHES = ("i386", "x86_64", "armhf", "ppc", "ppc64", "ppc64le")
 IMAGE_TYPES = ("machine", "kernel", "ramdisk")
-SAFE_PART = re.compile(r"[A-Za-z0-9._+@=,-]+")
+SAFE_PART = re.compile(r"[A-Za-z0-9._+@=,-]{1,200}")
+MAX_IMAGE_BYTES = 1 << 40       # a TiB: a larger size is refused before anything is written for it
 
 
 class ManifestError(Exception):
@@ -131,8 +132,10 @@ def parse(text: str, where: str = "manifest") -> Manifest:
 
     def number(path: str) -> int:
         value = text_of(path)
-        if not value.isdigit():
-            raise ManifestError(f"{where}: <{path}> must be a non-negative integer, not {value!r}")
+        if not value.isdigit() or len(value) > 20:
+            raise ManifestError(f"{where}: <{path}> must be a non-negative integer, not {value[:40]!r}")
+        if int(value) > MAX_IMAGE_BYTES:
+            raise ManifestError(f"{where}: <{path}> is {value} bytes, more than the {MAX_IMAGE_BYTES} allowed")
         return int(value)
 
     m = Manifest(name=text_of("image/name"), user=text_of("image/user"),

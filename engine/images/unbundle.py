@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import zlib
 
@@ -67,9 +68,14 @@ def check_parts(m: Manifest, source: str) -> list[str]:
     paths, total = [], 0
     for part in m.parts:
         path = os.path.join(source, part.filename)
-        if not os.path.isfile(path):
+        try:
+            st = os.lstat(path)
+        except OSError:
             raise UnbundleError(f"bundle part '{path}' does not exist; you may need to use -s to specify where to "
-                                f"find the bundle's parts")
+                                f"find the bundle's parts") from None
+        if not stat.S_ISREG(st.st_mode):
+            # a symlink out of the bundle directory (to /etc/shadow, to /dev/zero) is never followed
+            raise UnbundleError(f"bundle part '{path}' is not a regular file")
         sha1 = hashlib.sha1()
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
@@ -86,9 +92,21 @@ def check_parts(m: Manifest, source: str) -> list[str]:
 
 def unbundle(manifest_path: str, source: str | None = None, destination: str = ".", privatekey: str | None = None,
              enc_key: str | None = None, enc_iv: str | None = None, cert: str | None = None) -> str:
+    try:
+        return _unbundle(manifest_path, source, destination, privatekey, enc_key, enc_iv, cert)
+    except UnbundleError as exc:
+        message = str(exc)
+        if manifest_path in message or "bundle part '" in message:
+            raise
+        raise UnbundleError(f"{manifest_path}: {message}") from None
+
+
+def _unbundle(manifest_path: str, source: str | None, destination: str, privatekey: str | None,
+              enc_key: str | None, enc_iv: str | None, cert: str | None) -> str:
     m, text = read_manifest(manifest_path)
     if not SAFE_PART.fullmatch(m.name) or m.name in (".", ".."):
-        raise UnbundleError(f"{manifest_path}: image name {m.name!r} is not a plain file name")
+        raise UnbundleError(f"{manifest_path}: image name {m.name[:60]!r} is not a plain file name of at most 200 "
+                            "characters")
     if cert:
         try:
             ok = m.signature != "UNSIGNED" and crypto.verify(crypto.load_cert(cert), signed_region(text), m.signature)
@@ -102,7 +120,7 @@ def unbundle(manifest_path: str, source: str | None = None, destination: str = "
     fd, scratch = tempfile.mkstemp(prefix=f".{m.name}.", dir=destination)
     try:
         with os.fdopen(fd, "wb") as out:
-            written, tar_sha1 = _stream(parts, key_hex, iv_hex, out)
+            written, tar_sha1 = _stream(parts, key_hex, iv_hex, out, m.size)
         if tar_sha1 != m.digest:
             raise UnbundleError(f"bundle appears to be corrupt (expected SHA1: {m.digest}, actual: {tar_sha1})")
         if written != m.size:
@@ -116,7 +134,9 @@ def unbundle(manifest_path: str, source: str | None = None, destination: str = "
         raise
 
 
-def _stream(parts: list[str], key_hex: str, iv_hex: str, out) -> tuple[int, str]:
+def _stream(parts: list[str], key_hex: str, iv_hex: str, out, limit: int) -> tuple[int, str]:
+    """Decrypt, gunzip and untar into `out`, a bounded CHUNK of output at a time (a gzip bomb never sits in
+    memory), and never more than `limit` bytes (the manifest's size) onto the disk."""
     dec = crypto.Decryptor(key_hex, iv_hex)
     gunzip = zlib.decompressobj(31)
     tar = TarMemberReader()
@@ -128,12 +148,14 @@ def _stream(parts: list[str], key_hex: str, iv_hex: str, out) -> tuple[int, str]
         while plain:
             if gunzip.eof:   # concatenated gzip members (pigz -i, or two streams cat'ed together)
                 gunzip = zlib.decompressobj(31)
-            data = gunzip.decompress(plain)
-            plain = gunzip.unused_data if gunzip.eof else b""
+            data = gunzip.decompress(plain, CHUNK)
+            plain = gunzip.unused_data if gunzip.eof else gunzip.unconsumed_tail
             tar_sha1.update(data)
             chunk = tar.feed(data)
-            out.write(chunk)
             written += len(chunk)
+            if written > limit:
+                raise UnbundleError(f"bundle appears to be corrupt (more than the manifest's {limit} bytes)")
+            out.write(chunk)
 
     try:
         for path in parts:

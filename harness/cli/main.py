@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.verb:
         parser.print_help()
+        print("nc-harness: a verb is needed (see above)", file=sys.stderr)
         return 2
     try:
         return args.run(args)

@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     try:
         commands = parse_trace(read_text(args.trace), args.trace)
+        if not commands:
+            raise TraceError(f"{args.trace}: no command to replay (only blank lines and comments)")
     except TraceError as exc:
         print(f"nc-harness replay: {exc}", file=sys.stderr)
         return 2
