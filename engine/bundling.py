@@ -21,7 +21,7 @@ from .images.store import BundleStore
 from .nodeio import NodeIO
 from .sources import read_chunks
 
-S3_NAME = re.compile(r"^[a-z0-9._-]{3,255}$", re.I)
+S3_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,254}$", re.I)   # never a leading "-" (an option) or "."
 
 
 class BundleTaskError(Exception):
@@ -136,8 +136,9 @@ class InstanceBundler:
         try:
             self._set(task, "bundling", 0)
             device, size = self._root_device(inst)
-            self.io.mkdirs(bundle_dir)
+            self.nc.work.make_dirs(bundle_dir)
             self.io.make_sparse(clone, size)
+            self.io.quiet(["chmod", "0660", clone])     # the guest's whole root filesystem
             dd_copy(self.io, device, clone, size)
             # the clone read back through the host interface; each chunk is a chance to cancel
             chunks = read_chunks(self.io.quiet, clone, size,

@@ -94,7 +94,7 @@ class NodeController:
         return f"{self.work.path}/{user}/{instance_id}"
 
     def _save(self, inst: Instance) -> None:
-        self.io.write(f"{self.instance_dir(inst.user, inst.id)}/instance.xml", inst.to_xml())
+        self.work.write_file(f"{self.instance_dir(inst.user, inst.id)}/instance.xml", inst.to_xml())
 
     @staticmethod
     def _check_ids(*ids: str) -> None:
@@ -118,7 +118,7 @@ class NodeController:
         except Exception as exc:  # noqa: BLE001 - bad VBRs and unreachable manifests alike: one clear error
             del self.instances[instance_id]
             raise EngineError(f"{instance_id}: {exc}") from None
-        self.io.mkdirs(self.instance_dir(user, instance_id))
+        self.work.make_dirs(self.instance_dir(user, instance_id))
         self._save(inst)
         ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,
                            self.config.inject_keys, abort=lambda: inst.state == "teardown")

@@ -62,6 +62,8 @@ def inject_key(io: NodeIO, device: str, key: str, token) -> None:
         target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
         if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:
             raise KeyInjectionError(f"{target[len(mnt):]} in the image is not a regular file")
+        io.make_sparse(tmp, 0)
+        io.quiet(["chmod", "0600", tmp])      # before the key is in it
         io.write(tmp, key)
         io.cmd(["/bin/cp", tmp, target])
         diskutil.chown(io, "root", target)

@@ -53,7 +53,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
     blob_dir = store.blob_dir(blob_id)
     made_dir = create and not io.is_dir(blob_dir)
     if made_dir:
-        io.mkdirs(blob_dir)
+        store.make_dirs(blob_dir)
     try:
         store.locks.acquire(lock_path, timeout)
     except LockTimeout:
@@ -79,7 +79,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             bb.size_bytes = actual
             bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
             bb.dm = store.read_lines(blob_id, "dm")
-        io.write(lock_path, f"{store.owner}/{threading.get_ident()}")
+        store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
         _ensure_loop(store, bb)
         return bb
@@ -103,11 +103,12 @@ def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None) -> N
             store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
         bb.created = True
         store.io.make_sparse(bb.blocks_path, bb.size_bytes)
+        store.io.quiet(["chmod", "0660", bb.blocks_path])
         if hollow:
-            store.io.write(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
+            store.write_file(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
             bb.hollow = True
         if sig:
-            store.io.write(store.path_of(bb.id, "sig"), sig)
+            store.write_file(store.path_of(bb.id, "sig"), sig)
     finally:
         store.unlock_store()
 
@@ -120,7 +121,7 @@ def _ensure_loop(store: Blobstore, bb: Blockblob) -> None:
         bb.loop = recorded
         return
     bb.loop = diskutil.loop_attach(store.io, bb.blocks_path)
-    store.io.write(path, bb.loop)
+    store.write_file(path, bb.loop)
 
 
 def in_use(store: Blobstore, blob_id: str) -> set[str]:

@@ -15,6 +15,7 @@ SUFFIXES = ("blocks", "lock", "dm", "deps", "loopback", "sig", "refs", "hollow")
 STORE_LOCK_TIMEOUT = 0.5
 FORMATS = {"files": 1, "directory": 2}
 REVOCATIONS = {"none": 1, "lru": 2}
+FILE_PERM, DIR_PERM = 0o660, 0o771      # BLOBSTORE_FILE_PERM, BLOBSTORE_DIRECTORY_PERM
 SNAPSHOTS = {"none": 1, "dm": 2}
 
 
@@ -62,7 +63,7 @@ class Blobstore:
         """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error."""
         store = cls(io, locks, path, limit_blocks, revocation, fmt, snapshot, registry, owner)
         meta_path = f"{store.path}/.blobstore"
-        io.mkdirs(store.path)
+        store.make_dirs(store.path)
         text = io.read(meta_path)
         if text and len(text) >= 30:
             fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
@@ -76,9 +77,22 @@ class Blobstore:
         else:
             rng = random.Random(f"{seed}:{path}")
             store_id = "".join(f"{rng.getrandbits(31):08x}" for _ in range(3))
-        io.write(meta_path, f"id: {store_id}\nlimit: {limit_blocks}\nrevocation: {REVOCATIONS[revocation]}\n"
+        store.write_file(meta_path, f"id: {store_id}\nlimit: {limit_blocks}\nrevocation: {REVOCATIONS[revocation]}\n"
                             f"snapshot: {SNAPSHOTS[snapshot]}\nformat: {FORMATS[fmt]}\n")
         return store
+
+    # files, with the original's modes ----------------------------------------------------------
+    def write_file(self, path: str, text: str) -> None:
+        """BLOBSTORE_FILE_PERM: no other user reads a blob's metadata or data, none writes anything."""
+        self.io.write(path, text)
+        self.io.quiet(["chmod", f"0{FILE_PERM:o}", path])
+
+    def make_dirs(self, path: str) -> None:
+        """BLOBSTORE_DIRECTORY_PERM on the store and on every directory a blob id's '/' makes below it."""
+        self.io.mkdirs(path)
+        rel = path[len(self.path):].strip("/").split("/") if path != self.path else []
+        levels = [self.path] + [f"{self.path}/{'/'.join(rel[:i + 1])}" for i in range(len(rel)) if rel[i]]
+        self.io.quiet(["chmod", f"0{DIR_PERM:o}", *levels])
 
     # paths ------------------------------------------------------------------------------------
     def path_of(self, blob_id: str, suffix: str) -> str:
@@ -105,7 +119,7 @@ class Blobstore:
         """Whole-file rewrite; an empty list deletes the file (empty metadata means 'absent')."""
         path = self.path_of(blob_id, suffix)
         if lines:
-            self.io.write(path, "\n".join(lines) + "\n")
+            self.write_file(path, "\n".join(lines) + "\n")
         else:
             self.io.unlink(path)
 

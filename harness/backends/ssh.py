@@ -12,6 +12,15 @@ from ..host import CommandResult
 from .realnode import RealNodeHost
 
 
+def remote_line(argv: list[str], stdin: str | None = None) -> str:
+    """The one line the remote shell parses: every word quoted, stdin as base64 (only [A-Za-z0-9+/=])."""
+    line = shlex.join(list(argv))
+    if stdin is not None:
+        data = base64.b64encode(stdin.encode("utf-8", "surrogateescape")).decode()
+        line = f"printf %s {data} | base64 -d | {line}"
+    return line
+
+
 class SshHost(RealNodeHost):
     name = "ssh"
 
@@ -34,11 +43,7 @@ class SshHost(RealNodeHost):
         self.remote = testinfra.get_host(target, **options)
 
     def run_raw(self, argv, stdin=None):
-        line = shlex.join(list(argv))
-        if stdin is not None:
-            data = base64.b64encode(stdin.encode("utf-8", "surrogateescape")).decode()
-            line = f"printf %s {data} | base64 -d | {line}"
-        out = self.remote.run(line)
+        out = self.remote.run(remote_line(argv, stdin))
         # bytes as they came (a disk read off the node is binary), in the interface's surrogateescape form
         return CommandResult(out.rc, out.stdout_bytes.decode("utf-8", "surrogateescape"),
                              out.stderr_bytes.decode("utf-8", "surrogateescape"))
