@@ -8,7 +8,8 @@ After each faulted run:
 - a run in which no step failed (the command's failure is tolerated, e.g. a retried removal) must still pass
   every expectation of the scenario.
 - a failed `bundle_instance` (the task ends `failed`) must leave the instance's devices as they were and no
-  bundle directory.
+  bundle directory;
+- and in every case, every blob's metadata must agree with the kernel (harness.invariants).
 Anything else is `wrong state`; leaks are counted apart. `expect_commands` steps are left out of faulted runs:
 a fault legitimately changes which commands run. Simulator only: the faults are injected there."""
 from __future__ import annotations
@@ -123,10 +124,9 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
     nc = result.controller
     failed = next((s for s in result.steps if s.status == "failed"), None)
     if failed is None:
-        leaks = find_leaks(host, nc, result.scenario.leaks_allowed) if nc is not None else []
-        if leaks:
-            return FaultPoint(k, command, "leak", leaks[0])
-        return FaultPoint(k, command, "clean", "tolerated")
+        if nc is None:
+            return FaultPoint(k, command, "clean", "tolerated")
+        return _after(k, command, host, nc, result.scenario.leaks_allowed, "tolerated")
     step = next(s for s in result.scenario.steps if s.index == failed.index)
     if step.kind in ("run_instance", "bundle_instance"):
         # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
@@ -149,7 +149,16 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
             return FaultPoint(k, command, "wrong state", f"second terminate failed: {exc}")
     else:
         return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
-    leaks = find_leaks(host, nc, result.scenario.leaks_allowed)
+    return _after(k, command, host, nc, result.scenario.leaks_allowed, f"{failed.label} failed cleanly")
+
+
+def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:
+    """No leak, and every blob's metadata agrees with the kernel (the state machine's invariants)."""
+    leaks = find_leaks(host, nc, allowed)
     if leaks:
         return FaultPoint(k, command, "leak", leaks[0])
-    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
+    from .invariants import check
+    problems = [p for p in check(host, nc) if not p.startswith("leak: ")]
+    if problems:
+        return FaultPoint(k, command, "wrong state", problems[0])
+    return FaultPoint(k, command, "clean", clean)

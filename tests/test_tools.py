@@ -279,3 +279,29 @@ def test_tune2fs_rewrites_every_superblock_copy_like_ext2fs_flush():
     assert node.sh("dmsetup status s").stdout == "0 131072 snapshot 80/131072 0\n"
     group1 = node.kernel.device_at("/dev/mapper/s").read(8193 * 1024, 1024)
     assert group1[56:58] == b"\x53\xef" and group1[90:92] == b"\x01\x00"   # magic, s_block_group_nr
+
+
+def test_a_dm_table_past_2_to_the_54_sectors_is_out_of_device_bounds():
+    """Measured on the UML node (Debian 12's 6.1 kernel, lvm2 2.03): 2^54 - 1 sectors load, 2^54 do not, and
+    the failed create leaves no device."""
+    from simulator.node import Node
+    node = Node()
+    ok = node.run(["dmsetup", "create", "big"], "0 18014398509481983 zero\n")
+    assert (ok.rc, ok.stderr) == (0, "")
+    assert node.run(["dmsetup", "remove", "big"]).rc == 0
+    for length in ("18014398509481984", "99999999999999999999999"):
+        bad = node.run(["dmsetup", "create", "big"], f"0 {length} zero\n")
+        assert (bad.rc, bad.stderr) == (1, "device-mapper: reload ioctl on big (253:0) failed: Invalid argument\n"
+                                           "Command failed.\n")
+        assert node.run(["dmsetup", "ls"]).stdout == "No devices found\n"
+
+
+def test_a_bad_losetup_offset_is_util_linux_2_38s_parse_error():
+    """Measured on the UML node: `losetup -o -5 /dev/loop0 FILE` and `-o abc` exit 1 with strtosize_or_err's
+    text."""
+    from simulator.node import Node
+    node = Node()
+    node.run(["truncate", "-s", "1M", "/tmp/f"])
+    for value in ("-5", "abc"):
+        out = node.run(["losetup", "-o", value, "/dev/loop0", "/tmp/f"])
+        assert (out.rc, out.stderr) == (1, f"losetup: failed to parse offset: '{value}': Invalid argument\n")

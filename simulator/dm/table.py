@@ -24,6 +24,11 @@ class TargetSpec:
     args: list[str]
 
 
+# dm_table_add_target: `start + len > LLONG_MAX >> SECTOR_SHIFT` is "Out of device bounds" (measured on the
+# UML node: 2^54 - 1 sectors load, 2^54 fail with EINVAL)
+MAX_SECTORS = (2**63 - 1) >> 9
+
+
 def parse_table_text(text: str, source: str) -> list[TargetSpec]:
     specs = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -54,6 +59,8 @@ def build_targets(specs: list[TargetSpec], resolve) -> list[Target]:
         if spec.start != next_start or spec.length == 0:
             raise FsError(errno.EINVAL, "Gap in table")
         next_start = spec.start + spec.length
+        if next_start > MAX_SECTORS:
+            raise FsError(errno.EINVAL, "Out of device bounds")
         targets.append(_build(spec, resolve))
     return targets
 

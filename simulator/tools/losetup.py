@@ -43,12 +43,14 @@ def listing_order(node, devices: list[LoopDevice]) -> list[LoopDevice]:
     return sorted(devices, key=lambda d: d.number)
 
 
-def _parse_size(text: str, opt: str) -> int:
+def _parse_size(text: str, opt: str, new_texts: bool = True) -> int:
     units = {"": 1, "K": 1024, "KiB": 1024, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30, "GiB": 1 << 30,
              "KB": 1000, "MB": 10**6, "GB": 10**9}
     num = text.rstrip("KMGiB")
     unit = text[len(num):]
     if not num.isdigit() or unit not in units:
+        if new_texts:      # util-linux 2.38's strtosize_or_err (measured on the UML node)
+            raise Abort(f"losetup: failed to parse {opt}: '{text}': Invalid argument\n")
         raise Abort(f"losetup: invalid {opt} argument: '{text}'\n")
     return int(num) * units[unit]
 
@@ -109,15 +111,15 @@ def losetup(node, argv, stdin):
                             f"Try 'losetup --help' for more information.\n")
             value = args[i + 1]
             if a in ("-o", "--offset"):
-                opts["offset"] = _parse_size(value, "offset")
+                opts["offset"] = _parse_size(value, "offset", not old)
             elif a == "--sizelimit":
-                opts["sizelimit"] = _parse_size(value, "size")
+                opts["sizelimit"] = _parse_size(value, "size", not old)
             else:
                 opts["assoc"] = value
             i += 2
             continue
         if a.startswith("-o") and len(a) > 2:
-            opts["offset"] = _parse_size(a[2:], "offset")
+            opts["offset"] = _parse_size(a[2:], "offset", not old)
         elif a in ("-f", "--find"):
             opts["find"] = True
         elif a == "--show":

@@ -255,6 +255,11 @@ TRACES = [
     ("background", "/sbin/losetup -a &\n", "not supported"),
     ("glob-in-trace", "rm -rf /var/lib/eucalyptus/*\n", "not supported"),
     ("variable", "losetup $DEV\n", "not supported"),
+    ("dm-unknown-target", 'echo "0 10 frob" | /sbin/dmsetup create x\n', "Invalid argument"),
+    ("dm-oversized-length", 'echo "0 99999999999999999999999 zero" | /sbin/dmsetup create x\n', "Invalid argument"),
+    ("dm-negative-length", 'echo "0 -5 zero" | /sbin/dmsetup create x\n', "Invalid format on line 1"),
+    ("dm-gap", 'echo "10 10 zero" | /sbin/dmsetup create x\n', "Invalid argument"),
+    ("losetup-negative-offset", "/sbin/losetup -o -5 /dev/loop0 /etc/hostname\n", "losetup"),
 ]
 
 MANIFEST_CASES = [
