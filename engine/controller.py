@@ -193,20 +193,21 @@ class NodeController:
         path = self.instance_dir(inst.user, inst.id)
         if not self.io.is_dir(path):
             return 0
-        left = self.delete_regex(self.work, f"{re.escape(inst.user)}/{re.escape(inst.id)}/.*")
+        left = self.delete_regex(self.work, f"{re.escape(inst.user)}/{re.escape(inst.id)}/.*",
+                                 under=f"{inst.user}/{inst.id}")
         if not left:
             for name in self.io.listdir(path):
                 self.io.quiet(["rm", "-rf", f"{path}/{name}"], check=False)
             self.io.rmdir(path)
         return left
 
-    def delete_regex(self, store: Blobstore, pattern: str) -> int:
+    def delete_regex(self, store: Blobstore, pattern: str, under: str = "") -> int:
         """blobstore_delete_regex: passes until nothing more can go; mapped blobs wait for their users.
         Opening a blob re-attaches a loop if it has none, as the original's open does."""
         regex = re.compile(pattern)
         while True:
             deleted, left = 0, 0
-            for blob_id in store.ids():
+            for blob_id in store.ids(under):
                 if not regex.fullmatch(blob_id):
                     continue
                 try:

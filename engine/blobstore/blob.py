@@ -171,7 +171,11 @@ def remove_dm_devices(store: Blobstore, names: list[str]) -> None:
     """Backwards through the `dm` list, dropping duplicates; parted's partition children go first."""
     if not names:
         return
-    present = set(store.io.listdir("/dev/mapper"))
+    # which of the names and their possible partition children exist, in one command whose cost does not grow
+    # with the node (listing /dev/mapper did: 18,000 entries on a full node, for every blob deleted)
+    candidates = [f"/dev/mapper/{n}{sep}{i}" for n in dict.fromkeys(names) for sep in ("p", "")
+                  for i in range(1, 10)] + [f"/dev/mapper/{n}" for n in dict.fromkeys(names)]
+    present = {path.rsplit("/", 1)[1] for path in store.io.stat(candidates)}
     seen: list[str] = []
     for name in reversed(names):
         if name in seen:

@@ -106,9 +106,12 @@ class Blobstore:
         rel = blocks_path[len(self.path) + 1:]
         return rel[:-len("/blocks")] if self.format == "directory" else rel[:-len(".blocks")]
 
-    def ids(self) -> list[str]:
+    def ids(self, under: str = "") -> list[str]:
+        """Every blob id, or those below the id prefix `under` (a directory of the store: one instance's blobs
+        without walking the whole work store)."""
         pattern = "blocks" if self.format == "directory" else "*.blocks"
-        return [self.id_of(p) for p in self.io.find(self.path, pattern)]
+        root = f"{self.path}/{under.strip('/')}" if under else self.path
+        return [self.id_of(p) for p in self.io.find(root, pattern)]
 
     # metadata ---------------------------------------------------------------------------------
     def read_lines(self, blob_id: str, suffix: str) -> list[str]:

@@ -1,0 +1,109 @@
+"""A simulated node filling up: the cost of one launch, one terminate, `dmsetup table` and `losetup -a` with
+SMALL and then LARGE instances running (a listing per line it lists), the ratio per operation (target <= 1.3: flat cost, no hidden O(n^2)),
+and the process's peak memory at LARGE (target < 1 GiB). One run; sizes from the command line:
+
+    python3 benchmarks/scale.py            # 100 then 1000 instances
+    python3 benchmarks/scale.py 10 50      # a quick look
+
+Every instance has the seed's shape (kernel, ramdisk, machine, ephemeral, swap: 4 loops and 18 dm devices
+once built, 11 blobs), from small images so that memory measures the model, not image bytes."""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from engine.controller import NodeConfig, NodeController  # noqa: E402
+from engine.nodeio import Recorder, VirtualClockAdapter  # noqa: E402
+from engine.vbr import parse_ascii  # noqa: E402
+from harness.backends.sim import SimHost  # noqa: E402
+from harness.images import ImageSpec, StagedImages  # noqa: E402
+
+MB = 1 << 20
+SAMPLES = 10
+KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDscale bench@example"
+
+
+class FillingNode:
+    def __init__(self):
+        self.host = SimHost(dialect="debian12", seed=1)
+        self.images = StagedImages([ImageSpec("eki-5CA1E001", 65536, "pattern"),
+                                    ImageSpec("eri-5CA1E001", 65536, "pattern"),
+                                    ImageSpec("emi-5CA1E001", 2 * MB, "ext3")])
+        self.images.stage(self.host)
+        loc = {i: s.location for i, s in self.images.specs.items()}
+        self.vbrs = [f"kernel:eki-5CA1E001:-1:none:none:{loc['eki-5CA1E001']}",
+                     f"ramdisk:eri-5CA1E001:-1:none:none:{loc['eri-5CA1E001']}",
+                     f"machine:emi-5CA1E001:-1:none:sda1:{loc['emi-5CA1E001']}",
+                     "ephemeral0:none:1048576:ext3:sda2:none", "swap:none:1048576:swap:sda3:none"]
+        self.nc = NodeController(self.host, NodeConfig(cache_mb=1024, concurrent_disk_ops=0), self.images,
+                                 clock=VirtualClockAdapter(self.host.node.clock), recorder=Recorder(), seed=1)
+        self.count = 0
+
+    def launch(self) -> str:
+        self.count += 1
+        inst = f"i-{self.count:08X}"
+        self.nc.run_instance(inst, "AIDASCALE", [parse_ascii(v) for v in self.vbrs], key=KEY)
+        return inst
+
+    def fill_to(self, n: int) -> None:
+        while len(self.nc.instances) < n:
+            self.launch()
+
+    def measure(self) -> dict[str, float]:
+        """Seconds per operation, over SAMPLES of each; the node is back at its size afterwards."""
+        out = {}
+        start = time.perf_counter()
+        launched = [self.launch() for _ in range(SAMPLES)]
+        out["run"] = (time.perf_counter() - start) / SAMPLES
+        start = time.perf_counter()
+        for inst in launched:
+            self.nc.terminate_instance(inst)
+        out["terminate"] = (time.perf_counter() - start) / SAMPLES
+        for name, argv in (("dmsetup table", ["dmsetup", "table"]), ("losetup -a", ["losetup", "-a"])):
+            lines = len(self.host.run(argv).stdout.splitlines())
+            start = time.perf_counter()
+            for _ in range(SAMPLES):
+                self.host.run(argv)
+            # a listing grows with the node by nature: its cost per line listed is what must stay flat
+            out[f"{name} per line"] = (time.perf_counter() - start) / SAMPLES / max(1, lines)
+        return out
+
+    def census(self) -> str:
+        loops = len(self.host.run(["losetup", "-a"]).stdout.splitlines())
+        dms = len(self.host.run(["dmsetup", "ls"]).stdout.splitlines())
+        blobs = len(self.nc.work.ids()) + len(self.nc.cache.ids())
+        return f"{len(self.nc.instances)} instances, {loops} loops, {dms} dm devices, {blobs} blobs"
+
+
+def main(argv: list[str]) -> int:
+    small, large = (int(argv[0]), int(argv[1])) if len(argv) == 2 else (100, 1000)
+    node = FillingNode()
+    start = time.perf_counter()
+    node.fill_to(small)
+    fill_small = time.perf_counter() - start
+    at_small = node.measure()
+    print(f"at {node.census()} (filled in {fill_small:.1f} s)")
+    start = time.perf_counter()
+    node.fill_to(large)
+    fill_large = time.perf_counter() - start
+    at_large = node.measure()
+    print(f"at {node.census()} (filled in {fill_large:.1f} s more)")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ratios = {}
+    for op in at_small:
+        ratios[op] = at_large[op] / at_small[op]
+        print(f"{op:>22}: {at_small[op] * 1000:9.4f} ms at {small}, {at_large[op] * 1000:9.4f} ms at {large}, "
+              f"ratio {ratios[op]:.2f}")
+    worst = max(ratios, key=ratios.get)
+    print(f"peak RSS {peak_mib:.0f} MiB at {large} instances (target < 1024); worst ratio {ratios[worst]:.2f} "
+          f"({worst}; target <= 1.3)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
