@@ -83,6 +83,7 @@ class NodeIO:
         self.log = log or (lambda msg: None)
         self.commands_issued = 0
         self.killed: BaseException | None = None
+        self.fast = False        # NodeConfig.fast_path: fewer, cheaper commands for the same devices and bytes
         self._lock = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None):

@@ -51,7 +51,8 @@ STEP_FIELDS = {
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
-               "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict}
+               "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict,
+               "fast_path": bool}
 NODE_BOUNDS = {"seed": (0, 2**63 - 1), "cache_mb": (0, 1 << 20), "work_mb": (0, 1 << 20),
                "concurrent_disk_ops": (0, 64)}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
@@ -93,6 +94,7 @@ class Scenario:
     leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
     requires: list[str] = field(default_factory=list)        # REQUIREMENTS beyond the engine
     aliases: set = field(default_factory=set)                 # bundle_instance register_as names so far
+    engine_path: str = "any"        # or "compatible": its faults and races name NC 3.3's exact commands
 
     @property
     def uses_store(self) -> bool:
@@ -112,6 +114,13 @@ class Scenario:
             return "bundles a running instance: the names pinned here are the simulator's"
         from .requirements import unmet
         return unmet(self.requires)
+
+    def fast_path(self) -> "Scenario":
+        """The same scenario on the engine's fast path: devices and bytes must come out the same; only the
+        steps that name NC 3.3's exact commands no longer apply."""
+        self.node = dict(self.node, fast_path=True)
+        self.steps = [s for s in self.steps if s.kind != "expect_commands"]
+        return self
 
     @property
     def dialect(self) -> str:
@@ -177,7 +186,8 @@ def parse(text: str, path: str) -> Scenario:
         raise ScenarioError(f"{path}: YAML error: {exc}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
-    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed", "requires"}
+    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed", "requires",
+                          "engine_path"}
     if unknown:
         raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
     name = doc.get("name")
@@ -192,6 +202,9 @@ def parse(text: str, path: str) -> Scenario:
     if not isinstance(requires, list) or any(r not in REQUIREMENTS for r in requires):
         raise ScenarioError(f"{path}: requires: a list of {', '.join(REQUIREMENTS)}")
     sc.requires = requires
+    if doc.get("engine_path", "any") not in ("any", "compatible"):
+        raise ScenarioError(f"{path}: engine_path: 'any' or 'compatible' (its faults name NC 3.3's commands)")
+    sc.engine_path = doc.get("engine_path", "any")
     node = doc.get("node") or {}
     if not isinstance(node, dict):
         raise ScenarioError(f"{path}: node: must be a mapping")

@@ -64,6 +64,19 @@ def rmdir(node, argv, stdin):
 
 @tool("cp")
 def cp(node, argv, stdin):
+    long_opts = [a for a in argv[1:] if a.startswith("--") and a != "--"]
+    for opt in long_opts:   # GNU cp's copy-strategy options; the copy below always keeps holes
+        name, _, value = opt.partition("=")
+        if name == "--sparse" and value in ("always", "auto", "never"):
+            continue
+        if name == "--reflink" and value in ("", "always", "auto", "never"):
+            if value == "always":   # no filesystem of the simulator shares extents
+                raise Abort(f"cp: failed to clone '{argv[-1]}' from '{argv[-2]}': Operation not supported\n")
+            continue
+        if name in ("--sparse", "--reflink"):
+            raise Abort(f"cp: invalid argument '{value}' for '{name}'\n")
+        raise Abort(f"cp: unrecognized option '{opt}'\nTry 'cp --help' for more information.\n")
+    argv = [argv[0]] + [a for a in argv[1:] if a not in long_opts]
     flags, paths = _split(argv, "fpa")
     if len(paths) < 2:
         raise Abort("cp: missing destination file operand\n")

@@ -1,0 +1,79 @@
+"""On a real node: cold-cache then warm-cache provisioning of the seed's instance shape (kernel 4951248 bytes,
+ramdisk 4399848, a 64 MiB ext3 root, 128 MiB ephemeral, 32 MiB swap, a key injected), NC 3.3's command path
+against the engine's fast path, same node, same run. Prints per launch the seconds, the commands issued and
+the bytes the node's disks wrote; the last line has the warm-cache ratio (target >= 3x).
+
+    python3 benchmarks/engine_real.py              # the UML node (nc-harness node build first)
+    python3 benchmarks/engine_real.py qemu         # or any backend spec: vagrant:node1, ssh://root@host
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from harness.backends import make_host  # noqa: E402
+from harness.runner import run_scenario  # noqa: E402
+from harness.scenario import load  # noqa: E402
+
+PHYSICAL = ("ubd", "vd", "sd", "xvd", "nvme")
+
+
+def disk_bytes_written(host) -> int:
+    """Sectors written by the node's physical disks (/proc/diskstats field 10), in bytes."""
+    total = 0
+    for line in host.run(["cat", "/proc/diskstats"]).stdout.splitlines():
+        fields = line.split()
+        if len(fields) > 9 and fields[2].startswith(PHYSICAL) and not fields[2][-1].isdigit():
+            total += int(fields[9]) * 512
+    return total
+
+
+def measure(host, fast: bool, tag: str) -> dict:
+    sc = load(os.path.join(ROOT, "scenarios", "cold-cache.yaml"))
+    run_step = next(s for s in sc.steps if s.kind == "run_instance")
+    sc.steps = [s for s in sc.steps if s.kind in ("run_instance", "terminate_instance")]
+    second = type(run_step)(run_step.kind, dict(run_step.args, id=run_step.args["id"] + "W"), len(sc.steps) + 1)
+    sc.steps.append(second)
+    sc.steps.append(type(run_step)("terminate_instance", {"id": second.args["id"]}, len(sc.steps) + 1))
+    if fast:
+        sc.fast_path()
+    marks = {}
+
+    def on_step(result, step):
+        marks[step.index] = (time.perf_counter(), disk_bytes_written(host))
+    result = run_scenario(sc, host=host, on_step=on_step, isolation=tag)
+    if not result.ok:
+        raise SystemExit(f"{'fast' if fast else 'compatible'}: {result.failure}")
+    end = (time.perf_counter(), disk_bytes_written(host))
+    out = {}
+    for label, step in (("cold", sc.steps[0]), ("warm", second)):
+        following = marks.get(step.index + 1, end)
+        outcome = next(o for o in result.steps if o.index == step.index)
+        out[label] = (following[0] - marks[step.index][0], outcome.commands[1] - outcome.commands[0],
+                      following[1] - marks[step.index][1])
+    return out
+
+
+def main(argv: list[str]) -> int:
+    host = make_host(argv[0] if argv else "uml")
+    try:
+        results = {"compatible": measure(host, False, "bc"), "fast": measure(host, True, "bf")}
+    finally:
+        getattr(host, "close", lambda: None)()
+    for mode, rows in results.items():
+        for label, (seconds, commands, written) in rows.items():
+            print(f"{mode:>10} {label}-cache launch: {seconds:6.2f} s, {commands:3d} commands, "
+                  f"{written / (1 << 20):7.1f} MiB written")
+    warm = results["compatible"]["warm"][0] / results["fast"]["warm"][0]
+    cold = results["compatible"]["cold"][0] / results["fast"]["cold"][0]
+    print(f"fast path: warm cache {warm:.1f}x faster (target >= 3), cold cache {cold:.1f}x; commands per warm "
+          f"launch {results['compatible']['warm'][1]} -> {results['fast']['warm'][1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""The engine's fast path (NodeConfig.fast_path): fewer and cheaper commands, the same devices and bytes."""
+import hashlib
+import os
+
+import pytest
+
+from conftest import ROOT
+
+from harness.backends.sim import SimHost
+from harness.runner import run_scenario, snapshot
+from harness.scenario import load
+
+SCENARIOS = ["cold-cache", "warm-cache", "termination-cleanup", "seed-two-instances"]
+
+
+def _run(name: str, fast: bool):
+    sc = load(os.path.join(ROOT, "scenarios", f"{name}.yaml"))
+    if fast:
+        sc.fast_path()
+    else:
+        sc.steps = [s for s in sc.steps if s.kind != "expect_commands"]
+    host = SimHost(dialect=sc.dialect, seed=sc.seed)
+    states, kernels = [], []
+
+    def on_step(result, step):
+        states.append(snapshot(host))
+        work = sc.node.get("instances_path", "/var/lib/eucalyptus/instances") + "/work"
+        links = host.run(["find", work, "-name", "link-to-kernel"]).stdout.split()
+        kernels.append(sorted(hashlib.sha1(host.run(["cat", link]).stdout.encode("utf-8", "surrogateescape"))
+                              .hexdigest() for link in links))
+    result = run_scenario(sc, host=host, on_step=on_step)
+    assert result.ok, result.failure
+    return result, states, kernels
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_fast_path_builds_the_same_devices_and_bytes_with_fewer_commands(name):
+    slow, slow_states, slow_kernels = _run(name, fast=False)
+    fast, fast_states, fast_kernels = _run(name, fast=True)
+    assert fast_states == slow_states                  # losetup -a, dmsetup table/ls/info before every step
+    assert fast_kernels == slow_kernels and any(fast_kernels)
+    fast_commands = [c.text for c in fast.recorder.commands]
+    assert len(fast_commands) < len(slow.recorder.commands)
+    assert not any(" bs=16 " in c or " bs=8 " in c for c in fast_commands)
+    assert not any(c == "/sbin/losetup -f" for c in fast_commands)
+    assert any(c.startswith("/bin/cp --reflink=auto --sparse=always ") for c in fast_commands)
+
+
+def test_scenarios_that_name_nc_commands_are_skipped_on_the_fast_path(capsys):
+    from harness.cli.main import main
+    assert main(["run", os.path.join(ROOT, "scenarios", "regressions", "e06-losetup-find-race.yaml"),
+                 "--fast-path"]) == 0
+    assert "SKIP e06-losetup-find-race: its faults name NC 3.3's exact commands" in capsys.readouterr().out
+
+
+def test_the_simulated_cp_takes_gnu_copy_options_and_refuses_unknown_ones():
+    from simulator.node import Node
+    node = Node()
+    node.run(["truncate", "-s", "1M", "/tmp/a"])
+    assert node.run(["cp", "--reflink=auto", "--sparse=always", "/tmp/a", "/tmp/b"]).rc == 0
+    assert node.run(["cp", "--reflink=always", "/tmp/a", "/tmp/c"]).stderr == \
+        "cp: failed to clone '/tmp/c' from '/tmp/a': Operation not supported\n"
+    assert node.run(["cp", "--sparse=sometimes", "/tmp/a", "/tmp/c"]).stderr == \
+        "cp: invalid argument 'sometimes' for '--sparse'\n"
+    assert node.run(["cp", "--frobnicate", "/tmp/a", "/tmp/c"]).stderr.startswith(
+        "cp: unrecognized option '--frobnicate'\n")
