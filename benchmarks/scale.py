@@ -5,8 +5,8 @@ and the process's peak memory at LARGE (target < 1 GiB). One run; sizes from the
     python3 benchmarks/scale.py            # 100 then 1000 instances
     python3 benchmarks/scale.py 10 50      # a quick look
 
-Every instance has the seed's shape (kernel, ramdisk, machine, ephemeral, swap: 4 loops and 18 dm devices
-once built, 11 blobs), from small images so that memory measures the model, not image bytes."""
+Every instance has the seed's shape (kernel, ramdisk, machine, ephemeral, swap: once built, 4 loops, 15 dm
+devices and 6 work blobs), from small images so that memory measures the model, not image bytes."""
 from __future__ import annotations
 
 import os

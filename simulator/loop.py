@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import heapq
 
 from .block import BlockDevice
 from .fs.base import FsError
@@ -112,6 +113,7 @@ class LoopDriver:
     def __init__(self, kernel):
         self.kernel = kernel
         self.devices: dict[int, LoopDevice] = {}
+        self._unbound: list[int] = []
 
     def add(self, number: int) -> LoopDevice:
         dev = self.devices.get(number)
@@ -119,13 +121,16 @@ class LoopDriver:
             dev = LoopDevice(number)
             self.devices[number] = dev
             self.kernel.register(dev)
+            heapq.heappush(self._unbound, number)
         return dev
 
     def find_free(self) -> LoopDevice:
-        """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound."""
-        for number in sorted(self.devices):
-            if not self.devices[number].bound:
-                return self.devices[number]
+        """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound. `_unbound` holds every
+        unbound number (and, lazily dropped here, some bound since): O(log n) on a node with thousands."""
+        while self._unbound and self.devices[self._unbound[0]].bound:
+            heapq.heappop(self._unbound)
+        if self._unbound:
+            return self.devices[self._unbound[0]]
         return self.add(max(self.devices, default=-1) + 1)
 
     def bound(self) -> list[LoopDevice]:
@@ -135,6 +140,7 @@ class LoopDriver:
         """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""
         backing_dev, fs, ino = dev.backing_dev, dev.fs, dev.ino
         dev.unbind()
+        heapq.heappush(self._unbound, dev.number)
         if backing_dev is not None:
             backing_dev.release(dev.devnode)
         elif fs is not None and hasattr(fs, "unpin"):
