@@ -81,6 +81,8 @@ class FaultPlan:
 REAL_ERRORS_BY_VERB = {
     ("dmsetup", "remove"): "device-mapper: remove ioctl on {name}  failed: Device or resource busy\nCommand failed.\n",
     ("losetup", "-d"): "losetup: {arg}: detach failed: Device or resource busy\n",
+    # util-linux 2.38 warn()s with errno appended; with no loop-control the kernel's answer is ENODEV
+    ("losetup", "-f"): "losetup: cannot find an unused loop device: No such device\n",
 }
 
 
