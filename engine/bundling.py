@@ -138,7 +138,7 @@ class InstanceBundler:
             device, size = self._root_device(inst)
             self.nc.work.make_dirs(bundle_dir)
             self.io.make_sparse(clone, size)
-            self.io.quiet(["chmod", "0660", clone])     # the guest's whole root filesystem
+            self.nc.work.restrict(clone)     # the guest's whole root filesystem
             dd_copy(self.io, device, clone, size)
             # the clone read back through the host interface; each chunk is a chance to cancel
             chunks = read_chunks(self.io.quiet, clone, size,

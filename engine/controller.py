@@ -20,7 +20,7 @@ from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
 from .vbr import Vbr, parse_vbrs
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # instance and user ids: directory and dm names
 
 
 class EngineError(Exception):
@@ -103,7 +103,7 @@ class NodeController:
     @staticmethod
     def _check_ids(*ids: str) -> None:
         for value in ids:
-            if not _SAFE_ID.match(value or ""):
+            if not SAFE_ID.match(value or ""):
                 raise EngineError(f"invalid id '{value}': letters, digits, '.', '_' and '-' only")
 
     # operations -------------------------------------------------------------------------------

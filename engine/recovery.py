@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import diskutil
-from .blobstore.blob import delete_blob_state
+from .blobstore.blob import delete_blob_state, partition_children
 from .blobstore.store import Blobstore
 from .diskutil import LOSETUP_LINE as _LOSETUP_LINE, loop_backing, same_file
 
@@ -82,7 +82,7 @@ def claimed_devices(stores: list[Blobstore]) -> tuple[set[str], set[str]]:
             loop = io.read(store.path_of(blob_id, "loopback"))
             if loop:
                 claimed_loops.add(loop)
-    claimed_dm |= {f"{c}{p}{i}" for c in list(claimed_dm) for p in ("p", "") for i in range(1, 10)}
+    claimed_dm |= {child for c in list(claimed_dm) for child in partition_children(c)}
     return claimed_dm, claimed_loops
 
 

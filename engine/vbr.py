@@ -58,6 +58,10 @@ _SIZE = re.compile(r"-?[0-9]{1,19}")
 # Ids become file and device names (`<store>/<id>-<hash>/blocks`, `euca-<user>-<instance>-<id>`): the original
 # took any 4 characters; ours are letters, digits, '.', '_' and '-', and never '..'
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}")
+
+
+def safe_resource_id(value: str) -> bool:
+    return bool(_SAFE_ID.fullmatch(value)) and ".." not in value
 MAX_SIZE = 1 << 40          # a TiB: larger is a typo or an attack, refused before anything is allocated
 
 
@@ -85,7 +89,7 @@ def validate(vbr: Vbr) -> Vbr:
     _parse_device(vbr)
     if len(vbr.id) < 4:
         raise VbrError(f"failed to parse VBR resource ID '{vbr.id}' (use 'none' when no ID)")
-    if not _SAFE_ID.fullmatch(vbr.id) or ".." in vbr.id:
+    if not safe_resource_id(vbr.id):
         raise VbrError(f"invalid VBR resource ID '{vbr.id}': 4 to 64 letters, digits, '.', '_' and '-'")
     if vbr.size > MAX_SIZE or vbr.size < -1:
         raise VbrError(f"invalid size '{vbr.size}' in VBR: -1 or 0 to {MAX_SIZE} bytes")

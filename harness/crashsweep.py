@@ -59,11 +59,6 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
                      and next(iter(r.values()))["id"] == args["id"]), None)
         if user is not None:      # no half-made bundle clone outlives the process that made it
             program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
-    if kind == "bundle_instance":
-        user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
-                     and next(iter(r.values()))["id"] == args["id"]), None)
-        if user is not None:      # no half-made bundle clone outlives the process that made it
-            program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
     if kind == "run_instance" and "expect_error" not in args:
         program.append(crashed)                           # the launch again, from what recovery left
         running.append(args["id"])

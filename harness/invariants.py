@@ -8,8 +8,10 @@ from engine.recovery import stale_reasons
 from .leaks import find_leaks
 
 
-def check(host, nc: NodeController, terminated: set[str] | frozenset = frozenset()) -> list[str]:
-    problems = [f"leak: {leak}" for leak in find_leaks(host, nc)]
+def check(host, nc: NodeController, terminated: set[str] | frozenset = frozenset(),
+          allowed: list[str] | None = None) -> list[str]:
+    """Problems, leaks first (`leak: ...`; `allowed` as in find_leaks)."""
+    problems = [f"leak: {leak}" for leak in find_leaks(host, nc, allowed)]
     if nc.cache is not None and nc.cache.limit_blocks:
         used = nc.cache.used_blocks(nc.cache.scan())
         if used > nc.cache.limit_blocks:

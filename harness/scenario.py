@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from engine.vbr import Vbr, VbrError, parse_ascii, parse_vbrs
+from engine.controller import SAFE_ID
+from engine.vbr import MAX_SIZE, Vbr, VbrError, parse_ascii, parse_vbrs, safe_resource_id
 
 from .images import ImageSpec
 
@@ -155,7 +156,7 @@ def load(path: str) -> Scenario:
 
 
 MAX_SCENARIO_BYTES = 1 << 20      # the largest shipped scenario is 12 KB
-MAX_IMAGE_BYTES = 1 << 40         # a TiB: sizes are bounded before anything is allocated for them
+MAX_IMAGE_BYTES = MAX_SIZE        # a TiB: sizes are bounded before anything is allocated for them
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -167,7 +168,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key) if isinstance(key, (str, int, bool)) else None
+            if isinstance(key, (str, int, bool)):
+                seen.add(key)
         return super().construct_mapping(node, deep)
 
 
@@ -235,7 +237,7 @@ def parse(text: str, path: str) -> Scenario:
         _check_fields(img, IMAGE_FIELDS, where)
         if "id" not in img:
             raise ScenarioError(f"{where}: field 'id': required")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}", img["id"]) or ".." in img["id"]:
+        if not safe_resource_id(img["id"]):
             raise ScenarioError(f"{where}: id '{img['id']}': 4 to 64 letters, digits, '.', '_' and '-'")
         if img.get("content", "zeros") not in CONTENTS:
             raise ScenarioError(f"{where}.content: must be one of {', '.join(CONTENTS)}")
@@ -326,7 +328,7 @@ def parse(text: str, path: str) -> Scenario:
         for key in ("id", "user"):
             value = args.get(key)
             if isinstance(value, str) and kind != "bundle_instance" and (
-                    not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value) or ".." in value):
+                    not SAFE_ID.fullmatch(value) or ".." in value):
                 # ids name directories and dm devices on the node (engine.controller checks them again)
                 raise ScenarioError(f"{where} ({kind}): {key} {value!r}: 1 to 64 letters, digits, '.', '_' and '-'")
         if isinstance(args.get("key"), str) and any(c in args["key"] for c in "\n\r\0"):

@@ -95,15 +95,21 @@ def hold_device(args, nc, ctx, where):
     inst = nc.instances.get(args["id"])
     if inst is None:
         raise StepFailure(f"{where}: no instance {args['id']} on this node")
-    link = f"{nc.instance_dir(inst.user, inst.id)}/link-to-{args['link']}"
+    target = _linked_device(nc, ctx, inst, args["link"], where)
+    try:
+        node.hold_device(target, args["seconds"])
+    except Exception as exc:  # noqa: BLE001 - FsError: not a block device
+        raise StepFailure(f"{where}: {target}: cannot hold it open: {exc}") from None
+    return nc
+
+
+def _linked_device(nc, ctx, inst, guest_device: str, where: str) -> str:
+    """The device behind the instance's link-to-<guest device>, as the hypervisor would open it."""
+    link = f"{nc.instance_dir(inst.user, inst.id)}/link-to-{guest_device}"
     target = ctx.host.run(["readlink", "-f", link])
     if target.rc != 0 or not target.stdout.strip():
         raise StepFailure(f"{where}: {link}: no such link")
-    try:
-        node.hold_device(target.stdout.strip(), args["seconds"])
-    except Exception as exc:  # noqa: BLE001 - FsError: not a block device
-        raise StepFailure(f"{where}: {target.stdout.strip()}: cannot hold it open: {exc}") from None
-    return nc
+    return target.stdout.strip()
 
 
 def _sim_hypervisor(ctx, where):
@@ -118,9 +124,9 @@ def start_domain(args, nc, ctx, where):
     inst = nc.instances.get(args["id"])
     if inst is None or inst.state != "running":
         raise StepFailure(f"{where}: no running instance {args['id']} on this node")
-    link = ctx.host.run(["readlink", "-f", f"{nc.instance_dir(inst.user, inst.id)}/link-to-sda"]).stdout.strip()
+    disk = _linked_device(nc, ctx, inst, "sda", where)
     try:
-        hv.start(inst.id, [link])
+        hv.start(inst.id, [disk])
     except Exception as exc:  # noqa: BLE001 - already running, or no disk
         raise StepFailure(f"{where}: {exc}") from None
     return nc

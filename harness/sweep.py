@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .leaks import find_leaks
 from .runner import run_scenario
 from .scenario import load
 
@@ -154,11 +153,10 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
 
 def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:
     """No leak, and every blob's metadata agrees with the kernel (the state machine's invariants)."""
-    leaks = find_leaks(host, nc, allowed)
-    if leaks:
-        return FaultPoint(k, command, "leak", leaks[0])
     from .invariants import check
-    problems = [p for p in check(host, nc) if not p.startswith("leak: ")]
+    problems = check(host, nc, allowed=allowed)
+    if problems and problems[0].startswith("leak: "):
+        return FaultPoint(k, command, "leak", problems[0][len("leak: "):])
     if problems:
         return FaultPoint(k, command, "wrong state", problems[0])
     return FaultPoint(k, command, "clean", clean)

@@ -34,11 +34,7 @@ class Hypervisor:
         if dom is None:
             return False
         for dev in dom.disks:
-            if release_after:
-                self.node.timed_holds.append((self.node.clock.now + release_after, dev, HOLDER))
-            else:
-                dev.release(HOLDER)
-                self.node.kernel.released(dev)
+            self.node.release(dev, HOLDER, after=release_after)
         return True
 
     def reboot(self) -> None:

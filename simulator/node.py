@@ -9,7 +9,7 @@ from .dialect import get_dialect
 from .faults import FaultPlan
 from .fs.base import FsError
 from .kernel import Kernel
-from .tools import Abort, Result, load_all
+from .tools import Abort, Result, load_all, not_found
 
 SHELLS = {"sh", "bash", "dash"}
 PER_COMMAND_SECONDS = 0.001
@@ -56,15 +56,21 @@ class Node:
         shut off before closing the disk): removing the device is busy until then."""
         dev = self.kernel.device_at(path)
         dev.hold(holder)
-        self.timed_holds.append((self.clock.now + seconds, dev, holder))
+        self.release(dev, holder, after=seconds)
+
+    def release(self, dev, holder: str, after: float = 0.0) -> None:
+        """`holder` closes `dev`, now or `after` seconds of virtual time from now."""
+        if after:
+            self.timed_holds.append((self.clock.now + after, dev, holder))
+            return
+        dev.release(holder)
+        self.kernel.released(dev)
 
     def _expire_holds(self) -> None:
         now = self.clock.now
         for entry in [h for h in self.timed_holds if h[0] <= now]:
             self.timed_holds.remove(entry)
-            _, dev, holder = entry
-            dev.release(holder)
-            self.kernel.released(dev)
+            self.release(entry[1], entry[2])
 
     def set_loop_count(self, count: int) -> None:
         """Boot with `count` loop devices (nothing may be attached yet): el6 nodes have a fixed pool."""
@@ -108,7 +114,7 @@ class Node:
             return self._cd(argv)
         handler = self.tools.get(name)
         if handler is None:
-            return Result(127, "", f"bash: line 1: {argv[0]}: command not found\n")
+            return not_found(argv[0])
         try:
             return handler(self, argv, stdin)
         except Abort as exc:

@@ -103,7 +103,7 @@ def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None) -> N
             store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
         bb.created = True
         store.io.make_sparse(bb.blocks_path, bb.size_bytes)
-        store.io.quiet(["chmod", "0660", bb.blocks_path])
+        store.restrict(bb.blocks_path)
         if hollow:
             store.write_file(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
             bb.hollow = True
@@ -167,21 +167,27 @@ def _detach_own_loop(store: Blobstore, blob_id: str) -> None:
     store.io.unlink(path)
 
 
+def partition_children(name: str) -> list[str]:
+    """The maps libparted/kpartx may have made for a dm disk's partitions: NAMEp1..9, then NAME1..9."""
+    return [f"{name}{sep}{i}" for sep in ("p", "") for i in range(1, 10)]
+
+
 def remove_dm_devices(store: Blobstore, names: list[str]) -> None:
     """Backwards through the `dm` list, dropping duplicates; parted's partition children go first."""
     if not names:
         return
     # which of the names and their possible partition children exist, in one command whose cost does not grow
     # with the node (listing /dev/mapper did: 18,000 entries on a full node, for every blob deleted)
-    candidates = [f"/dev/mapper/{n}{sep}{i}" for n in dict.fromkeys(names) for sep in ("p", "")
-                  for i in range(1, 10)] + [f"/dev/mapper/{n}" for n in dict.fromkeys(names)]
+    unique = list(dict.fromkeys(names))
+    candidates = [f"/dev/mapper/{c}" for n in unique for c in partition_children(n)] + \
+        [f"/dev/mapper/{n}" for n in unique]
     present = {path.rsplit("/", 1)[1] for path in store.io.stat(candidates)}
     seen: list[str] = []
     for name in reversed(names):
         if name in seen:
             continue
         seen.append(name)
-        for child in [f"{name}p{i}" for i in range(1, 10)] + [f"{name}{i}" for i in range(1, 10)]:
+        for child in partition_children(name):
             if child in present:
                 diskutil.dm_remove(store.io, child)
         if name in present:

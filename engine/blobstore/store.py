@@ -83,8 +83,11 @@ class Blobstore:
 
     # files, with the original's modes ----------------------------------------------------------
     def write_file(self, path: str, text: str) -> None:
-        """BLOBSTORE_FILE_PERM: no other user reads a blob's metadata or data, none writes anything."""
         self.io.write(path, text)
+        self.restrict(path)
+
+    def restrict(self, path: str) -> None:
+        """BLOBSTORE_FILE_PERM: no other user reads a blob's metadata or data, none writes anything."""
         self.io.quiet(["chmod", f"0{FILE_PERM:o}", path])
 
     def make_dirs(self, path: str) -> None:

@@ -7,11 +7,13 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ..vbr import MAX_SIZE
+
 VERSION = "2007-10-10"
 ARCHES = ("i386", "x86_64", "armhf", "ppc", "ppc64", "ppc64le")
 IMAGE_TYPES = ("machine", "kernel", "ramdisk")
 SAFE_PART = re.compile(r"[A-Za-z0-9._+@=,-]{1,200}")
-MAX_IMAGE_BYTES = 1 << 40       # a TiB: a larger size is refused before anything is written for it
+MAX_IMAGE_BYTES = MAX_SIZE      # a TiB: a larger size is refused before anything is written for it
 
 
 class ManifestError(Exception):

@@ -24,6 +24,11 @@ class Abort(Exception):
 TOOLS: dict = {}
 
 
+def not_found(name: str) -> Result:
+    """What bash says of a program that is not installed."""
+    return Result(127, "", f"bash: line 1: {name}: command not found\n")
+
+
 def tool(*names):
     def register(fn):
         for name in names:

@@ -2,13 +2,13 @@
 machine's virsh: names then a blank line; "Domain 'NAME' destroyed" and a blank line)."""
 from __future__ import annotations
 
-from . import Abort, Result, tool
+from . import Abort, Result, not_found, tool
 
 
 @tool("virsh")
 def virsh(node, argv, stdin):
     if node.hypervisor is None:      # a node without libvirt
-        return Result(127, "", f"bash: line 1: {argv[0]}: command not found\n")
+        return not_found(argv[0])
     args = list(argv[1:])
     while args and args[0] in ("-c", "--connect", "-q", "--quiet"):
         args = args[2:] if args[0] in ("-c", "--connect") else args[1:]
