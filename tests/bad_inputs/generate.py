@@ -460,7 +460,9 @@ def main() -> int:
             ("missing-part", "small.part.02", lambda d: os.unlink(os.path.join(d, "small.part.02"))),
             ("empty-part", "small.part.00", lambda d: _truncate(os.path.join(d, "small.part.00"), 0)),
             ("part-is-directory", "not a regular file", lambda d: (os.unlink(os.path.join(d, "small.part.01")),
-                                                              os.mkdir(os.path.join(d, "small.part.01")))),
+                                                              os.mkdir(os.path.join(d, "small.part.01")),
+                                                              # git keeps no empty directory: give it a file
+                                                              write(os.path.join(d, "small.part.01", "keep"), ""))),
             ("part-symlink-out", "not a regular file", lambda d: (os.unlink(os.path.join(d, "small.part.01")),
                                                              os.symlink("/etc/passwd", os.path.join(d, "small.part.01")))),
             ("appended-bytes", "small.part.02", lambda d: open(os.path.join(d, "small.part.02"), "ab").write(b"x" * 99)),
