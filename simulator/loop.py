@@ -1,6 +1,7 @@
 """The loop driver: /dev/loopN devices over files (or other block devices)."""
 from __future__ import annotations
 
+import bisect
 import errno
 import heapq
 
@@ -8,6 +9,15 @@ from .block import BlockDevice
 from .fs.base import FsError
 
 LOOP_MAJOR = 7
+
+
+def kernfs_hash(name: str) -> int:
+    """kernfs_name_hash: the order in which /sys/block (and so util-linux 2.38's `losetup -a`) lists devices."""
+    h = 0
+    for c in name.encode():
+        h = ((h + (c << 4) + (c >> 4)) * 11) & (2**64 - 1)
+    h = (((h * 0x61C8864680B583EB) & (2**64 - 1)) >> 32) & 0x7FFFFFFF
+    return h + 2 if h < 2 else min(h, 0x7FFFFFFE)
 
 
 class LoopDevice(BlockDevice):
@@ -27,6 +37,8 @@ class LoopDevice(BlockDevice):
         self.sizelimit = 0
         self.autoclear = False
         self._size = 0
+        self.inode = None          # the pinned backing inode, when its filesystem pins
+        self.listing: dict[str, tuple[str, str]] = {}   # status line parts per losetup format, this binding
 
     @property
     def name(self) -> str:
@@ -52,6 +64,7 @@ class LoopDevice(BlockDevice):
             size = min(size, sizelimit)
         self._size = size - size % 512
         self.autoclear = False
+        self.listing = {}
 
     def unbind(self) -> None:
         self.bound = False
@@ -61,9 +74,13 @@ class LoopDevice(BlockDevice):
         self._size = 0
         self.offset = self.sizelimit = 0
         self.autoclear = False
+        self.inode = None
+        self.listing = {}
 
     @property
     def deleted(self) -> bool:
+        if self.inode is not None:
+            return self.inode.nlink <= 0
         return self.backing_dev is None and self.fs is not None and self.fs.is_unlinked(self.ino)
 
     def _io(self, offset: int, length: int) -> None:
@@ -114,12 +131,17 @@ class LoopDriver:
         self.kernel = kernel
         self.devices: dict[int, LoopDevice] = {}
         self._unbound: list[int] = []
+        # both listing orders kept as devices are added, so that a listing on a full node is one linear pass
+        self._numeric: list[tuple[int, LoopDevice]] = []
+        self._kernfs: list[tuple[int, str, LoopDevice]] = []
 
     def add(self, number: int) -> LoopDevice:
         dev = self.devices.get(number)
         if dev is None:
             dev = LoopDevice(number)
             self.devices[number] = dev
+            bisect.insort(self._numeric, (number, dev), key=lambda e: e[0])
+            bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev), key=lambda e: e[:2])
             self.kernel.register(dev)
             heapq.heappush(self._unbound, number)
         return dev
@@ -133,8 +155,11 @@ class LoopDriver:
             return self.devices[self._unbound[0]]
         return self.add(max(self.devices, default=-1) + 1)
 
-    def bound(self) -> list[LoopDevice]:
-        return [d for _, d in sorted(self.devices.items()) if d.bound]
+    def bound(self, order: str = "numeric") -> list[LoopDevice]:
+        """Bound devices by number, or ("kernfs") in the order sysfs lists them."""
+        if order == "kernfs":
+            return [e[2] for e in self._kernfs if e[2].bound]
+        return [d for _, d in self._numeric if d.bound]
 
     def detach(self, dev: LoopDevice) -> None:
         """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""

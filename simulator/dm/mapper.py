@@ -26,6 +26,7 @@ class DmDevice(BlockDevice):
         self.suspended = False
         self.event_nr = 0
         self._starts: list[int] = []
+        self.table_text: str | None = None   # `dmsetup table` lines of the live table, made on first listing
 
     @property
     def devnode(self) -> str:
@@ -40,6 +41,7 @@ class DmDevice(BlockDevice):
 
     def set_live(self, targets: list[Target] | None) -> None:
         self.live = targets
+        self.table_text = None
         self._starts = [t.start * SECTOR for t in targets] if targets else []
 
     def _pieces(self, offset: int, length: int):
@@ -104,6 +106,8 @@ class DeviceMapper:
         self.by_name: dict[str, DmDevice] = {}
         self.by_minor: dict[int, DmDevice] = {}
         self._created: dict[str, int] = {}
+        # every device, kept in DM_LIST_DEVICES order as it is created and removed: a listing is one pass
+        self._order: list[tuple[object, DmDevice]] = []
         self._freed: list[int] = []        # heap of minors given back, some maybe reused since
         self._next_minor = 0               # every minor below it has been handed out at least once
         self._seq = 0
@@ -129,6 +133,7 @@ class DeviceMapper:
         self.by_minor[dev.minor] = dev
         self._seq += 1
         self._created[name] = self._seq
+        bisect.insort(self._order, (self._list_key(dev), dev), key=lambda e: e[0])
         self.kernel.register(dev)
         return dev
 
@@ -164,7 +169,10 @@ class DeviceMapper:
             raise FsError(errno.EBUSY)
         self._drop_table(dev, dev.live)
         self._drop_table(dev, dev.inactive)
-        dev.live = dev.inactive = None
+        key = self._list_key(dev)
+        del self._order[bisect.bisect_left(self._order, key, key=lambda e: e[0])]
+        dev.set_live(None)
+        dev.inactive = None
         del self.by_name[dev.name]
         del self.by_minor[dev.minor]
         heapq.heappush(self._freed, dev.minor)
@@ -182,7 +190,10 @@ class DeviceMapper:
 
     def listed(self) -> list[DmDevice]:
         """Devices in the order the kernel's DM_LIST_DEVICES returns them."""
+        return [dev for _, dev in self._order]
+
+    def _list_key(self, dev: DmDevice):
+        """2.6.32 walks its hash buckets, newest first within one; 6.x walks an rb-tree of names (bytewise)."""
         if self.listing == "hash":
-            return sorted(self.by_name.values(),
-                          key=lambda d: (_hash_str(d.name), -self._created.get(d.name, 0)))
-        return [self.by_name[n] for n in sorted(self.by_name, key=lambda s: s.encode())]
+            return (_hash_str(dev.name), -self._created[dev.name])
+        return dev.name.encode()

@@ -142,8 +142,10 @@ class MemoryFS(FileSystem):
         if inode.nlink <= 0 and not self.pinned.get(inode.ino):
             self.inodes.pop(inode.ino, None)
 
-    def pin(self, ino: int) -> None:
+    def pin(self, ino: int) -> MemInode:
+        """Keep the inode alive while a loop device holds it (as the kernel's struct file does); returns it."""
         self.pinned[ino] = self.pinned.get(ino, 0) + 1
+        return self._get(ino)
 
     def unpin(self, ino: int) -> None:
         self.pinned[ino] -= 1

@@ -268,7 +268,12 @@ def _listing(node, rest, ioctl, render):
 
 def cmd_table(node, rest, stdin, flags):
     def render(dev, single):
-        return "".join((line if single else f"{dev.name}: {line}") + "\n" for line in table_lines(dev))
+        if single:
+            return "".join(line + "\n" for line in table_lines(dev))
+        # a live table never changes until the next resume: a full node's listing reuses its text
+        if dev.table_text is None:
+            dev.table_text = "".join(f"{dev.name}: {line}\n" for line in table_lines(dev))
+        return dev.table_text
     return _listing(node, rest, "table", render)
 
 

@@ -12,35 +12,39 @@ from . import Abort, Result, tool
 LO_NAME_SIZE = 64
 
 
-def kernfs_hash(name: str) -> int:
-    h = 0
-    for c in name.encode():
-        h = ((h + (c << 4) + (c >> 4)) * 11) & (2**64 - 1)
-    h = (((h * 0x61C8864680B583EB) & (2**64 - 1)) >> 32) & 0x7FFFFFFF
-    return h + 2 if h < 2 else min(h, 0x7FFFFFFE)
-
-
 def status_line(node, dev: LoopDevice) -> str:
-    if node.dialect.losetup_format == "old":
+    """One `losetup -a` line. Its parts are built once per binding and format: a full node lists thousands."""
+    fmt = node.dialect.losetup_format
+    parts = dev.listing.get(fmt)
+    if parts is None:
+        parts = dev.listing[fmt] = _status_parts(fmt, dev)
+    if fmt != "old" and dev.deleted:
+        # the kernel's backing_file path gains " (deleted)" once the file is unlinked
+        return parts[0] + " (deleted)" + parts[1]
+    return parts[0] + parts[1]
+
+
+def _status_parts(fmt: str, dev: LoopDevice) -> tuple[str, str]:
+    """The line up to the end of the file name, and the rest."""
+    if fmt == "old":
         name = dev.file_name
         # 2.17 prints lo_file_name with its last kept byte replaced by '*' when the path was cut.
         if len(name.encode()) >= LO_NAME_SIZE - 1:
             name = name.encode()[:LO_NAME_SIZE - 2].decode(errors="ignore") + "*"
-        line = f"{dev.devnode}: [{dev.st_dev:04x}]:{dev.ino} ({name})"
+        head = f"{dev.devnode}: [{dev.st_dev:04x}]:{dev.ino} ({name}"
     else:
-        name = dev.file_name + (" (deleted)" if dev.deleted else "")
-        line = f"{dev.devnode}: [{dev.st_dev:04d}]:{dev.ino} ({name})"
+        head = f"{dev.devnode}: [{dev.st_dev:04d}]:{dev.ino} ({dev.file_name}"
+    tail = ")"
     if dev.offset:
-        line += f", offset {dev.offset}"
+        tail += f", offset {dev.offset}"
     if dev.sizelimit:
-        line += f", sizelimit {dev.sizelimit}"
-    return line
+        tail += f", sizelimit {dev.sizelimit}"
+    return head, tail
 
 
-def listing_order(node, devices: list[LoopDevice]) -> list[LoopDevice]:
-    if node.dialect.loop_order == "kernfs":
-        return sorted(devices, key=lambda d: (kernfs_hash(d.name), d.name))
-    return sorted(devices, key=lambda d: d.number)
+def listed(node) -> list[LoopDevice]:
+    """Bound devices in the order this dialect's losetup lists them."""
+    return node.kernel.loop.bound(node.dialect.loop_order)
 
 
 def _parse_size(text: str, opt: str, new_texts: bool = True) -> int:
@@ -92,7 +96,7 @@ def attach(node, dev: LoopDevice, file_path: str, offset: int, sizelimit: int, r
     if backing_dev is not None:
         backing_dev.hold(dev.devnode)
     elif hasattr(loc.fs, "pin"):
-        loc.fs.pin(loc.ino)
+        dev.inode = loc.fs.pin(loc.ino)
 
 
 @tool("losetup")
@@ -143,15 +147,15 @@ def losetup(node, argv, stdin):
 
     kernel = node.kernel
     if opts["all"]:
-        devs = listing_order(node, kernel.loop.bound())
+        devs = listed(node)
         return Result(0, "".join(status_line(node, d) + "\n" for d in devs))
     if opts["assoc"] is not None:
         try:
             loc = kernel.vfs.walk(opts["assoc"])
         except FsError as exc:
             raise Abort(f"losetup: {opts['assoc']}: failed to use backing file: {exc.strerror}\n")
-        hits = [d for d in kernel.loop.bound() if d.fs is loc.fs and d.ino == loc.ino]
-        return Result(0, "".join(status_line(node, d) + "\n" for d in listing_order(node, hits)))
+        hits = [d for d in listed(node) if d.fs is loc.fs and d.ino == loc.ino]
+        return Result(0, "".join(status_line(node, d) + "\n" for d in hits))
     if opts["detach_all"]:
         for dev in kernel.loop.bound():
             _detach(node, dev)
@@ -203,7 +207,7 @@ def losetup(node, argv, stdin):
             raise Abort(f"losetup: {path}: failed to set up loop device: {exc.strerror}\n")
         return Result(0, "", _attach_or_abort(node, dev, file_path, opts))
     if not positional:
-        devs = listing_order(node, kernel.loop.bound())
+        devs = listed(node)
         if old:
             raise Abort("Usage:\n losetup loop_device                             # give info\n", rc=1)
         header = "NAME       SIZELIMIT OFFSET AUTOCLEAR RO BACK-FILE DIO LOG-SEC\n"
