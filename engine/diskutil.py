@@ -97,6 +97,32 @@ def dm_create(io: NodeIO, name: str, table: str) -> None:
     io.cmd([DMSETUP, "create", name], stdin=table + "\n")
 
 
+def _concise_safe(name: str, table: str) -> bool:
+    return not any(c in name + table for c in ",;\\")
+
+
+def dm_create_all(io: NodeIO, devices: list[tuple[str, str]], created: list[str]) -> None:
+    """Create the devices in order, appending each made to `created` (the caller's rollback list). The fast path
+    makes them all with one `dmsetup create --concise`: lvm2 creates, loads and resumes one device after the
+    other, stops at the first failure and removes that one (measured on the UML node), so after a failure the
+    devices before it exist and are found with one stat. An lvm2 older than 2.02.178 has no --concise: it
+    refuses the option before touching anything, and this process uses one command per device from then on."""
+    if io.fast and io.dm_concise and len(devices) > 1 and all(_concise_safe(n, t) for n, t in devices):
+        spec = ";".join(f"{name},,,rw,{table.replace(chr(10), ',')}" for name, table in devices)
+        result = io.cmd([DMSETUP, "create", "--concise", spec], check=False)
+        if result.rc == 0:
+            created.extend(name for name, _ in devices)
+            return
+        if "unrecognized option '--concise'" not in result.stderr:
+            present = io.stat([f"/dev/mapper/{name}" for name, _ in devices])
+            created.extend(name for name, _ in devices if f"/dev/mapper/{name}" in present)
+            raise CommandError(f"{DMSETUP} create --concise", result.rc, result.stderr)
+        io.dm_concise = False
+    for name, table in devices:
+        dm_create(io, name, table)
+        created.append(name)
+
+
 # A device is busy for a moment after its last user let go (udev workers probing it, a hypervisor that reported
 # the domain shut off before closing its disks: field-bugs.md E5, E9). The original retried once after 100 us;
 # ours backs off from 100 us, doubling up to 2 s a wait, until DM_REMOVE_DEADLINE seconds have been waited.

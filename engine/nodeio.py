@@ -84,6 +84,7 @@ class NodeIO:
         self.commands_issued = 0
         self.killed: BaseException | None = None
         self.fast = False        # NodeConfig.fast_path: fewer, cheaper commands for the same devices and bytes
+        self.dm_concise = True   # until the node's dmsetup says it has no `create --concise`
         self._lock = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None):

@@ -17,11 +17,12 @@ class Dialect:
     util_linux: str
     parted: str
     coreutils: str
+    dm_concise: bool = False   # `dmsetup create --concise` (lvm2 >= 2.02.178)
 
 
 DIALECTS = {
     "debian12": Dialect("debian12", "new", "kernfs", "sorted", True, 8, True,
-                        "1.47.0 (5-Feb-2023)", "2.38.1", "3.5", "9.1"),
+                        "1.47.0 (5-Feb-2023)", "2.38.1", "3.5", "9.1", True),
     "el6": Dialect("el6", "old", "numeric", "hash", False, 256, False,
                    "1.41.12 (17-May-2010)", "2.17.2", "2.1", "8.4"),
 }

@@ -14,7 +14,8 @@ OWN = os.path.join(FIXTURES, "uml-own")
 
 
 
-@pytest.mark.parametrize("name,minimum", [("edge-cases", 50), ("tree-and-info", 15), ("loop-autocreate", 12)])
+@pytest.mark.parametrize("name,minimum", [("edge-cases", 50), ("tree-and-info", 15), ("loop-autocreate", 12),
+                                                 ("dm-concise", 24)])
 def test_recordings_from_the_real_node_replay_identically(name, minimum):
     commands = parse_transcript(open(os.path.join(OWN, f"{name}.transcript.txt")).read(), name)
     assert len(commands) > minimum
@@ -28,3 +29,8 @@ def test_the_recorded_cases_cover_errors_and_busy_paths():
                    "detach failed: No such device or address", "not mounted.", "is mounted; will not make swapspace",
                    "Found a dos partition table in /dev/loop0"):
         assert needle in text, needle
+
+
+def test_el6_dmsetup_has_no_concise_create():
+    result = SimHost(dialect="el6").run(["dmsetup", "create", "--concise", "a,,,rw,0 10 zero"])
+    assert (result.rc, result.stderr) == (1, "dmsetup: unrecognized option '--concise'\nCouldn't process command line.\n")

@@ -85,9 +85,7 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
     devices.append((base, "\n".join(line for _, line in main)))
     created: list[str] = []
     try:
-        for name, table in devices:
-            diskutil.dm_create(io, name, table)
-            created.append(name)
+        diskutil.dm_create_all(io, devices, created)
     except Exception:
         for name in reversed(created):
             try:

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--save", metavar="DIR", help="--crashes: write each failing point's scenario to DIR")
     p.add_argument("-j", "--jobs", type=int, default=1,
                    help="run the points over this many processes (each on its own simulated node)")
+    p.add_argument("--fast-path", action="store_true",
+                   help="sweep the engine's fast path (expect_commands steps dropped; refused for scenarios "
+                        "with engine_path: compatible)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
@@ -48,9 +51,10 @@ def run(args) -> int:
         if not 1 <= args.jobs <= 64:
             raise ValueError(f"--jobs: {args.jobs}: must be 1 to 64")
         if args.crashes:
-            report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs)
+            report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs,
+                                   fast_path=args.fast_path)
         else:
-            report = sweep_faults(args.path, args.times, only, jobs=args.jobs)
+            report = sweep_faults(args.path, args.times, only, jobs=args.jobs, fast_path=args.fast_path)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
         return 2
