@@ -40,6 +40,7 @@ class Artifact:
     must_be_hollow: bool = False
     do_tune_fs: bool = False
     is_partition: bool = False
+    bootable: bool = False           # the disk's last partition goes first on disk (the imager's boot=yes)
     sshkey: str | None = None
     deps: list["Artifact"] = field(default_factory=list)
     is_in_cache: bool = False

@@ -13,7 +13,13 @@ class CreatorError(Exception):
     pass
 
 
+BOOT_BLOCKS = 204800      # the imager's boot partition: 100 MiB
+
+
 def run_creator(ctx, art: Artifact) -> None:
+    if art.creator == "boot":
+        from .imager.bootable import boot_creator
+        return boot_creator(ctx, art)
     {"download": download, "partition": partition, "copy": copy_creator, "disk": disk}[art.creator](ctx, art)
 
 
@@ -65,11 +71,19 @@ def disk(ctx, art: Artifact) -> None:
     entries = [MapEntry(relation, "zero", 0, 0, MBR_BLOCKS)]
     offset = MBR_BLOCKS
     spans = []
-    for dep in art.deps:
+    deps = list(art.deps)
+    first_at = {}
+    if art.bootable:
+        # the boot partition (the last) sits right after the header; the others follow it, in order
+        first_at[id(deps[-1])] = MBR_BLOCKS
+        offset = MBR_BLOCKS + BOOT_BLOCKS
+    for dep in deps:
         blocks = dep.size_bytes // 512
-        entries.append(MapEntry("map" if relation == "snapshot" else "copy", dep.bb, 0, offset, blocks))
-        spans.append((offset, offset + blocks - 1))
-        offset += blocks
+        start = first_at.get(id(dep), offset)
+        entries.append(MapEntry("map" if relation == "snapshot" else "copy", dep.bb, 0, start, blocks))
+        spans.append((start, start + blocks - 1))
+        if id(dep) not in first_at:
+            offset += blocks
     clone(bb, entries)
     diskutil.parted_mklabel(ctx.io, bb.device)
     for first, last in spans:

@@ -125,3 +125,28 @@ class ImageSources:
 
     def fetch(self, io, vbr, dest_path: str, abort=None):
         return self._source(vbr).fetch(io, vbr, dest_path, abort=abort)
+
+
+class NodeFileSource:
+    """file:///PATH images already on the node (the imager's `vbr=...:file:///...`): the id hashes the manifest
+    beside the file (`PATH.manifest.xml`) when there is one, else the path and size; the bytes are one `cp`."""
+
+    def describe(self, vbr) -> ImageDescription:
+        path = vbr.prepared_location
+        return self._describe(self._io, path)
+
+    def __init__(self, io: NodeIO):
+        self._io = io
+
+    @staticmethod
+    def _describe(io: NodeIO, path: str) -> ImageDescription:
+        size = io.stat([path]).get(path)
+        if size is None or not io.quiet(["test", "-f", path], check=False).rc == 0:
+            raise DownloadError(f"file://{path}: no such regular file on the node")
+        manifest = io.read(f"{path}.manifest.xml")
+        if manifest:
+            return manifest_description(manifest, f"{path}.manifest.xml", MANIFEST_MAX)
+        return ImageDescription(f"file={path} size={size[0]}\n", size[0])
+
+    def fetch(self, io: NodeIO, vbr, dest_path: str, abort=None) -> None:
+        io.cmd(["/bin/cp", vbr.prepared_location, dest_path])

@@ -50,6 +50,8 @@ STEP_FIELDS = {
     "expect_guest_file": {"id": (str, True), "path": (str, True), "content": (str, True)},
     # read the instance's kernel, ramdisk and disk off the node and boot them under libvirt (harness.bootcheck)
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
+    # euca-imager's command line (engine.imager) on the node; `vbr=...:staged` names a scenario image
+    "imager": {"args": (list, True), "expect_rc": (int, False), "expect_error": (str, False)},
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict,
@@ -302,6 +304,8 @@ def parse(text: str, path: str) -> Scenario:
                     parse_vbrs(checked)
                 except VbrError as exc:
                     raise ScenarioError(f"{where} (run_instance): vbrs: {exc}") from None
+        if kind == "imager":
+            args = dict(args, args=_imager_args(args, sc, f"{where} (imager)"))
         if kind == "expect":
             if args.get("match", "exact") not in ("exact", "lines", "contains"):
                 raise ScenarioError(f"{where} (expect): field 'match': must be exact, lines or contains")
@@ -359,6 +363,26 @@ def _check_fields(mapping: dict, spec: dict, where: str) -> None:
                 raise ScenarioError(f"{where}: field '{key}': required")
             continue
         _check_type(mapping[key], t, f"{where}: field '{key}'")
+
+
+def _imager_args(args: dict, sc: Scenario, where: str) -> list[str]:
+    """Tokens as strings, staged VBRs resolved; a command line expected to work is checked now."""
+    from engine.imager.grammar import ImagerUsage
+    from engine.imager.run import Imager
+    tokens = []
+    for j, token in enumerate(args["args"]):
+        if not isinstance(token, str):
+            raise ScenarioError(f"{where}: args[{j}]: a string (one command-line token)")
+        key, eq, value = token.partition("=")
+        if eq and key.lstrip("-") == "vbr" and value.endswith(":staged"):
+            token = f"{key}={_vbr(value, sc, f'{where}: args[{j}]').ascii}"
+        tokens.append(token)
+    if args.get("expect_rc", 0) == 0 and "help" not in tokens:
+        try:
+            Imager(None, None).validate(tokens)
+        except ImagerUsage as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    return tokens
 
 
 def _vbr(value, sc: Scenario, where: str) -> Vbr:

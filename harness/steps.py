@@ -146,6 +146,32 @@ def node_command(args, nc, ctx, where):
     return nc
 
 
+def imager(args, nc, ctx, where):
+    """The imager on this run's node, images and clock; its commands join the run's recorded trace."""
+    from engine.imager.grammar import ImagerUsage
+    from engine.imager.run import HelpRequested, Imager, ImagerError
+
+    from .runner import clock_for
+    tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
+                  log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False))
+    try:
+        rc = tool.run(args["args"])
+    except HelpRequested:
+        rc = 0
+    except ImagerUsage as exc:
+        rc = 2
+        tool.errors.append(str(exc))
+    except ImagerError as exc:
+        rc = 1
+        tool.errors.append(str(exc))
+    errors = "; ".join(tool.errors)
+    if rc != args.get("expect_rc", 0):
+        raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {errors}" if errors else ""))
+    if "expect_error" in args and args["expect_error"] not in errors:
+        raise StepFailure(f"{where}: expected an error containing '{args['expect_error']}', got: {errors or 'none'}")
+    return nc
+
+
 def check_invariants(args, nc, ctx, where):
     from .invariants import check
     problems = check(ctx.host, nc, set(args.get("terminated", [])))
@@ -319,7 +345,7 @@ HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instan
             "inject_fault": inject_fault, "check_invariants": check_invariants, "boot_check": boot_check,
             "expect_instances": expect_instances, "node_command": node_command,
             "hold_device": hold_device, "start_domain": start_domain, "kill_domain": kill_domain,
-            "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file}
+            "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file, "imager": imager}
 
 
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:

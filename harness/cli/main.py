@@ -8,6 +8,7 @@ from . import diff as diff_verb
 from . import diff_run as diff_run_verb
 from . import explore as explore_verb
 from . import image as image_verb
+from . import imager as imager_verb
 from . import list as list_verb
 from . import nightly as nightly_verb
 from . import node as node_verb
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff_run_verb.add_parser(sub)
     nightly_verb.add_parser(sub)
     image_verb.add_parser(sub)
+    imager_verb.add_parser(sub)
     sweep_verb.add_parser(sub)
     return parser
 

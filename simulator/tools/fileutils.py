@@ -107,3 +107,31 @@ def test(node, argv, stdin):
     ok = {"-e": True, "-f": attr.is_reg, "-d": attr.is_dir, "-b": attr.is_blk, "-L": attr.is_lnk,
           "-h": attr.is_lnk, "-s": attr.size > 0}[op]
     return Result(0 if ok else 1)
+
+
+@tool("cmp")
+def cmp(node, argv, stdin):
+    """GNU diffutils 3.8's cmp of two files, without options (texts measured on the UML node)."""
+    paths = argv[1:]
+    if len(paths) != 2 or any(p.startswith("-") and p != "-" for p in paths):
+        raise Abort("cmp: the simulator models cmp FILE1 FILE2 only\n", rc=2)
+    data = []
+    for path in paths:
+        try:
+            ep = open_endpoint(node, path)
+            data.append(ep.read(0, ep.size or 0))
+        except FsError as exc:
+            raise Abort(f"cmp: {path}: {exc.strerror}\n", rc=2)
+    a, b = data
+    common = min(len(a), len(b))
+    for i in range(common):
+        if a[i] != b[i]:
+            return Result(1, f"{paths[0]} {paths[1]} differ: byte {i + 1}, line {a.count(10, 0, i) + 1}\n")
+    if len(a) == len(b):
+        return Result(0)
+    short = paths[0] if len(a) < len(b) else paths[1]
+    if common == 0:
+        return Result(1, "", f"cmp: EOF on {short} which is empty\n")
+    prefix = a[:common]
+    line = prefix.count(10) + (0 if prefix.endswith(b"\n") else 1)
+    return Result(1, "", f"cmp: EOF on {short} after byte {common}, line {line}\n")

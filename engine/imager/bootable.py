@@ -1,0 +1,47 @@
+"""The boot partition's contents (eucalyptus-nc.md 4.9, 5.2): the kernel as /boot/euca-vmlinuz, the ramdisk as
+/boot/euca-initrd, and GRUB's configuration for both generations (grub 1's menu.lst and grub.conf, grub 2's
+grub.cfg), the root being /dev/sda1 and the boot partition the disk's last one."""
+from __future__ import annotations
+
+from .. import diskutil
+from ..blobstore.clone import MapEntry, clone
+from ..keyinject import resolve_in_root
+
+
+def grub_files(boot_index: int) -> dict[str, str]:
+    """boot_index: the boot partition's 0-based index in the partition table."""
+    legacy = ("default=0\ntimeout=2\n\ntitle TheOS\n"
+              f"root (hd0,{boot_index})\nkernel /boot/euca-vmlinuz root=/dev/sda1 ro\ninitrd /boot/euca-initrd\n")
+    grub2 = ("set default=0\nset timeout=2\ninsmod part_msdos\ninsmod ext2\n"
+             f"set root='(hd0,{boot_index + 1})'\n"
+             "menuentry 'TheOS' --class os {\n  linux /boot/euca-vmlinuz root=/dev/sda1 ro\n"
+             "  initrd /boot/euca-initrd\n}\n")
+    return {"boot/grub/menu.lst": legacy, "boot/grub/grub.conf": legacy, "boot/grub/grub.cfg": grub2}
+
+
+def boot_creator(ctx, art) -> None:
+    """A snapshot (or copy) of the cached empty ext3 partition, then the files installed through a mount."""
+    bb = art.bb
+    empty, kernel, ramdisk = art.deps
+    if empty.bb is not bb:
+        relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
+        clone(bb, [MapEntry(relation, empty.bb, 0, 0, (empty.bb.size_bytes + 511) // 512)])
+    io = ctx.io
+    mnt = f"/tmp/euca-mount-{ctx.token(6)}"
+    io.mkdirs(mnt)
+    io.quiet(["chmod", "0700", mnt])
+    mounted = False
+    try:
+        diskutil.mount(io, bb.device, mnt)
+        mounted = True
+        grub = resolve_in_root(io, mnt, "boot/grub")
+        io.cmd(["/bin/mkdir", "-p", grub])
+        io.cmd(["/bin/cp", kernel.bb.blocks_path, resolve_in_root(io, mnt, "boot/euca-vmlinuz")])
+        io.cmd(["/bin/cp", ramdisk.bb.blocks_path, resolve_in_root(io, mnt, "boot/euca-initrd")])
+        for rel, text in grub_files(art.vbr.partition_number - 1).items():
+            io.write(resolve_in_root(io, mnt, rel), text)
+        io.cmd(["/bin/sync"])
+    finally:
+        if mounted:
+            diskutil.umount(io, mnt)
+        io.rmdir(mnt)

@@ -1,0 +1,255 @@
+"""euca-imager's main(): validate every command, write `<work>/imager.pid`, run the commands in order over one
+artifact tree and two blobstores (work: files, no revocation; cache: directory, LRU, fscked first), clean up,
+empty and delete the work store, and exit with the tree's result (eucalyptus-nc.md 7)."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+from .. import diskutil
+from ..blobstore.blob import close_blob
+from ..blobstore.locks import LockTable
+from ..blobstore.store import Blobstore
+from ..implement import BuildContext, implement
+from ..nodeio import NodeIO
+from ..recovery import fsck
+from ..vbr import VbrError, parse_ascii, parse_vbrs
+from .grammar import ImagerUsage, Invocation, Param, check_params, describe, split
+from .tree import boot_vbr, prepare_tree
+
+GLOBALS = [
+    Param("debug", "log every step to stderr", kind="bool", default="no"),
+    Param("work", "work directory on the node, emptied and removed (if made here) at the end",
+          default="/var/tmp/euca-imager"),
+    Param("work_size", "limit of the work store (dd suffixes: b=512, k, m, g, w=4)", kind="size"),
+    Param("cache", "cache directory on the node; prepared disks stay there", default="/var/tmp/euca-imager-cache.d"),
+    Param("cache_size", "limit of the cache store, LRU beyond it (dd suffixes)", kind="size"),
+    Param("purge_cache", "delete the cache store at the end", kind="bool", default="no"),
+]
+
+COMMANDS: dict[str, tuple[str, list[Param]]] = {
+    "fsck": ("open and check both stores (with purge_cache=yes: empty the cache)", []),
+    "prepare": ("build a disk from VBRs in the cache (or, with work=yes, the work store)", [
+        Param("vbr", "an ASCII VBR (type:id:size:format:device:location)", mandatory=True, repeatable=True),
+        Param("boot", "add a 100 MiB ext3 boot partition with the kernel, ramdisk and GRUB config", kind="bool",
+              default="no"),
+        Param("cache", "accepted, as the original does, and unused", kind="bool", default="yes"),
+        Param("id", "a name for the log"),
+        Param("key", "an SSH public key, or a file on the node holding one, for root"),
+        Param("out", "the resulting disk's id (default: dsk-<hash>)"),
+        Param("work", "keep results in the work store (gone at exit unless a later command uses them)",
+              kind="bool", default="no"),
+        Param("action", "download: fill the cache only; convert: build from the cache, downloading nothing",
+              kind="choice", choices=("download", "convert")),
+    ]),
+    "extract": ("copy partition N of a disk out to a file on the node", [
+        Param("in", "the disk (a path on the node; default: the disk the previous command prepared)"),
+        Param("out", "the file to write; must not exist", mandatory=True),
+        Param("partition", "which partition (1-based, as in the partition table)", kind="int", default="1"),
+    ]),
+}
+
+
+class ImagerError(Exception):
+    pass
+
+
+@dataclass
+class Result:
+    """What a command hands the next one: a disk (device path and, while the run lasts, its open blob)."""
+    device: str
+    artifact: object = None
+
+
+def help_text(command: str | None = None) -> str:
+    if command is None:
+        lines = ["usage: nc-harness imager [global=value...] COMMAND [key=value...] [COMMAND [key=value...]]...",
+                 "", "global parameters:", describe(GLOBALS).rstrip("\n"), "", "commands:"]
+        lines += [f"  {name:<10} {text}" for name, (text, _) in COMMANDS.items()]
+        lines += ["  help       this text; `help COMMAND`: its parameters (* = mandatory)", ""]
+        return "\n".join(lines)
+    if command not in COMMANDS:
+        raise ImagerUsage(f"help: unknown command '{command}' (one of {', '.join(COMMANDS)})")
+    text, params = COMMANDS[command]
+    return f"{command}: {text}\n" + (describe(params) if params else "  (no parameters)\n")
+
+
+class Imager:
+    def __init__(self, host, images, clock=None, recorder=None, log=None, seed: int = 0, fast_path: bool = False,
+                 stderr=None):
+        """`stderr`: where `debug=yes` progress goes (the CLI passes sys.stderr); errors collect in `errors`."""
+        self.io = NodeIO(host, recorder, clock, log)
+        self.io.fast = fast_path
+        self.images = images
+        self.rng = random.Random(seed)
+        self.debug = False
+        self.stderr = stderr
+        self.errors: list[str] = []
+
+    def token(self, n: int) -> str:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        return "".join(self.rng.choice(alphabet) for _ in range(n))
+
+    def validate(self, argv: list[str]) -> tuple[dict, list[tuple[Invocation, dict]]]:
+        """Everything about the command line is checked before the node is touched."""
+        line = split(argv)
+        globals_ = check_params("global parameters", line.globals, GLOBALS)
+        if not line.commands:
+            raise ImagerUsage("no command given (try: help)")
+        commands = []
+        for inv in line.commands:
+            if inv.name not in COMMANDS:
+                raise ImagerUsage(f"argument {inv.position} '{inv.name}': unknown command (one of "
+                                  f"{', '.join(COMMANDS)}, help)")
+            values = check_params(f"{inv.name} (argument {inv.position})", inv.params, COMMANDS[inv.name][1])
+            if inv.name == "prepare":
+                try:
+                    vbrs = [parse_ascii(text) for text in values["vbr"]]
+                    parse_vbrs(vbrs + ([boot_vbr(vbrs)] if values["boot"] else []))
+                except VbrError as exc:
+                    raise ImagerUsage(f"{inv.name} (argument {inv.position}): vbr: {exc}") from None
+            commands.append((inv, values))
+        for path_key in ("work", "cache"):
+            if not str(globals_[path_key]).startswith("/"):
+                raise ImagerUsage(f"global parameters: {path_key}: '{globals_[path_key]}' must be an absolute path")
+        return globals_, commands
+
+    def run(self, argv: list[str]) -> int:
+        """0 when every command succeeded; raises ImagerUsage (nothing done) or returns 1 after cleaning up."""
+        line = split(argv)
+        for i, inv in enumerate(line.commands):
+            if inv.name == "help":
+                following = line.commands[i + 1].name if i + 1 < len(line.commands) else None
+                raise HelpRequested(help_text(following))
+        globals_, commands = self.validate(argv)
+        self.debug = bool(globals_["debug"])
+        io = self.io
+        work_path, cache_path = str(globals_["work"]).rstrip("/"), str(globals_["cache"]).rstrip("/")
+        made_work = not io.is_dir(work_path)
+        io.mkdirs(work_path)
+        pid_file = f"{work_path}/imager.pid"
+        if io.exists(pid_file):
+            raise ImagerError(f"{pid_file} exists: another imager is using {work_path} (remove the file if none "
+                              "runs)")
+        io.write(pid_file, f"{os.getpid()}\n")
+        registry: dict = {}
+        locks = LockTable(io.clock, io)
+        work = cache = None
+        results: list[Result] = []
+        status = 0
+        try:
+            work = Blobstore.open(io, locks, f"{work_path}/blobs", (globals_["work_size"] or 0) // 512, "none",
+                                  "files", "dm", registry, owner="imager")
+            cache = Blobstore.open(io, locks, cache_path, (globals_["cache_size"] or 0) // 512, "lru",
+                                   "directory", "dm", registry, owner="imager")
+            fsck(cache)
+            previous: Result | None = None
+            for inv, values in commands:
+                self.say(f"{inv.name}: starting")
+                previous = getattr(self, f"cmd_{inv.name}")(values, previous, work, cache) or previous
+                if previous is not None and previous not in results:
+                    results.append(previous)
+                self.say(f"{inv.name}: done")
+        except (ImagerError, VbrError) as exc:
+            self.fail(str(exc))
+            status = 1
+        except Exception as exc:  # noqa: BLE001 - the tree's result is the exit status; the error is one line
+            self.fail(f"{type(exc).__name__}: {exc}")
+            status = 1
+        finally:
+            for result in results:
+                bb = getattr(result.artifact, "bb", None)
+                if bb is not None:
+                    close_blob(bb)
+            if work is not None:
+                # the original's examiner says "delete" for every blob: the work store leaves nothing behind
+                fsck(work, examiner=lambda _id: True)
+                self._drop_store(work)
+            io.unlink(pid_file)
+            if made_work:
+                io.rmdir(work_path)
+            if cache is not None and globals_["purge_cache"]:
+                fsck(cache, examiner=lambda _id: True)
+                self._drop_store(cache)
+        return status
+
+    def _drop_store(self, store: Blobstore) -> None:
+        if not store.ids():
+            self.io.unlink(f"{store.path}/.blobstore")
+            self.io.quiet(["rm", "-rf", store.path], check=False)
+
+    def say(self, text: str) -> None:
+        if self.debug:
+            self.io.log(text)
+            if self.stderr is not None:
+                print(f"imager: {text}", file=self.stderr)
+
+    def fail(self, text: str) -> None:
+        self.io.log(f"error: {text}")
+        self.errors.append(text)
+
+    # commands -----------------------------------------------------------------------------------
+    def cmd_fsck(self, values, previous, work, cache):
+        return None        # opening both stores (done for every run) is the whole of it
+
+    def cmd_prepare(self, values, previous, work, cache):
+        key = values["key"]
+        if key and not key.startswith(("ssh-", "ecdsa-", "sk-")):
+            text = self.io.read(key)
+            if not text:
+                raise ImagerError(f"prepare: key: {key}: no such file on the node, or empty")
+            key = text.strip()
+        vbrs = [parse_ascii(v) for v in values["vbr"]]
+        disk = prepare_tree(vbrs, self.images, values["boot"], key, values["out"], values["work"])
+        ctx = BuildContext(self.io, work, cache, "", self.images, self.token)
+        action = values["action"]
+        if action == "download":
+            for art in disk.walk():
+                if art.creator == "download":
+                    implement(ctx, art)
+                    close_blob(art.bb)
+                    art.bb = None
+            return None
+        if action == "convert":
+            ctx.images = _NoDownloads(self.images)
+        implement(ctx, disk)
+        return Result(disk.bb.device, disk)
+
+    def cmd_extract(self, values, previous, work, cache):
+        source = values["in"] or (previous.device if previous is not None else None)
+        if not source:
+            raise ImagerError("extract: in: no disk given and no earlier command prepared one")
+        out = values["out"]
+        if self.io.exists(out):
+            raise ImagerError(f"extract: out: {out} exists")
+        number = values["partition"]
+        listing = self.io.cmd(["/sbin/parted", "--script", source, "unit", "s", "print"], check=False)
+        if listing.rc != 0:
+            raise ImagerError(f"extract: {source}: no partition table ({listing.stderr.strip()})")
+        for line in listing.stdout.splitlines():
+            fields = line.split()
+            if fields and fields[0] == str(number) and len(fields) >= 4:
+                start, size = int(fields[1].rstrip("s")), int(fields[3].rstrip("s"))
+                break
+        else:
+            raise ImagerError(f"extract: {source} has no partition {number}")
+        diskutil.dd_copy(self.io, source, out, size * 512, start * 512, 0)
+        return None
+
+
+class HelpRequested(Exception):
+    """`help` and `help COMMAND`: the text to print, exit 0."""
+
+
+class _NoDownloads:
+    """action=convert: images are described (their ids) but must already be in the cache."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def describe(self, vbr):
+        return self.images.describe(vbr)
+
+    def fetch(self, io, vbr, dest, abort=None):
+        raise ImagerError(f"prepare: action=convert: {vbr.id} is not in the cache")

@@ -1,0 +1,69 @@
+"""`nc-harness imager [backend=SPEC] [global=value...] COMMAND key=value...`: euca-imager's grammar and commands
+(engine.imager) on a node. `backend=` (ours; default sim) picks the node: sim, uml, qemu, local,
+ssh://user@host, vagrant:NAME. Images come from `file:///` paths on the node or http(s) URLs."""
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub) -> None:
+    # '+' as the option prefix: the imager's own tokens (`--work=/x`, `help`) reach it untouched
+    p = sub.add_parser("imager", prefix_chars="+", add_help=False,
+                       help="euca-imager: [global=value...] COMMAND key=value... (try: nc-harness imager help)")
+    p.add_argument("tokens", nargs="*")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from engine.imager.grammar import ImagerUsage
+    from engine.imager.run import HelpRequested, Imager, ImagerError
+    from engine.sources import ImageSources, NodeFileSource, UrlImageSource
+
+    from ..backends import make_host
+    tokens = list(args.tokens)
+    backend = "sim"
+    for i, token in enumerate(tokens):
+        if "=" not in token:
+            break
+        if token.lstrip("-").startswith("backend="):
+            backend = tokens.pop(i).split("=", 1)[1]
+            break
+    if not tokens:
+        tokens = ["help"]
+    try:
+        if "help" not in tokens:
+            Imager(None, None).validate(tokens)     # a bad command line never starts a node
+    except ImagerUsage as exc:
+        print(f"nc-harness imager: {exc}", file=sys.stderr)
+        return 2
+    try:
+        host = make_host(backend)
+    except Exception as exc:  # noqa: BLE001 - an unknown backend or a node that will not start: one line
+        print(f"nc-harness imager: backend={backend}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from engine.nodeio import NodeIO
+
+        from ..runner import clock_for
+        clock = clock_for(host)
+        io = NodeIO(host, clock=clock)
+        images = ImageSources({"file": NodeFileSource(io), "url": UrlImageSource(io.clock)})
+        imager = Imager(host, images, clock=clock, stderr=sys.stderr)
+        try:
+            status = imager.run(tokens)
+            for error in imager.errors:
+                print(f"nc-harness imager: {error}", file=sys.stderr)
+            return status
+        except HelpRequested as text:
+            print(str(text), end="")
+            return 0
+        except ImagerUsage as exc:
+            print(f"nc-harness imager: {exc}", file=sys.stderr)
+            return 2
+        except ImagerError as exc:
+            print(f"nc-harness imager: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        close = getattr(host, "close", None)
+        if close is not None:
+            close()

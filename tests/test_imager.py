@@ -1,0 +1,205 @@
+"""The imager (engine.imager): euca-imager's grammar, its run protocol (pid file, stores, cleanup, exit status)
+and its commands on the simulated node."""
+import pytest
+
+from engine.imager.grammar import ImagerUsage, Param, check_params, parse_size, split
+from engine.imager.run import HelpRequested, Imager, help_text
+from engine.nodeio import VirtualClockAdapter
+from harness.backends.sim import SimHost
+from harness.images import ImageSpec, StagedImages
+
+KERNEL, RAMDISK, ROOT = "eki-1A2B3C4D", "eri-5E6F7A8B", "emi-0C0FFEE1"
+CACHE, WORK = "cache=/var/lib/imager/cache", "work=/var/lib/imager/work"
+
+
+# grammar ---------------------------------------------------------------------------------------
+def test_tokens_without_equals_are_commands_and_keys_lose_up_to_two_dashes():
+    line = split(["debug=yes", "--work=/w", "prepare", "vbr=a", "-boot=yes", "--key=k", "extract", "out=/o"])
+    assert line.globals == [("debug", "yes"), ("work", "/w")]
+    assert [(c.name, c.params) for c in line.commands] == [
+        ("prepare", [("vbr", "a"), ("boot", "yes"), ("key", "k")]), ("extract", [("out", "/o")])]
+    assert split(["prepare", "---x=1"]).commands[0].params == [("-x", "1")]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["prepare", "vbr="], "argument 2 'vbr=': parameters must have non-empty values"),
+    (["prepare", "--=x"], "argument 2 '--=x': parameters must have non-empty names"),
+    (["fsck"] * 33, "argument 33 'fsck': too many commands (max is 32)"),
+    (["prepare"] + [f"vbr={i}" for i in range(33)], "too many parameters for 'prepare' (max is 32)"),
+])
+def test_the_original_grammar_errors_name_the_token(argv, message):
+    with pytest.raises(ImagerUsage, match=message.replace("(", r"\(").replace(")", r"\)")):
+        split(argv)
+
+
+def test_sizes_take_dd_suffixes():
+    assert [parse_size(t, "x") for t in ("7", "2b", "3k", "1m", "2g", "5w", "1M")] == \
+        [7, 1024, 3072, 1 << 20, 2 << 30, 20, 1 << 20]
+    for bad in ("", "1t", "k", "-1", "1.5m"):
+        with pytest.raises(ImagerUsage, match="is not a size"):
+            parse_size(bad, "work_size")
+
+
+def test_parameters_are_checked_before_anything_runs():
+    params = [Param("in", "x", mandatory=True), Param("n", "x", kind="int", default="1"),
+              Param("v", "x", repeatable=True), Param("b", "x", kind="bool", default="no")]
+    assert check_params("c", [("in", "a"), ("v", "1"), ("v", "2")], params) == \
+        {"in": "a", "n": 1, "v": ["1", "2"], "b": False}
+    for given, message in (([], "missing mandatory parameter 'in'"), ([("in", "a"), ("zz", "1")], "unknown parameter 'zz'"),
+                           ([("in", "a"), ("in", "b")], "in: given twice"), ([("in", "a"), ("b", "maybe")], "not yes or no"),
+                           ([("in", "a"), ("n", "x")], "'x' is not a number")):
+        with pytest.raises(ImagerUsage, match=message):
+            check_params("c", given, params)
+
+
+def test_help_lists_commands_and_marks_mandatory_parameters():
+    text = help_text()
+    for name in ("fsck", "prepare", "extract", "help"):
+        assert f"\n  {name:<10} " in text
+    assert "  * vbr " in help_text("prepare") and "    boot " in help_text("prepare")
+    assert "  * out " in help_text("extract")
+    with pytest.raises(HelpRequested, match=r"^prepare: "):
+        Imager(None, None).run(["debug=yes", "help", "prepare"])
+
+
+def test_a_bad_command_line_touches_nothing_on_the_node(capsys):
+    from harness.cli.main import main
+    for argv, needle in ((["imager", "prepare", "vbr=machine:emi-1:1:none:sda1:none"], "vbr: "),
+                         (["imager", "work=relative", "fsck"], "must be an absolute path"),
+                         (["imager", "frobnicate"], "unknown command"),
+                         (["imager", "backend=nowhere", "fsck"], "unknown backend")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+# runs on the simulated node ----------------------------------------------------------------------
+class Node:
+    def __init__(self):
+        self.host = SimHost(dialect="debian12", seed=3)
+        self.images = StagedImages([ImageSpec(KERNEL, 4951248, "pattern"), ImageSpec(RAMDISK, 4399848, "pattern"),
+                                    ImageSpec(ROOT, 64 << 20, "ext3")])
+        self.images.stage(self.host)
+        self.vbrs = [f"vbr=machine:{ROOT}:-1:none:sda1:file:///var/lib/nc-harness/images/{ROOT}.img",
+                     f"vbr=kernel:{KERNEL}:-1:none:none:file:///var/lib/nc-harness/images/{KERNEL}.img",
+                     f"vbr=ramdisk:{RAMDISK}:-1:none:none:file:///var/lib/nc-harness/images/{RAMDISK}.img"]
+
+    def imager(self, *argv, images=None):
+        """The CLI's image sources: file:///paths on the node (engine.sources.NodeFileSource)."""
+        from engine.nodeio import NodeIO
+        from engine.sources import ImageSources, NodeFileSource
+        clock = VirtualClockAdapter(self.host.node.clock)
+        images = images or ImageSources({"file": NodeFileSource(NodeIO(self.host, clock=clock))})
+        tool = Imager(self.host, images, clock=clock, seed=1)
+        return tool.run(list(argv)), tool
+
+    def run(self, *argv):
+        result = self.host.run(list(argv))
+        return result
+
+    def read_in_fs(self, device: str, path: str) -> bytes:
+        self.run("mkdir", "-p", "/mnt/check")
+        assert self.run("mount", "-o", "ro", device, "/mnt/check").rc == 0
+        try:
+            return self.run("cat", f"/mnt/check/{path}").stdout.encode("utf-8", "surrogateescape")
+        finally:
+            self.run("umount", "/mnt/check")
+
+
+@pytest.fixture
+def node():
+    return Node()
+
+
+def test_prepare_boot_lays_out_the_boot_partition_first_and_installs_kernel_ramdisk_and_grub(node):
+    rc, tool = node.imager(CACHE, WORK, "prepare", "boot=yes", "out=dsk-test", *node.vbrs)
+    assert rc == 0, tool.errors
+    disk = "/dev/mapper/euca-dsk-test"
+    table = node.run("/sbin/parted", "--script", disk, "unit", "s", "print").stdout
+    rows = [line.split()[:4] for line in table.splitlines() if line[:2].strip().isdigit()]
+    assert rows == [["1", "204863s", "335934s", "131072s"], ["2", "63s", "204862s", "204800s"]]
+    boot = f"{disk}2"          # libparted: NAMEpN only after a digit
+    kernel = node.run("cat", f"/var/lib/nc-harness/images/{KERNEL}.img").stdout.encode("utf-8", "surrogateescape")
+    assert node.read_in_fs(boot, "boot/euca-vmlinuz") == kernel
+    assert len(node.read_in_fs(boot, "boot/euca-initrd")) == 4399848
+    cfg = node.read_in_fs(boot, "boot/grub/grub.cfg").decode()
+    assert "set root='(hd0,2)'" in cfg and "linux /boot/euca-vmlinuz root=/dev/sda1 ro" in cfg
+    assert b"root (hd0,1)\n" in node.read_in_fs(boot, "boot/grub/menu.lst")
+    # the imager's own state is gone: pid file, work store, work directory
+    assert node.run("test", "-e", "/var/lib/imager/work").rc == 1
+
+
+def test_key_goes_into_the_root_and_the_id_hashes_the_tree_without_out(node):
+    key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDimager op@example"
+    rc, tool = node.imager(CACHE, WORK, "prepare", f"key={key}", node.vbrs[0])
+    assert rc == 0, tool.errors
+    names = node.run("dmsetup", "ls").stdout
+    listed = [line.split()[0] for line in names.splitlines()]
+    disk = min((n for n in listed if n.startswith("euca-dsk-")), key=len)
+    root = next(n for n in listed if n.startswith(disk) and n[len(disk):] in ("1", "p1"))
+    assert node.read_in_fs(f"/dev/mapper/{root}", "root/.ssh/authorized_keys").decode() == key
+
+
+def test_the_pid_file_is_there_while_it_runs_and_a_second_imager_is_refused(node):
+    seen = []
+
+    class Watching:
+        def describe(self, vbr):
+            return node.images.describe(vbr)
+
+        def fetch(self, io, vbr, dest, abort=None):
+            seen.append(node.run("cat", "/var/lib/imager/work/imager.pid").stdout.strip())
+            return node.images.fetch(io, vbr, dest, abort)
+
+    assert node.imager(CACHE, WORK, "prepare", node.vbrs[0], images=Watching())[0] == 0
+    assert seen and seen[0].isdigit()
+    node.run("mkdir", "-p", "/var/lib/imager/work")
+    node.run("touch", "/var/lib/imager/work/imager.pid")
+    from engine.imager.run import ImagerError
+    with pytest.raises(ImagerError, match="another imager is using /var/lib/imager/work"):
+        node.imager(CACHE, WORK, "fsck")
+
+
+def test_a_failing_command_exits_1_and_leaves_only_finished_cache_blobs(node):
+    before = node.run("losetup", "-a").stdout
+    bad = f"vbr=kernel:{KERNEL}:-1:none:none:file:///nowhere/{KERNEL}.img"
+    rc, tool = node.imager(CACHE, WORK, "prepare", node.vbrs[0], bad)
+    assert rc == 1 and "no such regular file" in tool.errors[0]
+    assert node.run("test", "-e", "/var/lib/imager/work").rc == 1
+    assert node.run("dmsetup", "ls").stdout == "No devices found\n"
+    assert node.run("losetup", "-a").stdout == before
+
+
+def test_action_download_fills_the_cache_and_convert_downloads_nothing(node):
+    rc, tool = node.imager(CACHE, WORK, "prepare", "action=convert", node.vbrs[0])
+    assert rc == 1 and "action=convert" in tool.errors[0]
+    rc, tool = node.imager(CACHE, WORK, "prepare", "action=download", node.vbrs[0])
+    assert rc == 0, tool.errors
+    assert node.run("dmsetup", "ls").stdout == "No devices found\n"       # no disk yet
+    assert any(line.startswith(f"/var/lib/imager/cache/{ROOT}-") for line in
+               node.run("find", "/var/lib/imager/cache", "-name", "blocks").stdout.replace("/blocks", "").split())
+    rc, tool = node.imager(CACHE, WORK, "prepare", "action=convert", "out=dsk-conv", node.vbrs[0])
+    assert rc == 0, tool.errors
+    assert "euca-dsk-conv" in node.run("dmsetup", "ls").stdout
+
+
+def test_extract_copies_a_partition_out_and_refuses_to_overwrite(node):
+    node.run("mkdir", "-p", "/var/tmp")
+    rc, tool = node.imager(CACHE, WORK, "prepare", "out=dsk-x", node.vbrs[0], "extract", "out=/var/tmp/root.img")
+    assert rc == 0, tool.errors
+    assert node.run("cmp", "/var/tmp/root.img", f"/var/lib/nc-harness/images/{ROOT}.img").rc == 0
+    rc, tool = node.imager(CACHE, WORK, "extract", "in=/dev/mapper/euca-dsk-x", "out=/var/tmp/root.img")
+    assert rc == 1 and tool.errors == ["extract: out: /var/tmp/root.img exists"]
+    rc, tool = node.imager(CACHE, WORK, "extract", "in=/dev/mapper/euca-dsk-x", "out=/var/tmp/p9", "partition=9")
+    assert rc == 1 and "has no partition 9" in tool.errors[0]
+    rc, tool = node.imager(CACHE, WORK, "purge_cache=yes", "fsck")
+    assert rc == 0 and node.run("losetup", "-a").stdout == ""
+
+
+def test_the_cache_limit_is_the_original_lru_store(node):
+    rc, tool = node.imager(CACHE, WORK, "cache_size=10m", "prepare", node.vbrs[0])
+    # the 64 MiB root does not fit a 10 MiB cache: it is built in the work store and gone at exit (euca-zero,
+    # which NC never removes, stays)
+    assert rc == 0, tool.errors
+    assert node.run("dmsetup", "ls").stdout == "euca-zero\t(253:0)\n"
+    assert node.run("losetup", "-a").stdout == ""
