@@ -106,7 +106,9 @@ class Imager:
             if inv.name == "prepare":
                 try:
                     vbrs = [parse_ascii(text) for text in values["vbr"]]
-                    parse_vbrs(vbrs + ([boot_vbr(vbrs)] if values["boot"] else []))
+                    vm = parse_vbrs(vbrs + ([boot_vbr(vbrs)] if values["boot"] else []))
+                    if values["boot"] and (vm.kernel is None or vm.ramdisk is None):
+                        raise VbrError("boot=yes needs a kernel and a ramdisk VBR")
                 except VbrError as exc:
                     raise ImagerUsage(f"{inv.name} (argument {inv.position}): vbr: {exc}") from None
             commands.append((inv, values))
