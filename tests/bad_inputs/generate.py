@@ -381,6 +381,18 @@ CLI = [
                                    "-k {keys}/cloud-cert.pem", "cloud-cert.pem"),
     ("image-register-no-location", "image register", "the following arguments are required"),
     ("image-describe-no-endpoint", "image describe emi-12345678", "no S3 endpoint"),
+    ("imager-empty-value", "imager prepare vbr=", "parameters must have non-empty values"),
+    ("imager-empty-name", "imager fsck --=x", "parameters must have non-empty names"),
+    ("imager-unknown-command", "imager frobnicate", "unknown command"),
+    ("imager-unknown-parameter", "imager prepare vbr=machine:emi-1234:-1:none:sda1:file:///x colour=red", "unknown parameter 'colour'"),
+    ("imager-missing-vbr", "imager prepare boot=yes", "missing mandatory parameter 'vbr'"),
+    ("imager-bad-size", "imager work_size=12q fsck", "is not a size"),
+    ("imager-bad-bool", "imager purge_cache=perhaps fsck", "is not yes or no"),
+    ("imager-relative-work", "imager work=tmp fsck", "must be an absolute path"),
+    ("imager-bad-vbr", "imager prepare vbr=machine:emi-1234:-1:none:sda1:gopher://x", "failed to parse resource location"),
+    ("imager-boot-no-kernel", "imager prepare boot=yes vbr=machine:emi-1234:-1:none:sda1:file:///x", "needs a kernel and a ramdisk"),
+    ("imager-too-many-commands", "imager fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck fsck", "too many commands"),
+    ("imager-unknown-backend", "imager backend=mainframe fsck", "unknown backend"),
 ]
 
 
