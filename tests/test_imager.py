@@ -203,3 +203,52 @@ def test_the_cache_limit_is_the_original_lru_store(node):
     assert rc == 0, tool.errors
     assert node.run("dmsetup", "ls").stdout == "euca-zero\t(253:0)\n"
     assert node.run("losetup", "-a").stdout == ""
+
+
+# image preparation tools -------------------------------------------------------------------------
+def _io(node):
+    from engine.nodeio import NodeIO
+    return NodeIO(node.host, clock=VirtualClockAdapter(node.host.node.clock))
+
+
+def test_stamp_writes_the_starter_images_fields_inside_the_image(node):
+    from engine.imager.stamp import stamp
+    io = _io(node)
+    image = f"/var/lib/nc-harness/images/{ROOT}.img"
+    text = stamp(io, image, "euca-debian-emi", "2011.08.15", "x86_64", "debian-based", lambda n: "t" * n)
+    now = io.clock.now()
+    import hashlib
+    import time
+    digest = hashlib.md5(f"{int(now)}\n".encode()).hexdigest()
+    assert text == ("image_name=euca-debian-emi\nimage_version=2011.08.15\nimage_arch=x86_64\n"
+                    f"image_file={ROOT}.img\nimage_stamp={digest[:4]}-{digest[4:8]}\n"
+                    f"image_date={time.strftime('%Y%m%d%H%M%S', time.gmtime(now))}\nrecipe_name=debian-based\n")
+    assert node.read_in_fs(image, "etc/image-id").decode() == text
+    # nothing of the tool's is left on the node
+    assert node.run("losetup", "-a").stdout == "" and "nc-harness-image" not in node.run("ls", "/tmp").stdout
+
+
+def test_stamp_follows_no_symlink_out_of_the_image_and_refuses_bad_fields(node):
+    from engine.imager.mounts import ImageToolError
+    from engine.imager.stamp import stamp
+    images = StagedImages([ImageSpec("emi-5EED0001", 8 << 20, "ext3", symlinks={"etc/image-id": "/../../../../outside-id"})])
+    images.stage(node.host)
+    image = "/var/lib/nc-harness/images/emi-5EED0001.img"
+    io = _io(node)
+    stamp(io, image, "n", "1", "x86_64", "r", lambda n: "s" * n)
+    assert node.run("test", "-e", "/outside-id").rc == 1            # the node's / untouched
+    assert b"image_name=n\n" in node.read_in_fs(image, "outside-id")   # the link, read inside the guest
+    for bad in ("two words", "new\nline", ""):
+        with pytest.raises(ImageToolError, match="--name"):
+            stamp(io, image, bad, "1", "x86_64", "r", lambda n: "s" * n)
+    with pytest.raises(ImageToolError, match="cannot mount"):
+        node.run("truncate", "-s", "1M", "/tmp/blank.img")
+        stamp(io, "/tmp/blank.img", "n", "1", "x86_64", "r", lambda n: "b" * n)
+    assert node.run("losetup", "-a").stdout == ""
+
+
+def test_stamp_on_the_command_line_says_one_line_when_the_image_is_missing(capsys):
+    from harness.cli.main import main
+    assert main(["image", "stamp", "/nowhere.img", "--name", "n", "--version", "1", "--arch", "x86_64",
+                 "--recipe", "r", "--backend", "sim"]) == 1
+    assert capsys.readouterr().err == "nc-harness image stamp: /nowhere.img: no such image file on the node\n"

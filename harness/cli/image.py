@@ -93,6 +93,8 @@ def add_parser(sub) -> None:
     dr.add_argument("id")
     sv = verbs.add_parser("serve", help="run the loopback S3 server (moto) until interrupted")
     sv.add_argument("--port", type=int, default=0)
+    from . import image_prep
+    image_prep.add_parsers(verbs)
     for v in (up, dl, de, rg, ds, dr):
         v.add_argument("--endpoint", help="S3 endpoint URL (default NC_S3_ENDPOINT)")
     p.set_defaults(run=run)
@@ -175,6 +177,9 @@ def run(args) -> int:
     from engine.images.store import StoreError
     from engine.images.unbundle import UnbundleError, unbundle
     prog = f"nc-harness image {args.image_verb}"
+    if args.image_verb == "stamp":
+        from . import image_prep
+        return image_prep.run(args)
     try:
         if args.image_verb in ("upload", "download", "delete", "serve", "register", "describe", "deregister"):
             return _transfer(args)

@@ -1,0 +1,46 @@
+"""An image file mounted through a loop device for the image tools, undone on every path (the seeds' hand
+procedure: `losetup`, `mount`, ..., `umount`, `losetup -d`)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from .. import diskutil
+from ..nodeio import CommandError, NodeIO
+
+
+class ImageToolError(Exception):
+    pass
+
+
+@contextmanager
+def loop_attached(io: NodeIO, path: str, read_only: bool = False):
+    argv = ["/sbin/losetup", "-f", "--show"] + (["-r"] if read_only else []) + [path]
+    result = io.cmd(argv, check=False)
+    dev = result.stdout.strip()
+    if result.rc != 0 or not dev.startswith("/dev/loop"):
+        raise ImageToolError(f"{path}: cannot attach a loop device: {result.stderr.strip() or 'no device'}")
+    try:
+        yield dev
+    finally:
+        io.cmd(["/sbin/losetup", "-d", dev], check=False)
+
+
+@contextmanager
+def mounted(io: NodeIO, path: str, token, read_only: bool = False):
+    """The image's filesystem at a fresh 0700 directory; yields the mount point."""
+    with loop_attached(io, path, read_only) as dev:
+        mnt = f"/tmp/nc-harness-image-{token(6)}"
+        io.mkdirs(mnt)
+        io.quiet(["chmod", "0700", mnt])
+        try:
+            argv = ["mount"] + (["-o", "ro"] if read_only else []) + [dev, mnt]
+            try:
+                io.cmd(argv)
+            except CommandError as exc:
+                raise ImageToolError(f"{path}: cannot mount its filesystem: {exc.stderr.strip()}") from None
+            try:
+                yield mnt
+            finally:
+                diskutil.umount(io, mnt)
+        finally:
+            io.rmdir(mnt)

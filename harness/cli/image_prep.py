@@ -1,0 +1,43 @@
+"""`nc-harness image stamp` (and the other image-preparation tools of issue 9): an image file on a node, worked on
+through loop devices and mounts over the host interface (`--backend`, default local: this machine)."""
+from __future__ import annotations
+
+import random
+import sys
+
+
+def add_parsers(verbs) -> None:
+    st = verbs.add_parser("stamp", help="write /etc/image-id into an ext2/3 image (the starter images' fields)")
+    st.add_argument("image", metavar="IMG", help="the image file, on the node")
+    st.add_argument("--name", required=True, help="image_name, e.g. euca-debian-emi")
+    st.add_argument("--version", required=True, help="image_version, e.g. 2011.08.15")
+    st.add_argument("--arch", required=True, help="image_arch, e.g. x86_64")
+    st.add_argument("--recipe", required=True, help="recipe_name, e.g. debian-based")
+    st.add_argument("--backend", default="local", help="the node holding IMG (default local)")
+
+
+def run(args) -> int:
+    from engine.imager.mounts import ImageToolError
+    from engine.imager.stamp import stamp
+    from engine.nodeio import NodeIO
+
+    from ..backends import make_host
+    from ..runner import clock_for
+    prog = f"nc-harness image {args.image_verb}"
+    try:
+        host = make_host(args.backend)
+    except ValueError as exc:
+        print(f"{prog}: --backend {args.backend}: {exc}", file=sys.stderr)
+        return 2
+    io = NodeIO(host, clock=clock_for(host))
+    rng = random.Random()
+    token = lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))  # noqa: E731
+    try:
+        if io.quiet(["test", "-f", args.image], check=False).rc != 0:
+            raise ImageToolError(f"{args.image}: no such image file on the node")
+        text = stamp(io, args.image, args.name, args.version, args.arch, args.recipe, token)
+    except ImageToolError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.image}: /etc/image-id\n{text}", end="")
+    return 0
