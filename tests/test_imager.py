@@ -252,3 +252,65 @@ def test_stamp_on_the_command_line_says_one_line_when_the_image_is_missing(capsy
     assert main(["image", "stamp", "/nowhere.img", "--name", "n", "--version", "1", "--arch", "x86_64",
                  "--recipe", "r", "--backend", "sim"]) == 1
     assert capsys.readouterr().err == "nc-harness image stamp: /nowhere.img: no such image file on the node\n"
+
+
+def _ext3_with_garbage_in_free_blocks(path: str) -> bytes:
+    """A real mke2fs over a file full of 0xA5: every free block holds data zerofree must clear."""
+    import subprocess
+    with open(path, "wb") as fh:
+        fh.write(b"\xa5" * (8 << 20))
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext3", "-E", "nodiscard", path], check=True,
+                   env={"E2FSPROGS_FAKE_TIME": "1700000000", "PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("zerofree", path="/usr/sbin:/sbin:/usr/bin:/bin"),
+                    reason="needs the real zerofree (apt-get install zerofree; .ci/run installs it)")
+def test_the_simulated_zerofree_writes_the_same_bytes_as_the_real_one(tmp_path):
+    import subprocess
+    path = str(tmp_path / "fs.img")
+    before = _ext3_with_garbage_in_free_blocks(path)
+    subprocess.run(["zerofree", path], check=True, env={"PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
+    real = open(path, "rb").read()
+    assert real != before
+    host = SimHost()
+    host.run(["dd", "of=/tmp/fs.img", "bs=1M", "status=none"], before.decode("utf-8", "surrogateescape"))
+    result = host.run(["zerofree", "/tmp/fs.img"])
+    assert (result.rc, result.stdout, result.stderr) == (0, "", "")
+    simulated = host.run(["cat", "/tmp/fs.img"]).stdout.encode("utf-8", "surrogateescape")
+    assert simulated == real
+
+
+def test_the_simulated_zerofree_refuses_as_the_real_one_does():
+    host = SimHost()
+    host.run(["truncate", "-s", "8M", "/tmp/blank.img"])
+    for argv, err in ((["zerofree"], "usage: zerofree [-n] [-v] [-f fillval] filesystem\n"),
+                      (["zerofree", "/tmp/blank.img"], "zerofree: failed to open filesystem /tmp/blank.img\n"),
+                      (["zerofree", "/nonexist"], "zerofree: failed to open filesystem /nonexist\n")):
+        result = host.run(argv)
+        assert (result.rc, result.stderr) == (1, err)
+
+
+def test_zerofree_on_an_image_with_deleted_data_shrinks_its_gzip_and_keeps_its_files(node):
+    from engine.imager.zerofree import zero_free
+    image = f"/var/lib/nc-harness/images/{ROOT}.img"
+    node.run("mkdir", "-p", "/mnt/w")
+    loop = node.run("losetup", "-f", "--show", image).stdout.strip()
+    node.run("mount", loop, "/mnt/w")
+    import random
+    junk = random.Random(1).randbytes(2 << 20).decode("utf-8", "surrogateescape")
+    assert node.host.run(["dd", "of=/mnt/w/junk", "bs=1M", "status=none"], junk).rc == 0
+    node.host.run(["tee", "/mnt/w/keep"], "kept\n")
+    node.run("rm", "/mnt/w/junk")
+    node.run("umount", "/mnt/w")
+    node.run("losetup", "-d", loop)
+    before, after = zero_free(_io(node), image)
+    assert after < before / 2, (before, after)
+    assert node.read_in_fs(image, "keep") == b"kept\n"
+
+
+def test_zerofree_on_the_command_line(capsys):
+    from harness.cli.main import main
+    assert main(["image", "zerofree", "/nowhere.img", "--backend", "sim"]) == 1
+    assert capsys.readouterr().err == "nc-harness image zerofree: /nowhere.img: no such image file on the node\n"

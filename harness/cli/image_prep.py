@@ -1,4 +1,4 @@
-"""`nc-harness image stamp` (and the other image-preparation tools of issue 9): an image file on a node, worked on
+"""`nc-harness image stamp` and `image zerofree`: an image file on a node, worked on
 through loop devices and mounts over the host interface (`--backend`, default local: this machine)."""
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ def add_parsers(verbs) -> None:
     st.add_argument("--arch", required=True, help="image_arch, e.g. x86_64")
     st.add_argument("--recipe", required=True, help="recipe_name, e.g. debian-based")
     st.add_argument("--backend", default="local", help="the node holding IMG (default local)")
+    zf = verbs.add_parser("zerofree", help="zero an ext2/3 image's free blocks (Debian's zerofree) and report "
+                                           "the gzip size before and after")
+    zf.add_argument("image", metavar="IMG", help="the image file, on the node; not mounted")
+    zf.add_argument("--backend", default="local", help="the node holding IMG (default local)")
 
 
 def run(args) -> int:
     from engine.imager.mounts import ImageToolError
     from engine.imager.stamp import stamp
+    from engine.imager.zerofree import zero_free
     from engine.nodeio import NodeIO
 
     from ..backends import make_host
@@ -33,6 +38,11 @@ def run(args) -> int:
     rng = random.Random()
     token = lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))  # noqa: E731
     try:
+        if args.image_verb == "zerofree":
+            before, after = zero_free(io, args.image)
+            drop = 100.0 * (before - after) / before if before else 0.0
+            print(f"{args.image}: gzip size {before} -> {after} bytes ({drop:.1f}% smaller)")
+            return 0
         if io.quiet(["test", "-f", args.image], check=False).rc != 0:
             raise ImageToolError(f"{args.image}: no such image file on the node")
         text = stamp(io, args.image, args.name, args.version, args.arch, args.recipe, token)
