@@ -82,7 +82,11 @@ def pattern_label(pattern: str, nth: int) -> str:
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
                   fast_path: bool = False) -> SweepReport:
     from harness.backends.sim import SimHost
-    load_for_sweep(path, fast_path)      # refuses what the sweep cannot run, with the loader's errors
+    sc = load_for_sweep(path, fast_path)      # refuses what the sweep cannot run, with the loader's errors
+    if any(step.kind == "imager" for step in sc.steps):
+        # a killed imager leaves its pid file, and telling a dead imager from a live one on another machine is
+        # not built yet: its crash points would all read as refusals
+        raise ValueError(f"{path}: crash sweeps do not cover imager steps yet (--faults does)")
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     if fast_path:

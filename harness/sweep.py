@@ -140,6 +140,8 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
             return FaultPoint(k, command, "clean", "tolerated")
         return _after(k, command, host, nc, result.scenario.leaks_allowed, "tolerated")
     step = next(s for s in result.scenario.steps if s.index == failed.index)
+    if step.kind == "imager":
+        return _judge_imager(k, command, result, host, step, failed)
     if step.kind in ("run_instance", "bundle_instance"):
         # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
         # they were and its bundle directory gone
@@ -162,6 +164,33 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
     else:
         return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
     return _after(k, command, host, nc, result.scenario.leaks_allowed, f"{failed.label} failed cleanly")
+
+
+def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoint:
+    """A failed imager run leaves no work directory, and nothing on the node but finished blobs of its cache:
+    purging that cache (`purge_cache=yes fsck`, as euca-run-workflow ends) brings the devices back to the state
+    before the step. Its stores are its own, not the controller's, so the blob invariants do not apply."""
+    from engine.imager.run import Imager
+
+    from .runner import clock_for, snapshot
+    faults = host.node.faults.faults
+    faults.clear()
+    globals_ = {a.lstrip("-").split("=", 1)[0]: a.lstrip("-").split("=", 1)[1]
+                for a in step.args["args"][:next((i for i, a in enumerate(step.args["args"]) if "=" not in a),
+                                                 len(step.args["args"]))]}
+    work = globals_.get("work", "/var/tmp/euca-imager")
+    if host.run(["test", "-e", work]).rc == 0:
+        return FaultPoint(k, command, "leak", f"{failed.label}: the work directory {work} was left")
+    before = result.snapshots[step.index]
+    after = result.state_after
+    if any(_without_zero(before.get(c, "")) != _without_zero(after.get(c, "")) for c in ("losetup -a", "dmsetup table")):
+        purge = [f"{key}={globals_[key]}" for key in ("cache", "work") if key in globals_]
+        Imager(host, None, clock=clock_for(host)).run(purge + ["purge_cache=yes", "fsck"])
+        now = snapshot(host)
+        for cmd in ("losetup -a", "dmsetup table"):
+            if _without_zero(now.get(cmd, "")) != _without_zero(before.get(cmd, "")):
+                return FaultPoint(k, command, "leak", f"{failed.label}: {cmd} keeps what its cache does not own")
+    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
 
 
 def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:

@@ -236,7 +236,11 @@ class Imager:
                 break
         else:
             raise ImagerError(f"extract: {source} has no partition {number}")
-        diskutil.dd_copy(self.io, source, out, size * 512, start * 512, 0)
+        try:
+            diskutil.dd_copy(self.io, source, out, size * 512, start * 512, 0)
+        except Exception:
+            self.io.unlink(out)        # never a partial file where the caller expects a partition
+            raise
         return None
 
 
