@@ -4,7 +4,8 @@ from __future__ import annotations
 from . import diskutil
 from .artifacts import MBR_BLOCKS, Artifact
 from .blobstore.blob import Blockblob
-from .blobstore.clone import MapEntry, clone, copy
+from .blobstore.clone import MapEntry, clone, clone_whole, copy
+from .imager.bootable import boot_creator
 from .keyinject import inject_key
 from .nodeio import CommandError
 
@@ -13,14 +14,9 @@ class CreatorError(Exception):
     pass
 
 
-BOOT_BLOCKS = 204800      # the imager's boot partition: 100 MiB
-
-
 def run_creator(ctx, art: Artifact) -> None:
-    if art.creator == "boot":
-        from .imager.bootable import boot_creator
-        return boot_creator(ctx, art)
-    {"download": download, "partition": partition, "copy": copy_creator, "disk": disk}[art.creator](ctx, art)
+    {"download": download, "partition": partition, "copy": copy_creator, "disk": disk,
+     "boot": boot_creator}[art.creator](ctx, art)
 
 
 def download(ctx, art: Artifact) -> None:
@@ -51,8 +47,7 @@ def copy_creator(ctx, art: Artifact) -> None:
         if art.must_be_file:
             copy(dep.bb, bb, must_be_file=True)
         else:
-            relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
-            clone(bb, [MapEntry(relation, dep.bb, 0, 0, (dep.bb.size_bytes + 511) // 512)])
+            clone_whole(bb, dep.bb)
     if art.do_tune_fs:
         try:
             diskutil.tune2fs(ctx.io, bb.device)
@@ -69,21 +64,18 @@ def disk(ctx, art: Artifact) -> None:
     bb: Blockblob = art.bb
     relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
     entries = [MapEntry(relation, "zero", 0, 0, MBR_BLOCKS)]
-    offset = MBR_BLOCKS
+    # a bootable disk's boot partition (its last) sits right after the header; the others follow it, in order
+    boot = art.deps[-1] if art.bootable else None
+    offset = MBR_BLOCKS + (boot.size_bytes // 512 if boot else 0)
     spans = []
-    deps = list(art.deps)
-    first_at = {}
-    if art.bootable:
-        # the boot partition (the last) sits right after the header; the others follow it, in order
-        first_at[id(deps[-1])] = MBR_BLOCKS
-        offset = MBR_BLOCKS + BOOT_BLOCKS
-    for dep in deps:
+    for dep in art.deps:
         blocks = dep.size_bytes // 512
-        start = first_at.get(id(dep), offset)
+        if dep is boot:
+            start = MBR_BLOCKS
+        else:
+            start, offset = offset, offset + blocks
         entries.append(MapEntry("map" if relation == "snapshot" else "copy", dep.bb, 0, start, blocks))
         spans.append((start, start + blocks - 1))
-        if id(dep) not in first_at:
-            offset += blocks
     clone(bb, entries)
     diskutil.parted_mklabel(ctx.io, bb.device)
     for first, last in spans:

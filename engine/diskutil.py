@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import contextmanager
 
 from .nodeio import CommandError, NodeIO
 
@@ -166,9 +167,25 @@ def parted_mkpart(io: NodeIO, dev: str, first: int, last: int, fs: str = "") -> 
     io.cmd(argv, render=f"/sbin/parted --script {dev} mkpart primary {fs} {first}s {last}s")
 
 
-def mount(io: NodeIO, dev: str, mnt: str) -> None:
+def mount(io: NodeIO, dev: str, mnt: str, read_only: bool = False) -> None:
     with loop_sem:
-        io.cmd(["mount", dev, mnt])
+        io.cmd(["mount"] + (["-o", "ro"] if read_only else []) + [dev, mnt])
+
+
+@contextmanager
+def mounted(io: NodeIO, dev: str, mnt: str, read_only: bool = False):
+    """dev mounted at mnt, a fresh 0700 directory; unmounted and the directory removed on every path. A mount
+    that fails raises CommandError before the caller's block runs."""
+    io.mkdirs(mnt)
+    io.quiet(["chmod", "0700", mnt])
+    try:
+        mount(io, dev, mnt, read_only)
+        try:
+            yield mnt
+        finally:
+            umount(io, mnt)
+    finally:
+        io.rmdir(mnt)
 
 
 UMOUNT_TRIES = 3

@@ -49,28 +49,21 @@ def inject_key(io: NodeIO, device: str, key: str, token) -> None:
     """mount, mkdir -p root/.ssh (0700), write the key as is (0600), chown the device back, umount."""
     mnt = f"/tmp/euca-mount-{token(6)}"
     tmp = f"/tmp/euca-temp-{token(6)}"
-    io.mkdirs(mnt)
-    io.quiet(["chmod", "0700", mnt])
-    mounted = False
-    try:
-        diskutil.mount(io, device, mnt)
-        mounted = True
-        ssh_dir = resolve_in_root(io, mnt, "root/.ssh")
-        io.cmd(["/bin/mkdir", "-p", ssh_dir])
-        diskutil.chown(io, "root", ssh_dir)
-        diskutil.chmod(io, 0o700, ssh_dir)
-        target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
-        if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:
-            raise KeyInjectionError(f"{target[len(mnt):]} in the image is not a regular file")
-        io.make_sparse(tmp, 0)
-        io.quiet(["chmod", "0600", tmp])      # before the key is in it
-        io.write(tmp, key)
-        io.cmd(["/bin/cp", tmp, target])
-        diskutil.chown(io, "root", target)
-        diskutil.chmod(io, 0o600, target)
-        diskutil.chown(io, "eucalyptus", device)
-    finally:
-        io.unlink(tmp)
-        if mounted:
-            diskutil.umount(io, mnt)
-        io.rmdir(mnt)
+    with diskutil.mounted(io, device, mnt):
+        try:
+            ssh_dir = resolve_in_root(io, mnt, "root/.ssh")
+            io.cmd(["/bin/mkdir", "-p", ssh_dir])
+            diskutil.chown(io, "root", ssh_dir)
+            diskutil.chmod(io, 0o700, ssh_dir)
+            target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
+            if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:
+                raise KeyInjectionError(f"{target[len(mnt):]} in the image is not a regular file")
+            io.make_sparse(tmp, 0)
+            io.quiet(["chmod", "0600", tmp])      # before the key is in it
+            io.write(tmp, key)
+            io.cmd(["/bin/cp", tmp, target])
+            diskutil.chown(io, "root", target)
+            diskutil.chmod(io, 0o600, target)
+            diskutil.chown(io, "eucalyptus", device)
+        finally:
+            io.unlink(tmp)

@@ -107,6 +107,12 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
                             f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
 
 
+def clone_whole(dest: Blockblob, source: Blockblob) -> None:
+    """dest becomes a snapshot of all of source (a copy where the store has no dm snapshots)."""
+    relation = "snapshot" if dest.store.snapshot == "dm" else "copy"
+    clone(dest, [MapEntry(relation, source, 0, 0, (source.size_bytes + 511) // 512)])
+
+
 def copy(src: Blockblob, dst: Blockblob, must_be_file: bool) -> None:
     """blockblob_copy of the whole source: devices for dm clones, `blocks` files otherwise."""
     src_path = src.device if src.dm and not must_be_file else src.blocks_path

@@ -4,7 +4,7 @@ grub.cfg), the root being /dev/sda1 and the boot partition the disk's last one."
 from __future__ import annotations
 
 from .. import diskutil
-from ..blobstore.clone import MapEntry, clone
+from ..blobstore.clone import clone_whole
 from ..keyinject import resolve_in_root
 
 
@@ -24,24 +24,12 @@ def boot_creator(ctx, art) -> None:
     bb = art.bb
     empty, kernel, ramdisk = art.deps
     if empty.bb is not bb:
-        relation = "snapshot" if bb.store.snapshot == "dm" else "copy"
-        clone(bb, [MapEntry(relation, empty.bb, 0, 0, (empty.bb.size_bytes + 511) // 512)])
+        clone_whole(bb, empty.bb)
     io = ctx.io
-    mnt = f"/tmp/euca-mount-{ctx.token(6)}"
-    io.mkdirs(mnt)
-    io.quiet(["chmod", "0700", mnt])
-    mounted = False
-    try:
-        diskutil.mount(io, bb.device, mnt)
-        mounted = True
-        grub = resolve_in_root(io, mnt, "boot/grub")
-        io.cmd(["/bin/mkdir", "-p", grub])
+    with diskutil.mounted(io, bb.device, f"/tmp/euca-mount-{ctx.token(6)}") as mnt:
+        io.cmd(["/bin/mkdir", "-p", resolve_in_root(io, mnt, "boot/grub")])
         io.cmd(["/bin/cp", kernel.bb.blocks_path, resolve_in_root(io, mnt, "boot/euca-vmlinuz")])
         io.cmd(["/bin/cp", ramdisk.bb.blocks_path, resolve_in_root(io, mnt, "boot/euca-initrd")])
         for rel, text in grub_files(art.vbr.partition_number - 1).items():
             io.write(resolve_in_root(io, mnt, rel), text)
         io.cmd(["/bin/sync"])
-    finally:
-        if mounted:
-            diskutil.umount(io, mnt)
-        io.rmdir(mnt)

@@ -2,7 +2,7 @@
 procedure: `losetup`, `mount`, ..., `umount`, `losetup -d`)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from .. import diskutil
 from ..nodeio import CommandError, NodeIO
@@ -28,19 +28,9 @@ def loop_attached(io: NodeIO, path: str, read_only: bool = False):
 @contextmanager
 def mounted(io: NodeIO, path: str, token, read_only: bool = False):
     """The image's filesystem at a fresh 0700 directory; yields the mount point."""
-    with loop_attached(io, path, read_only) as dev:
-        mnt = f"/tmp/nc-harness-image-{token(6)}"
-        io.mkdirs(mnt)
-        io.quiet(["chmod", "0700", mnt])
+    with loop_attached(io, path, read_only) as dev, ExitStack() as stack:
         try:
-            argv = ["mount"] + (["-o", "ro"] if read_only else []) + [dev, mnt]
-            try:
-                io.cmd(argv)
-            except CommandError as exc:
-                raise ImageToolError(f"{path}: cannot mount its filesystem: {exc.stderr.strip()}") from None
-            try:
-                yield mnt
-            finally:
-                diskutil.umount(io, mnt)
-        finally:
-            io.rmdir(mnt)
+            mnt = stack.enter_context(diskutil.mounted(io, dev, f"/tmp/nc-harness-image-{token(6)}", read_only))
+        except CommandError as exc:
+            raise ImageToolError(f"{path}: cannot mount its filesystem: {exc.stderr.strip()}") from None
+        yield mnt

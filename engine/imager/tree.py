@@ -9,11 +9,10 @@ boot partition instead of writing into a shared cached one."""
 from __future__ import annotations
 
 from ..artifacts import Artifact, alloc_disk, alloc_vbr
-from ..creators import BOOT_BLOCKS
 from ..hashing import hexjenkins
 from ..vbr import Vbr, VbrError, parse_ascii, parse_vbrs
 
-BOOT_SIZE = BOOT_BLOCKS * 512
+BOOT_SIZE = 100 << 20          # the boot partition: 204800 sectors
 
 
 def boot_vbr(vbrs: list[Vbr]) -> Vbr:
@@ -56,7 +55,6 @@ def prepare_tree(vbrs: list[Vbr], images, boot: bool, key: str | None, out: str 
         disk.id = out
     # an imager's results may live in the cache (the work store is emptied when it exits), unless work=yes
     disk.may_be_cached = not in_work
-    disk.must_be_hollow = True
     if in_work:
         for art in disk.walk():
             if art.creator in ("copy", "boot", "disk"):
