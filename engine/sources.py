@@ -131,17 +131,13 @@ class NodeFileSource:
     """file:///PATH images already on the node (the imager's `vbr=...:file:///...`): the id hashes the manifest
     beside the file (`PATH.manifest.xml`) when there is one, else the path and size; the bytes are one `cp`."""
 
-    def describe(self, vbr) -> ImageDescription:
-        path = vbr.prepared_location
-        return self._describe(self._io, path)
-
     def __init__(self, io: NodeIO):
-        self._io = io
+        self.io = io           # describe() has no io of its own to use
 
-    @staticmethod
-    def _describe(io: NodeIO, path: str) -> ImageDescription:
+    def describe(self, vbr) -> ImageDescription:
+        io, path = self.io, vbr.prepared_location
         size = io.stat([path]).get(path)
-        if size is None or not io.quiet(["test", "-f", path], check=False).rc == 0:
+        if size is None or io.quiet(["test", "-f", path], check=False).rc != 0:
             raise DownloadError(f"file://{path}: no such regular file on the node")
         manifest = io.read(f"{path}.manifest.xml")
         if manifest:

@@ -368,7 +368,7 @@ def _check_fields(mapping: dict, spec: dict, where: str) -> None:
 def _imager_args(args: dict, sc: Scenario, where: str) -> list[str]:
     """Tokens as strings, staged VBRs resolved; a command line expected to work is checked now."""
     from engine.imager.grammar import ImagerUsage
-    from engine.imager.run import Imager
+    from engine.imager.run import HelpRequested, Imager
     tokens = []
     for j, token in enumerate(args["args"]):
         if not isinstance(token, str):
@@ -377,9 +377,11 @@ def _imager_args(args: dict, sc: Scenario, where: str) -> list[str]:
         if eq and key.lstrip("-") == "vbr" and value.endswith(":staged"):
             token = f"{key}={_vbr(value, sc, f'{where}: args[{j}]').ascii}"
         tokens.append(token)
-    if args.get("expect_rc", 0) == 0 and "help" not in tokens:
+    if args.get("expect_rc", 0) == 0:
         try:
-            Imager(None, None).validate(tokens)
+            Imager(None, None).check(tokens)
+        except HelpRequested:
+            pass
         except ImagerUsage as exc:
             raise ScenarioError(f"{where}: {exc}") from None
     return tokens

@@ -148,22 +148,12 @@ def node_command(args, nc, ctx, where):
 
 def imager(args, nc, ctx, where):
     """The imager on this run's node, images and clock; its commands join the run's recorded trace."""
-    from engine.imager.grammar import ImagerUsage
-    from engine.imager.run import HelpRequested, Imager, ImagerError
+    from engine.imager.run import Imager
 
     from .runner import clock_for
     tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
                   log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False))
-    try:
-        rc = tool.run(args["args"])
-    except HelpRequested:
-        rc = 0
-    except ImagerUsage as exc:
-        rc = 2
-        tool.errors.append(str(exc))
-    except ImagerError as exc:
-        rc = 1
-        tool.errors.append(str(exc))
+    rc = tool.main(args["args"])
     errors = "; ".join(tool.errors)
     if rc != args.get("expect_rc", 0):
         raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {errors}" if errors else ""))

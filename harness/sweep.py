@@ -145,10 +145,9 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
     if step.kind in ("run_instance", "bundle_instance"):
         # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
         # they were and its bundle directory gone
-        before, after = result.snapshots[step.index], result.state_after
-        for cmd in ("losetup -a", "dmsetup table"):
-            if _without_zero(before.get(cmd, "")) != _without_zero(after.get(cmd, "")):
-                return FaultPoint(k, command, "wrong state", f"{failed.label}: {cmd} differs from before the step")
+        changed = _devices_changed(result.snapshots[step.index], result.state_after)
+        if changed:
+            return FaultPoint(k, command, "wrong state", f"{failed.label}: {changed} differs from before the step")
         if step.kind == "bundle_instance":
             inst = nc.instances.get(step.args["id"])
             if "bundle task failed" not in failed.message:
@@ -170,27 +169,28 @@ def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoin
     """A failed imager run leaves no work directory, and nothing on the node but finished blobs of its cache:
     purging that cache (`purge_cache=yes fsck`, as euca-run-workflow ends) brings the devices back to the state
     before the step. Its stores are its own, not the controller's, so the blob invariants do not apply."""
-    from engine.imager.run import Imager
+    from engine.imager.grammar import check_params, split
+    from engine.imager.run import GLOBALS, Imager
 
     from .runner import clock_for, snapshot
-    faults = host.node.faults.faults
-    faults.clear()
-    globals_ = {a.lstrip("-").split("=", 1)[0]: a.lstrip("-").split("=", 1)[1]
-                for a in step.args["args"][:next((i for i, a in enumerate(step.args["args"]) if "=" not in a),
-                                                 len(step.args["args"]))]}
-    work = globals_.get("work", "/var/tmp/euca-imager")
-    if host.run(["test", "-e", work]).rc == 0:
-        return FaultPoint(k, command, "leak", f"{failed.label}: the work directory {work} was left")
+    host.node.faults.faults.clear()
+    globals_ = check_params("global parameters", split(step.args["args"]).globals, GLOBALS)
+    if host.run(["test", "-e", globals_["work"]]).rc == 0:
+        return FaultPoint(k, command, "leak", f"{failed.label}: the work directory {globals_['work']} was left")
     before = result.snapshots[step.index]
-    after = result.state_after
-    if any(_without_zero(before.get(c, "")) != _without_zero(after.get(c, "")) for c in ("losetup -a", "dmsetup table")):
-        purge = [f"{key}={globals_[key]}" for key in ("cache", "work") if key in globals_]
-        Imager(host, None, clock=clock_for(host)).run(purge + ["purge_cache=yes", "fsck"])
-        now = snapshot(host)
-        for cmd in ("losetup -a", "dmsetup table"):
-            if _without_zero(now.get(cmd, "")) != _without_zero(before.get(cmd, "")):
-                return FaultPoint(k, command, "leak", f"{failed.label}: {cmd} keeps what its cache does not own")
+    if _devices_changed(before, result.state_after):
+        Imager(host, None, clock=clock_for(host)).run(
+            [f"cache={globals_['cache']}", f"work={globals_['work']}", "purge_cache=yes", "fsck"])
+        changed = _devices_changed(before, snapshot(host))
+        if changed:
+            return FaultPoint(k, command, "leak", f"{failed.label}: {changed} keeps what its cache does not own")
     return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
+
+
+def _devices_changed(before: dict, after: dict) -> str:
+    """The first of `losetup -a` and `dmsetup table` whose snapshots differ (euca-zero aside), or ''."""
+    return next((cmd for cmd in ("losetup -a", "dmsetup table")
+                 if _without_zero(before.get(cmd, "")) != _without_zero(after.get(cmd, ""))), "")
 
 
 def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:

@@ -86,14 +86,20 @@ class Imager:
         self.debug = False
         self.stderr = stderr
         self.errors: list[str] = []
+        self.output = ""
 
     def token(self, n: int) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         return "".join(self.rng.choice(alphabet) for _ in range(n))
 
-    def validate(self, argv: list[str]) -> tuple[dict, list[tuple[Invocation, dict]]]:
-        """Everything about the command line is checked before the node is touched."""
+    def check(self, argv: list[str]) -> tuple[dict, list[tuple[Invocation, dict]]]:
+        """Everything about the command line, before the node is touched: raises HelpRequested for `help`
+        anywhere, ImagerUsage for a bad line; returns the global values and each command's."""
         line = split(argv)
+        for i, inv in enumerate(line.commands):
+            if inv.name == "help":
+                following = line.commands[i + 1].name if i + 1 < len(line.commands) else None
+                raise HelpRequested(help_text(following))
         globals_ = check_params("global parameters", line.globals, GLOBALS)
         if not line.commands:
             raise ImagerUsage("no command given (try: help)")
@@ -117,14 +123,24 @@ class Imager:
                 raise ImagerUsage(f"global parameters: {path_key}: '{globals_[path_key]}' must be an absolute path")
         return globals_, commands
 
+    def main(self, argv: list[str]) -> int:
+        """euca-imager's exit status: 0; 1 when a command failed (after the cleanup); 2 for a bad command line
+        (nothing done). `help`'s text goes to `output`, error lines to `errors`."""
+        try:
+            return self.run(argv)
+        except HelpRequested as text:
+            self.output = str(text)
+            return 0
+        except ImagerUsage as exc:
+            self.errors.append(str(exc))
+            return 2
+        except ImagerError as exc:
+            self.errors.append(str(exc))
+            return 1
+
     def run(self, argv: list[str]) -> int:
         """0 when every command succeeded; raises ImagerUsage (nothing done) or returns 1 after cleaning up."""
-        line = split(argv)
-        for i, inv in enumerate(line.commands):
-            if inv.name == "help":
-                following = line.commands[i + 1].name if i + 1 < len(line.commands) else None
-                raise HelpRequested(help_text(following))
-        globals_, commands = self.validate(argv)
+        globals_, commands = self.check(argv)
         self.debug = bool(globals_["debug"])
         io = self.io
         work_path, cache_path = str(globals_["work"]).rstrip("/"), str(globals_["cache"]).rstrip("/")
@@ -146,12 +162,11 @@ class Imager:
             cache = Blobstore.open(io, locks, cache_path, (globals_["cache_size"] or 0) // 512, "lru",
                                    "directory", "dm", registry, owner="imager")
             fsck(cache)
-            previous: Result | None = None
             for inv, values in commands:
                 self.say(f"{inv.name}: starting")
-                previous = getattr(self, f"cmd_{inv.name}")(values, previous, work, cache) or previous
-                if previous is not None and previous not in results:
-                    results.append(previous)
+                made = getattr(self, f"cmd_{inv.name}")(values, results[-1] if results else None, work, cache)
+                if made is not None:
+                    results.append(made)
                 self.say(f"{inv.name}: done")
         except (ImagerError, VbrError) as exc:
             self.fail(str(exc))
@@ -178,7 +193,6 @@ class Imager:
 
     def _drop_store(self, store: Blobstore) -> None:
         if not store.ids():
-            self.io.unlink(f"{store.path}/.blobstore")
             self.io.quiet(["rm", "-rf", store.path], check=False)
 
     def say(self, text: str) -> None:

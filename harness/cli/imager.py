@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from engine.imager.grammar import ImagerUsage
-    from engine.imager.run import HelpRequested, Imager, ImagerError
+    from engine.imager.run import HelpRequested, Imager
     from engine.sources import ImageSources, NodeFileSource, UrlImageSource
 
     from ..backends import make_host
@@ -31,8 +31,10 @@ def run(args) -> int:
     if not tokens:
         tokens = ["help"]
     try:
-        if "help" not in tokens:
-            Imager(None, None).validate(tokens)     # a bad command line never starts a node
+        Imager(None, None).check(tokens)     # help and a bad command line never start a node
+    except HelpRequested as text:
+        print(str(text), end="")
+        return 0
     except ImagerUsage as exc:
         print(f"nc-harness imager: {exc}", file=sys.stderr)
         return 2
@@ -49,20 +51,11 @@ def run(args) -> int:
         io = NodeIO(host, clock=clock)
         images = ImageSources({"file": NodeFileSource(io), "url": UrlImageSource(io.clock)})
         imager = Imager(host, images, clock=clock, stderr=sys.stderr)
-        try:
-            status = imager.run(tokens)
-            for error in imager.errors:
-                print(f"nc-harness imager: {error}", file=sys.stderr)
-            return status
-        except HelpRequested as text:
-            print(str(text), end="")
-            return 0
-        except ImagerUsage as exc:
-            print(f"nc-harness imager: {exc}", file=sys.stderr)
-            return 2
-        except ImagerError as exc:
-            print(f"nc-harness imager: {exc}", file=sys.stderr)
-            return 1
+        status = imager.main(tokens)
+        print(imager.output, end="")
+        for error in imager.errors:
+            print(f"nc-harness imager: {error}", file=sys.stderr)
+        return status
     finally:
         close = getattr(host, "close", None)
         if close is not None:
