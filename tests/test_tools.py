@@ -305,3 +305,22 @@ def test_a_bad_losetup_offset_is_util_linux_2_38s_parse_error():
     for value in ("-5", "abc"):
         out = node.run(["losetup", "-o", value, "/dev/loop0", "/tmp/f"])
         assert (out.rc, out.stderr) == (1, f"losetup: failed to parse offset: '{value}': Invalid argument\n")
+
+
+def test_cmp_says_what_diffutils_3_8_says():
+    """Texts measured on the UML node (diffutils 3.8); a difference past the first 64 KiB block is found too."""
+    from harness.backends.sim import SimHost
+    host = SimHost()
+    host.run_shell('cd /tmp; printf "abc\\nxyz" > a; printf "abc\\nxyq" > b; printf "abc\\n" > c; : > e')
+    host.run(["dd", "of=/tmp/big1", "bs=1M", "status=none"], "x" * 300000)
+    host.run(["dd", "of=/tmp/big2", "bs=1M", "status=none"], "x" * 200001 + "y" + "x" * 99998)
+    for argv, expected in (
+            (["cmp", "/tmp/a", "/tmp/a"], (0, "", "")),
+            (["cmp", "/tmp/a", "/tmp/b"], (1, "/tmp/a /tmp/b differ: byte 7, line 2\n", "")),
+            (["cmp", "/tmp/a", "/tmp/c"], (1, "", "cmp: EOF on /tmp/c after byte 4, line 1\n")),
+            (["cmp", "/tmp/c", "/tmp/a"], (1, "", "cmp: EOF on /tmp/c after byte 4, line 1\n")),
+            (["cmp", "/tmp/e", "/tmp/a"], (1, "", "cmp: EOF on /tmp/e which is empty\n")),
+            (["cmp", "/tmp/a", "/tmp/nope"], (2, "", "cmp: /tmp/nope: No such file or directory\n")),
+            (["cmp", "/tmp/big1", "/tmp/big2"], (1, "/tmp/big1 /tmp/big2 differ: byte 200002, line 1\n", ""))):
+        result = host.run(argv)
+        assert (result.rc, result.stdout, result.stderr) == expected, argv
