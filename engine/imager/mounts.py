@@ -12,6 +12,11 @@ class ImageToolError(Exception):
     pass
 
 
+def require_image(io: NodeIO, path: str) -> None:
+    if io.quiet(["test", "-f", path], check=False).rc != 0:
+        raise ImageToolError(f"{path}: no such image file on the node")
+
+
 @contextmanager
 def loop_attached(io: NodeIO, path: str, read_only: bool = False):
     argv = ["/sbin/losetup", "-f", "--show"] + (["-r"] if read_only else []) + [path]

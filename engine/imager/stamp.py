@@ -9,7 +9,7 @@ import time
 
 from ..keyinject import resolve_in_root
 from ..nodeio import NodeIO
-from .mounts import ImageToolError, mounted
+from .mounts import ImageToolError, mounted, require_image
 
 FIELD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+:@-]{0,127}$")
 
@@ -28,6 +28,7 @@ def image_id_text(image: str, name: str, version: str, arch: str, recipe: str, n
 def stamp(io: NodeIO, image: str, name: str, version: str, arch: str, recipe: str, token) -> str:
     """Write the file inside the image (no symlink followed out of it); returns what was written."""
     text = image_id_text(image, name, version, arch, recipe, io.clock.now())
+    require_image(io, image)
     with mounted(io, image, token) as mnt:
         etc = resolve_in_root(io, mnt, "etc")
         io.cmd(["/bin/mkdir", "-p", etc])

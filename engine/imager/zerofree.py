@@ -6,7 +6,7 @@ import zlib
 
 from ..nodeio import NodeIO
 from ..sources import read_chunks
-from .mounts import ImageToolError
+from .mounts import ImageToolError, require_image
 
 
 def gzip_size(io: NodeIO, path: str) -> int:
@@ -21,8 +21,7 @@ def gzip_size(io: NodeIO, path: str) -> int:
 
 def zero_free(io: NodeIO, image: str) -> tuple[int, int]:
     """Runs Debian's `zerofree IMAGE` on the node; returns the gzip sizes before and after."""
-    if io.quiet(["test", "-f", image], check=False).rc != 0:
-        raise ImageToolError(f"{image}: no such image file on the node")
+    require_image(io, image)
     before = gzip_size(io, image)
     result = io.cmd(["zerofree", image], check=False)
     if result.rc != 0:

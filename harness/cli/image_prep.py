@@ -43,8 +43,6 @@ def run(args) -> int:
             drop = 100.0 * (before - after) / before if before else 0.0
             print(f"{args.image}: gzip size {before} -> {after} bytes ({drop:.1f}% smaller)")
             return 0
-        if io.quiet(["test", "-f", args.image], check=False).rc != 0:
-            raise ImageToolError(f"{args.image}: no such image file on the node")
         text = stamp(io, args.image, args.name, args.version, args.arch, args.recipe, token)
     except ImageToolError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
