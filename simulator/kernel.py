@@ -26,6 +26,7 @@ class Kernel:
         self.devices: dict[tuple[int, int], BlockDevice] = {}
         self.rootfs = rootfs or MemoryFS(new_encode_dev(*host_dev), clock, first_ino=first_ino)
         self.vfs = VFS(self.rootfs)
+        self._dev_dirs: dict = {}
         for d in ("/dev", "/dev/mapper", "/tmp", "/etc", "/proc", "/sys", "/root", "/mnt"):
             self.vfs.mkdir_p(d)
         self.loop = LoopDriver(self)
@@ -54,14 +55,28 @@ class Kernel:
                       loop_count=self.loop_count)
 
     # -- registry and /dev ----------------------------------------------------------
+    def _dev_dir(self, path: str):
+        """/dev or /dev/mapper, walked again only if the mount table changed or the entry no longer names the
+        directory found last time (a node makes hundreds of device nodes; each would walk the path)."""
+        cached = self._dev_dirs.get(path)
+        if cached is not None:
+            mounts, parent, name, loc = cached
+            if mounts == len(self.vfs.mounts) and parent.fs.lookup(parent.ino, name) == loc.ino:
+                return loc
+        head, _, name = path.rpartition("/")
+        parent = self.vfs.walk(head or "/")
+        loc = self.vfs.walk(path)
+        self._dev_dirs[path] = (len(self.vfs.mounts), parent, name, loc)
+        return loc
+
     def register(self, dev: BlockDevice) -> None:
         self.devices[dev.key] = dev
-        root = self.vfs.walk("/dev")
+        root = self._dev_dir("/dev")
         if isinstance(dev, LoopDevice):
             self._mknod(root, dev.name, dev.key)
         elif isinstance(dev, DmDevice):
             self._mknod(root, f"dm-{dev.minor}", dev.key)
-            mapper = self.vfs.walk("/dev/mapper")
+            mapper = self._dev_dir("/dev/mapper")
             if mapper.fs.lookup(mapper.ino, dev.name) is None:
                 mapper.fs.symlink(mapper.ino, dev.name, f"../dm-{dev.minor}")
 

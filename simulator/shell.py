@@ -25,7 +25,8 @@ class Op:
 
 
 _OP_START = frozenset(o[0] for o in OPERATORS)
-_PLAIN = re.compile(r"[^\s'\"\\#<>|&;()2]+")
+_PLAIN = re.compile(r"[^\s'\"\\#<>|&;()]+")   # `2>` is an operator only at a word's start, checked before
+_IN_DQUOTES = re.compile(r'[^"\\]+')
 
 
 def tokenize(source: str) -> list:
@@ -78,6 +79,11 @@ def tokenize(source: str) -> list:
             while True:
                 if i >= n:
                     raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
+                run = _IN_DQUOTES.match(source, i)
+                if run:   # a run without quote or backslash in one step
+                    buf.append(run.group())
+                    i = run.end()
+                    continue
                 ch = source[i]
                 if ch == '"':
                     break

@@ -41,7 +41,7 @@ class SparseData:
             chunk = view[pos:pos + n]
             page = self.pages.get(index)
             if page is None:
-                if not any(chunk):
+                if _ZERO_PAGE.startswith(chunk):   # all zeros; any() would walk it byte by byte
                     pos += n
                     continue
                 page = bytearray(PAGE)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import errno
 import stat as st
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .fs.base import FileSystem, FsError, Stat
 
 MAX_SYMLINKS = 40
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):   # a tuple: every path step makes one, so it must be cheap to build
     fs: FileSystem
     ino: int
 
@@ -54,6 +54,8 @@ class VFS:
                 self._covering[(id(other.covered.fs), other.covered.ino)] = other
 
     def _enter(self, loc: Location) -> Location:
+        if not self._covering:
+            return loc
         seen = 0
         while True:
             mount = self.mount_at(loc)
@@ -97,24 +99,23 @@ class VFS:
         loc = self.root()
         stack: list[Location] = [loc]
         canon: list[str] = []
-        i = 0
-        while i < len(parts):
-            name = parts[i]
-            last = i == len(parts) - 1
-            if not st.S_ISDIR(loc.fs.mode_of(loc.ino)):
+        last_index = len(parts) - 1
+        enter = self._enter
+        for i, name in enumerate(parts):
+            fs = loc.fs
+            if not st.S_ISDIR(fs.mode_of(loc.ino)):
                 raise FsError(errno.ENOTDIR)
             if name == "..":
                 if len(stack) > 1:
                     stack.pop()
                     canon.pop()
                 loc = stack[-1]
-                i += 1
                 continue
-            child = loc.fs.lookup(loc.ino, name)
+            child = fs.lookup(loc.ino, name)
             if child is None:
                 raise FsError(errno.ENOENT)
-            nxt = self._enter(Location(loc.fs, child))
-            if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or not last):
+            nxt = enter(Location(fs, child))
+            if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or i != last_index):
                 depth += 1
                 if depth > MAX_SYMLINKS:
                     raise FsError(errno.ELOOP)
@@ -128,7 +129,6 @@ class VFS:
             stack.append(nxt)
             canon.append(name)
             loc = nxt
-            i += 1
         if path.endswith("/") and parts and not st.S_ISDIR(loc.fs.mode_of(loc.ino)):
             raise FsError(errno.ENOTDIR)
         return loc, "/" + "/".join(canon)
@@ -197,7 +197,29 @@ class VFS:
         return loc
 
     def mkdir_p(self, path: str, mode: int = 0o755) -> None:
+        """`mkdir -p`. Without `.`/`..` components: walk back to the deepest existing directory and create the
+        rest below it, instead of walking every prefix from the root."""
         parts = [p for p in path.split("/") if p]
+        if "." in parts or ".." in parts:
+            return self._mkdir_each(parts, mode)
+        have = len(parts)
+        while have:
+            try:
+                loc = self.walk("/" + "/".join(parts[:have]))
+            except FsError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                have -= 1
+                continue
+            if not loc.fs.getattr(loc.ino).is_dir:
+                raise FsError(errno.EEXIST if have == len(parts) else errno.ENOTDIR)
+            break
+        else:
+            loc = self.root()
+        for name in parts[have:]:
+            loc = Location(loc.fs, loc.fs.mkdir(loc.ino, name, mode))
+
+    def _mkdir_each(self, parts: list[str], mode: int) -> None:
         cur = ""
         for part in parts:
             cur += "/" + part

@@ -58,13 +58,32 @@ class DmDevice(BlockDevice):
             pos += n
             i += 1
 
+    def _within_one(self, offset: int, length: int):
+        """The target holding all of [offset, offset+length) and the offset in it, or None: most I/O is a
+        block inside one target, and the generator of `_pieces` costs more than the I/O beneath it."""
+        live = self.live
+        if not live or offset < 0:
+            return None
+        i = bisect.bisect_right(self._starts, offset) - 1
+        target = live[i]
+        t_start = self._starts[i]
+        if offset + length > t_start + target.length * SECTOR:
+            return None
+        return target, offset - t_start
+
     def read(self, offset, length):
         if length == 0:
             return b""
+        one = self._within_one(offset, length)
+        if one is not None:
+            return one[0].read(one[1], length)
         parts = [t.read(o, n) for t, o, _, n in self._pieces(offset, length)]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def write(self, offset, data):
+        one = self._within_one(offset, len(data))
+        if one is not None:
+            return one[0].write(one[1], bytes(data))
         view = memoryview(data)
         for target, o, at, n in self._pieces(offset, len(data)):
             target.write(o, bytes(view[at:at + n]))

@@ -82,27 +82,32 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
         if rest > per * per:
             raise ValueError("journal too large for this model")
         run = take(journal + n_ind + n_dind, geo.groups // 2 if geo.groups > 1 else 0)
-        it = iter(run)
+        pos = 0   # the run is consumed in order: 12 direct blocks, the indirect block and its pointers, ...
+
+        def next_blocks(count: int) -> list[int]:
+            nonlocal pos
+            pos += count
+            return run[pos - count:pos]
         data: list[int] = []
         slots = [0] * 15
-        for i in range(min(12, journal)):
-            slots[i] = next(it)
-            data.append(slots[i])
+        direct = next_blocks(min(12, journal))
+        slots[:len(direct)] = direct
+        data.extend(direct)
         if n_ind:
-            ind = next(it)
+            ind = next_blocks(1)[0]
             slots[12] = ind
-            ptrs = [next(it) for _ in range(min(per, journal - 12))]
+            ptrs = next_blocks(min(per, journal - 12))
             data.extend(ptrs)
             indirect_writes[ind] = struct.pack(f"<{len(ptrs)}I", *ptrs)
         if n_dind:
-            dind = next(it)
+            dind = next_blocks(1)[0]
             slots[13] = dind
             firsts = []
             remaining = rest
             while remaining > 0:
-                leaf = next(it)
+                leaf = next_blocks(1)[0]
                 firsts.append(leaf)
-                ptrs = [next(it) for _ in range(min(per, remaining))]
+                ptrs = next_blocks(min(per, remaining))
                 data.extend(ptrs)
                 indirect_writes[leaf] = struct.pack(f"<{len(ptrs)}I", *ptrs)
                 remaining -= len(ptrs)
