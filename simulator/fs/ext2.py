@@ -61,6 +61,7 @@ class Geometry:
     inode_size: int
     inode_blocks_per_group: int
     gdt_blocks: int
+    reserved_gdt: int = 0      # resize_inode's reserved GDT blocks after each descriptor table copy
 
     @property
     def inodes(self) -> int:
@@ -75,25 +76,36 @@ class Geometry:
     def meta(self, g: int) -> tuple[int, int, int, int]:
         """(overhead start, block bitmap, inode bitmap, inode table) of group g."""
         start = self.group_start(g)
-        pos = start + (1 + self.gdt_blocks if _has_super(g) else 0)
+        pos = start + (1 + self.gdt_blocks + self.reserved_gdt if _has_super(g) else 0)
         return start, pos, pos + 1, pos + 2
 
     def backups(self) -> list[int]:
         return [self.group_start(g) for g in range(1, self.groups) if _has_super(g)]
 
 
+def reserved_gdt_blocks(blocks: int, fdb: int, bpg: int, block_size: int, gdt: int) -> int:
+    """calc_reserved_gdt_blocks(): descriptor blocks for 1024 times the size (at most 2^32 blocks), at most one
+    indirect block's worth."""
+    max_blocks = blocks * 1024 if blocks < 0xFFFFFFFF // 1024 else 0xFFFFFFFF
+    rsv_groups = -(-(max_blocks - fdb) // bpg)
+    return min(-(-rsv_groups // (block_size // 32)) - gdt, block_size // 4)
+
+
 def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
-                  inode_ratio: int | None = None, inode_size: int | None = None) -> Geometry:
-    """What mke2fs would choose, following mke2fs.conf's size types (floppy/small/default)."""
+                  inode_ratio: int | None = None, inode_size: int | None = None,
+                  small_inode_size: int = 128, resize_inode: bool = False) -> Geometry:
+    """What mke2fs would choose, following mke2fs.conf's size types (floppy/small/default): `small_inode_size`
+    is the inode size of the floppy and small types (128 in e2fsprogs 1.41's conf, 256 in 1.47's), and
+    `resize_inode` reserves GDT blocks for growing to 1024 times the size (ext2fs_initialize's retry loop)."""
     if block_size is None:
         block_size = 1024 if size_bytes < 512 * 1024 * 1024 else 4096
     if blocks is None:
         blocks = size_bytes // block_size
     fs_bytes = blocks * block_size
     if fs_bytes < 3 * 1024 * 1024:
-        ratio, isize = 8192, 128
+        ratio, isize = 8192, small_inode_size
     elif fs_bytes < 512 * 1024 * 1024:
-        ratio, isize = 4096, 128
+        ratio, isize = 4096, small_inode_size
     else:
         ratio, isize = 16384, 256
     ratio = inode_ratio or ratio
@@ -109,12 +121,13 @@ def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
         ipg = (itb * block_size // isize) & ~7
         itb = -(-(ipg * isize) // block_size)
         gdt = -(-(groups * 32) // block_size)
-        overhead = 3 + itb + gdt
+        rgdt = reserved_gdt_blocks(blocks, fdb, bpg, block_size, gdt) if resize_inode else 0
+        overhead = 3 + itb + gdt + rgdt
         rem = (blocks - fdb) % bpg
         if groups > 1 and rem and rem < overhead + 50:
             blocks -= rem
             continue
-        return Geometry(block_size, blocks, fdb, bpg, groups, ipg, isize, itb, gdt)
+        return Geometry(block_size, blocks, fdb, bpg, groups, ipg, isize, itb, gdt, rgdt)
 
 
 class ExtFS(FileSystem):

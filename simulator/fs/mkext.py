@@ -9,6 +9,15 @@ from .ext2 import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILE
                    Geometry, _has_super, journal_blocks_for)
 
 JBD2_MAGIC = 0xC03B3998
+RESIZE_INO = 7
+COMPAT_RESIZE_INODE = 0x10
+COMPAT_DIR_INDEX = 0x20
+DX_HASH_HALF_MD4 = 1
+JNL_BACKUP_BLOCKS = 1
+DEFM_XATTR_USER = 0x4
+DEFM_ACL = 0x8
+EXT2_FLAGS_SIGNED_HASH = 0x1
+BG_INODE_ZEROED = 0x4
 
 
 def _set_bits(bitmap: bytearray, lo: int, hi: int) -> None:
@@ -36,8 +45,35 @@ def _inode(mode: int, size: int, links: int, now: int, blocks_512: int, block_sl
     return raw
 
 
-def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: int, label: str = "") -> int:
-    """Write the filesystem; returns the journal size in blocks (0 without a journal)."""
+def _write_resize_inode(dev, geo: Geometry, dind: int, now: int, put_inode) -> None:
+    """ext2fs_create_resize_inode(): the double-indirect block lists the primary reserved GDT blocks (slot =
+    descriptor block index modulo the pointers per block), each of which lists its copies in the backup groups."""
+    bs = geo.block_size
+    apb = bs // 4
+    sb_block = geo.first_data_block
+    backups = [g for g in range(1, geo.groups) if _has_super(g)]
+    dind_buf = bytearray(bs)
+    for i in range(geo.reserved_gdt):
+        gdt_blk = sb_block + 1 + geo.gdt_blocks + i
+        struct.pack_into("<I", dind_buf, ((geo.gdt_blocks + i) % apb) * 4, gdt_blk)
+        copies = [gdt_blk + g * geo.blocks_per_group for g in backups]
+        dev.write(gdt_blk * bs, struct.pack(f"<{len(copies)}I", *copies) + bytes(bs - 4 * len(copies)))
+    dev.write(dind * bs, bytes(dind_buf))
+    size = (apb * apb + apb + 12) * bs
+    blocks_512 = (1 + geo.reserved_gdt * (1 + len(backups))) * (bs // 512)
+    raw = _inode(0o100600, size, 1, now, blocks_512, [0] * 13 + [dind])
+    put_inode(RESIZE_INO, raw)
+
+
+def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: int, label: str = "",
+                    hash_seed: uuidlib.UUID | None = None) -> int:
+    """Write the filesystem; returns the journal size in blocks (0 without a journal).
+
+    A geometry with reserved GDT blocks is laid out as e2fsprogs 1.47.0 does, byte for byte given the same UUID,
+    hash seed and time (tests/test_mkfs_real.py compares with the real mke2fs): resize inode, dir_index with
+    the hash seed, acl/user_xattr mount defaults, the journal first-fit after lost+found, its block list
+    backed up in the superblock. Without them, the older layout the el6 dialect keeps (unverified)."""
+    modern = geo.reserved_gdt > 0
     bs = geo.block_size
     journal = journal_blocks_for(geo.blocks) if kind in ("ext3", "ext4") else 0
     if journal < 0:
@@ -70,6 +106,7 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
     lpf_blocks = min(12, max(2, 16384 // bs))
     root_block = take(1, 0)[0]
     lpf = take(lpf_blocks, 0)
+    resize_dind = take(1, 0)[0] if modern else 0
 
     # Journal: data and indirect blocks in one run near the middle of the filesystem.
     journal_slots: list[int] = []
@@ -81,7 +118,8 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
         n_dind = (1 + -(-rest // per)) if rest > 0 else 0
         if rest > per * per:
             raise ValueError("journal too large for this model")
-        run = take(journal + n_ind + n_dind, geo.groups // 2 if geo.groups > 1 else 0)
+        # 1.47 maps the (non-extent) journal block by block from the inode's group; 1.41 aimed at the middle
+        run = take(journal + n_ind + n_dind, 0 if modern or geo.groups == 1 else geo.groups // 2)
         pos = 0   # the run is consumed in order: 12 direct blocks, the indirect block and its pointers, ...
 
         def next_blocks(count: int) -> list[int]:
@@ -140,6 +178,19 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
     struct.pack_into("<I", sb, 264, now)
     if geo.inode_size > 128:
         struct.pack_into("<HH", sb, 348, 32, 32)
+    if modern:
+        struct.pack_into("<I", sb, 92, features_compat | COMPAT_RESIZE_INODE | COMPAT_DIR_INDEX)
+        struct.pack_into("<H", sb, 0xCE, geo.reserved_gdt)
+        sb[0xEC:0xFC] = (hash_seed or uuidlib.UUID(int=0)).bytes
+        sb[0xFC] = DX_HASH_HALF_MD4
+        struct.pack_into("<I", sb, 0x100, DEFM_XATTR_USER | DEFM_ACL)
+        struct.pack_into("<I", sb, 0x160, EXT2_FLAGS_SIGNED_HASH)
+        tables = sum(geo.meta(g)[3] + geo.inode_blocks_per_group - geo.group_start(g) for g in range(geo.groups))
+        struct.pack_into("<I", sb, 0x248, tables + journal + geo.first_data_block)   # s_overhead_clusters
+        if journal:
+            sb[0xFD] = JNL_BACKUP_BLOCKS   # the journal inode's block map, for e2fsck to rebuild it from
+            struct.pack_into("<15I", sb, 0x10C, *journal_slots)
+            struct.pack_into("<II", sb, 0x148, (journal * bs) >> 32, (journal * bs) & 0xFFFFFFFF)
 
     for g in range(geo.groups):
         start, bb, ib, it = geo.meta(g)
@@ -160,7 +211,8 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
         free = geo.group_blocks(g) - sum(hi - lo for lo, hi in used[g])
         free_inodes = geo.inodes_per_group - (LOST_FOUND_INO if g == 0 else 0)
         dirs = 2 if g == 0 else 0
-        struct.pack_into("<IIIHHH", gdt, g * 32, bb, ib, it, free, free_inodes, dirs)
+        struct.pack_into("<IIIHHHH", gdt, g * 32, bb, ib, it, free, free_inodes, dirs,
+                         BG_INODE_ZEROED if modern else 0)
 
     for g in range(geo.groups):
         if not _has_super(g):
@@ -168,6 +220,8 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
         start = geo.group_start(g)
         copy = bytearray(sb)
         struct.pack_into("<H", copy, 90, g)
+        if modern and g:
+            struct.pack_into("<H", copy, 58, 0)   # ext2fs_flush writes the backups with the state not valid
         sb_at = 1024 if g == 0 else start * bs
         dev.write(sb_at, bytes(copy))
         dev.write((start + 1) * bs, bytes(gdt))
@@ -176,8 +230,19 @@ def make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: i
         g, index = divmod(ino - 1, geo.inodes_per_group)
         pos = geo.meta(g)[3] * bs + index * geo.inode_size
         if geo.inode_size > 128:
-            raw = raw + struct.pack("<H", 32) + bytes(geo.inode_size - 130)
+            extra = bytearray(geo.inode_size - 128)
+            struct.pack_into("<H", extra, 0, 32)
+            if modern:
+                struct.pack_into("<I", extra, 0x10, now)   # i_crtime
+            raw = raw + extra
         dev.write(pos, bytes(raw))
+
+    if modern:
+        # the bad blocks inode gets its times and nothing else
+        bad = bytearray(128)
+        struct.pack_into("<III", bad, 8, now, now, now)
+        dev.write(geo.meta(0)[3] * bs, bytes(bad))
+        _write_resize_inode(dev, geo, resize_dind, now, put_inode)
 
     spb = bs // 512
     block = bytearray(bs)
