@@ -3,6 +3,11 @@ from __future__ import annotations
 
 PAGE = 4096
 _ZERO_PAGE = bytes(PAGE)
+_writes = [0]   # bumped by every change of any stored byte: caches above the block layer compare it
+
+
+def write_epoch() -> int:
+    return _writes[0]
 
 
 class SparseData:
@@ -32,6 +37,7 @@ class SparseData:
         return bytes(out)
 
     def write(self, offset: int, data: bytes) -> None:
+        _writes[0] += 1
         pos = 0
         length = len(data)
         view = memoryview(data)
@@ -53,6 +59,7 @@ class SparseData:
 
     def zero(self, offset: int, length: int) -> None:
         """Make a range read as zeros (hole punching; also what a write of zeros does)."""
+        _writes[0] += 1
         end = offset + length
         first_full = -(-offset // PAGE)
         last_full = end // PAGE
@@ -69,6 +76,7 @@ class SparseData:
             self.write(max(offset, last_full * PAGE), bytes(end - max(offset, last_full * PAGE)))
 
     def truncate(self, size: int) -> None:
+        _writes[0] += 1
         keep = -(-size // PAGE)
         for i in [i for i in self.pages if i >= keep]:
             del self.pages[i]

@@ -93,6 +93,9 @@ class FileSystem:
     def sync(self) -> None:
         pass
 
+    def tick(self) -> None:
+        """Called between commands: a filesystem with timed writeback does it here."""
+
 
 def check_name(name: str) -> None:
     if not name or name in (".", "..") or "/" in name:
