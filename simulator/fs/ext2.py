@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .base import FileSystem, FsError, Stat, check_name
 from .buffers import BufferCache
 from .jbd2 import Journal
-from .orlov import dx_hash_half_md4, orlov_group, subdir_group
+from .ext2alloc import ExtAllocator
 
 MAGIC = 0xEF53
 COMPAT_HAS_JOURNAL = 0x4
@@ -28,7 +28,6 @@ ROOT_INO = 2
 JOURNAL_INO = 8
 LOST_FOUND_INO = 11
 FIRST_INO = 11
-MEASURED_COLOUR = 2   # pid % 16 of the processes that wrote files in every run measured on our node
 _FT = {st.S_IFREG: 1, st.S_IFDIR: 2, st.S_IFCHR: 3, st.S_IFBLK: 4, st.S_IFIFO: 5, st.S_IFSOCK: 6, st.S_IFLNK: 7}
 
 
@@ -134,7 +133,7 @@ def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
         return Geometry(block_size, blocks, fdb, bpg, groups, ipg, isize, itb, gdt, rgdt)
 
 
-class ExtFS(FileSystem):
+class ExtFS(ExtAllocator, FileSystem):
     """A mounted ext2/3/4 filesystem on a block device."""
 
     def __init__(self, dev, clock, read_only: bool = False):
@@ -222,174 +221,6 @@ class ExtFS(FileSystem):
         self._started()
         self.buf.write(self._inode_pos(ino), bytes(raw[:128]))
 
-    def _alloc_bit(self, bitmap_field: int, count_field: int, per_group: int, goal_group: int,
-                   sb_offset: int, limit, skip: tuple[int, int] = (0, 0)) -> int:
-        for step in range(self.geo.groups):
-            g = (goal_group + step) % self.geo.groups
-            gd = self._gd(g)
-            if gd[count_field] == 0:
-                continue
-            bmp = self._rblock(gd[bitmap_field])
-            for i in range(limit(g)):
-                if skip[0] <= g * per_group + i < skip[1]:
-                    continue
-                if not bmp[i >> 3] & (1 << (i & 7)):
-                    bmp[i >> 3] |= 1 << (i & 7)
-                    self._wblock(gd[bitmap_field], bmp)
-                    gd[count_field] -= 1
-                    self._set_gd(g, gd)
-                    self._sb_add(sb_offset, -1)
-                    return g * per_group + i
-        raise FsError(errno.ENOSPC)
-
-    def _free_bit(self, bitmap_field: int, count_field: int, per_group: int, index: int, sb_offset: int) -> None:
-        g, i = divmod(index, per_group)
-        gd = self._gd(g)
-        bmp = self._rblock(gd[bitmap_field])
-        bmp[i >> 3] &= ~(1 << (i & 7)) & 0xFF
-        self._wblock(gd[bitmap_field], bmp)
-        gd[count_field] += 1
-        self._set_gd(g, gd)
-        self._sb_add(sb_offset, 1)
-
-    def _alloc_block(self, goal_group: int = 0) -> int:
-        """A metadata block (directory, indirect): the first free one in the group, outside the run reserved
-        for small files."""
-        fdb = self.geo.first_data_block
-        n = self._alloc_bit(0, 3, self.geo.blocks_per_group, goal_group, 12, self.geo.group_blocks,
-                            (self._prealloc[0] - fdb, self._prealloc[1] - fdb))
-        block = n + fdb
-        self._wblock(block, bytes(self.block_size))
-        return block
-
-    def _take_block(self, block: int) -> bool:
-        """Mark one given block used, if it is free."""
-        g, i = divmod(block - self.geo.first_data_block, self.geo.blocks_per_group)
-        if not 0 <= g < self.geo.groups or i >= self.geo.group_blocks(g):
-            return False
-        gd = self._gd(g)
-        bmp = self._rblock(gd[0])
-        if bmp[i >> 3] & (1 << (i & 7)):
-            return False
-        bmp[i >> 3] |= 1 << (i & 7)
-        self._wblock(gd[0], bmp)
-        gd[3] -= 1
-        self._set_gd(g, gd)
-        self._sb_add(12, -1)
-        return True
-
-    def _alloc_data(self, goal_group: int) -> int:
-        """A small file's data block, as mballoc's per-CPU locality group gives it: from a 512-block run
-        reserved at the first allocation, which starts at the inode group's start plus a "colour" of the
-        allocating process's id (pid % 16 sixteenths of a group), or at the group's first free block when
-        that is taken. The simulator has no process ids: it uses the colour every measured run on our node
-        showed (2, the key file 1024 blocks into its 8192-block group), so both engine paths, which run
-        different numbers of commands, still write the same image."""
-        while self._prealloc[0] < self._prealloc[1]:
-            block = self._prealloc[0]
-            self._prealloc[0] += 1
-            if self._take_block(block):
-                self._wblock(block, bytes(self.block_size), meta=False)
-                return block
-        start = self.geo.group_start(goal_group)
-        goal = start + MEASURED_COLOUR * (self.geo.blocks_per_group // 16)
-        if not self._take_block(goal):
-            self._prealloc = [0, 0]
-            goal = self._alloc_bit(0, 3, self.geo.blocks_per_group, goal_group, 12,
-                                   self.geo.group_blocks) + self.geo.first_data_block
-        end = goal + 1
-        while end < goal + 512 and self._is_free(end):
-            end += 1
-        self._prealloc = [goal + 1, end]
-        self._wblock(goal, bytes(self.block_size), meta=False)
-        return goal
-
-    def _is_free(self, block: int) -> bool:
-        g, i = divmod(block - self.geo.first_data_block, self.geo.blocks_per_group)
-        if not 0 <= g < self.geo.groups or i >= self.geo.group_blocks(g):
-            return False
-        return not self._rblock(self._gd(g)[0])[i >> 3] & (1 << (i & 7))
-
-    def _free_block(self, block: int) -> None:
-        self._free_bit(0, 3, self.geo.blocks_per_group, block - self.geo.first_data_block, 12)
-
-    def _alloc_inode(self, mode: int, goal_group: int) -> int:
-        ino = self._alloc_bit(1, 4, self.geo.inodes_per_group, goal_group, 16,
-                              lambda g: self.geo.inodes_per_group) + 1
-        if st.S_ISDIR(mode):
-            g = (ino - 1) // self.geo.inodes_per_group
-            gd = self._gd(g)
-            gd[5] += 1
-            self._set_gd(g, gd)
-        return ino
-
-    # -- block maps ---------------------------------------------------------------------
-    def _bmap(self, raw: bytearray, lblk: int, alloc: bool, goal: int = 0, data: bool = False) -> int:
-        per = self.block_size // 4
-        if lblk < 12:
-            slot = struct.unpack_from("<I", raw, 40 + 4 * lblk)[0]
-            if slot == 0 and alloc:
-                slot = self._alloc_data(goal) if data else self._alloc_block(goal)
-                struct.pack_into("<I", raw, 40 + 4 * lblk, slot)
-                self._add_iblocks(raw, 1)
-            return slot
-        lblk -= 12
-        for level, index_slot in ((1, 12), (2, 13), (3, 14)):
-            span = per ** level
-            if lblk < span:
-                top = struct.unpack_from("<I", raw, 40 + 4 * index_slot)[0]
-                if top == 0:
-                    if not alloc:
-                        return 0
-                    top = self._alloc_block(goal)
-                    struct.pack_into("<I", raw, 40 + 4 * index_slot, top)
-                    self._add_iblocks(raw, 1)
-                return self._walk_indirect(raw, top, lblk, level, alloc, goal, data)
-            lblk -= span
-        raise FsError(errno.EFBIG)
-
-    def _walk_indirect(self, raw: bytearray, block: int, lblk: int, level: int, alloc: bool, goal: int,
-                       data: bool = False) -> int:
-        per = self.block_size // 4
-        while level > 0:
-            span = per ** (level - 1)
-            index, lblk = divmod(lblk, span)
-            table = self._rblock(block)
-            child = struct.unpack_from("<I", table, 4 * index)[0]
-            if child == 0:
-                if not alloc:
-                    return 0
-                child = self._alloc_data(goal) if data and level == 1 else self._alloc_block(goal)
-                struct.pack_into("<I", table, 4 * index, child)
-                self._wblock(block, table)
-                self._add_iblocks(raw, 1)
-            block = child
-            level -= 1
-        return block
-
-    def _add_iblocks(self, raw: bytearray, blocks: int) -> None:
-        value, = struct.unpack_from("<I", raw, 28)
-        struct.pack_into("<I", raw, 28, value + blocks * (self.block_size // 512))
-
-    def _all_blocks(self, raw: bytes) -> list[int]:
-        """Every block an inode owns, data and indirect."""
-        out = []
-        slots = struct.unpack_from("<15I", raw, 40)
-        out.extend(b for b in slots[:12] if b)
-
-        def walk(block: int, level: int) -> None:
-            out.append(block)
-            if level == 0:
-                return
-            for child in struct.unpack(f"<{self.block_size // 4}I", self._rblock(block)):
-                if child:
-                    walk(child, level - 1)
-        for slot, level in ((12, 1), (13, 2), (14, 3)):
-            if slots[slot]:
-                walk(slots[slot], level)
-        return out
-
-    # -- FileSystem interface -------------------------------------------------------------
     def getattr(self, ino):
         raw = self._iget(ino)
         mode, uid, size, _a, _c, mtime, _d, gid, links, blocks = struct.unpack_from("<HHIIIIIHHI", raw, 0)
@@ -415,18 +246,6 @@ class ExtFS(FileSystem):
         if self.geo.inode_size > 128:
             self.buf.write(self._inode_pos(ino) + 128, struct.pack("<H", 32) + bytes(self.geo.inode_size - 130))
         return ino, raw
-
-    def _inode_group(self, dir_ino: int, name: str, mode: int) -> int:
-        parent = (dir_ino - 1) // self.geo.inodes_per_group
-        if not st.S_ISDIR(mode):
-            return parent
-        stats = [(gd[4], gd[3], gd[5]) for gd in map(self._gd, range(self.geo.groups))]
-        if dir_ino == ROOT_INO:
-            group = orlov_group(stats, dx_hash_half_md4(name.encode(errors="surrogateescape"),
-                                                        bytes(self.sb[0xEC:0xFC])))
-        else:
-            group = subdir_group(stats, parent, self.geo.inodes_per_group, self.geo.blocks_per_group)
-        return parent if group is None else group
 
     def _link_into(self, dir_ino: int, name: str, ino: int, mode: int) -> None:
         raw = self._iget(dir_ino)
