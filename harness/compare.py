@@ -9,7 +9,8 @@ _LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
 
 # the 8 hex digits that end a blob id (`emi-4AB0A440-1d0c9fb4`): an image digest's hash or an rng token, so a
 # run whose clock or rng moved on (a retried command) names the same blobs differently
-_BLOB_SUFFIX = re.compile(r"(?<=[A-Za-z0-9])-[0-9a-f]{8}(?=[1-9]?(?:[^0-9a-f]|$))", re.M)   # NAME1: a partition
+# NAME1 or NAMEp1: a partition (libparted adds the `p` when the name ends in a digit, so it goes with the id)
+_BLOB_SUFFIX = re.compile(r"(?<=[A-Za-z0-9])-[0-9a-f]{8}(?:p(?=[1-9]))?(?=[1-9]?(?:[^0-9a-f]|$))", re.M)
 
 
 def mask(text: str, ignore: tuple[str, ...] = ("inodes", "uuids")) -> str:
