@@ -10,7 +10,8 @@ _LOSETUP_INODE = re.compile(r"^(/dev/loop\d+: \[[0-9a-f]+\]:)\d+", re.M)
 # the 8 hex digits that end a blob id (`emi-4AB0A440-1d0c9fb4`): an image digest's hash or an rng token, so a
 # run whose clock or rng moved on (a retried command) names the same blobs differently
 # NAME1 or NAMEp1: a partition (libparted adds the `p` when the name ends in a digit, so it goes with the id)
-_BLOB_SUFFIX = re.compile(r"(?<=[A-Za-z0-9])-[0-9a-f]{8}(?:p(?=[1-9]))?(?=[1-9]?(?:[^0-9a-f]|$))", re.M)
+_BLOB_ID = r"-[0-9a-f]{8}(?:p(?=[1-9]))?"
+_BLOB_SUFFIX = re.compile(r"(?<=[A-Za-z0-9])" + _BLOB_ID + r"(?=[1-9]?(?:[^0-9a-f]|$))", re.M)
 
 
 def mask(text: str, ignore: tuple[str, ...] = ("inodes", "uuids")) -> str:
@@ -22,6 +23,15 @@ def mask(text: str, ignore: tuple[str, ...] = ("inodes", "uuids")) -> str:
     if "ids" in ignore:
         text = _BLOB_SUFFIX.sub("-<id>", text)
     return text
+
+
+def ids_as_wildcards(line: str) -> str:
+    """`line` as a regular expression in which each blob id (what the `ids` mask hides) matches any id."""
+    out, pos = [], 0
+    for m in _BLOB_SUFFIX.finditer(line):
+        out.append(re.escape(line[pos:m.start()]) + _BLOB_ID)
+        pos = m.end()
+    return "".join(out) + re.escape(line[pos:])
 
 
 def first_difference(expected: str, actual: str, end: str = "<end>") -> str:

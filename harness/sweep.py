@@ -14,10 +14,9 @@ Anything else is `wrong state`; leaks are counted apart. `expect_commands` steps
 a fault legitimately changes which commands run. Simulator only: the faults are injected there."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from .compare import _BLOB_SUFFIX, mask
+from .compare import ids_as_wildcards, mask
 from .runner import run_scenario
 from .scenario import load
 
@@ -37,18 +36,9 @@ def fault_for(commands: list[str], k: int) -> tuple[str, int]:
     line = as_argv_line(commands[k - 1])
     key = mask(line, ("ids",))
     nth = sum(mask(as_argv_line(c), ("ids",)) == key for c in commands[:k])
-    return "^" + _id_tolerant(line) + "$", nth
-
-
-def _id_tolerant(line: str) -> str:
-    """The line as a regular expression in which blob ids match any id: a crash program runs fewer check
-    commands, so its clock differs, and an id hashing an image whose journal records commit times (the
-    bundled root's) differs with it; the k-th command is the same command all the same."""
-    out, pos = [], 0
-    for m in _BLOB_SUFFIX.finditer(line):
-        out.append(re.escape(line[pos:m.start()]) + "-[0-9a-f]{8}(?:p(?=[1-9]))?")
-        pos = m.end()
-    return "".join(out) + re.escape(line[pos:])
+    # blob ids match any id: a crash program runs fewer check commands, so its clock differs, and an id hashing
+    # an image whose journal records commit times (the bundled root's) differs with it
+    return "^" + ids_as_wildcards(line) + "$", nth
 
 
 @dataclass

@@ -85,7 +85,7 @@ def test_nothing_reaches_the_device_before_a_sync_and_sync_logs_without_checkpoi
 
 
 def test_the_running_transaction_commits_after_five_seconds_of_virtual_time():
-    host, before = _image()
+    host, _ = _image()
     assert host.run_shell("mount -o loop /root/img /tmp/m && mkdir /tmp/m/a").rc == 0
     mounted = host.node.kernel.vfs.read_file("/root/img")
     host.run_shell("sleep 4")

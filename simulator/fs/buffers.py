@@ -11,9 +11,11 @@ from .. import sparse
 
 
 class BufferCache:
-    def __init__(self, dev, block_size: int):
+    def __init__(self, dev, block_size: int, clock):
         self.dev = dev
         self.bs = block_size
+        self.clock = clock
+        self.dirty_since: float | None = None   # when the oldest unwritten change was made (commit timers)
         self.blocks: dict[int, bytearray] = {}
         self.meta: dict[int, None] = {}       # dirty metadata, in the order it first joined the transaction
         self.data: set[int] = set()           # dirty file data (ordered mode: written before the commit)
@@ -42,6 +44,8 @@ class BufferCache:
         return buf
 
     def mark(self, n: int, meta: bool = True) -> None:
+        if self.dirty_since is None:
+            self.dirty_since = self.clock.now
         if meta:
             self.meta.setdefault(n, None)
             self.data.discard(n)
@@ -62,8 +66,9 @@ class BufferCache:
         while pos < len(data):
             n, within = divmod(offset + pos, bs)
             count = min(bs - within, len(data) - pos)
-            buf = self.blocks.get(n) if count == bs else None
-            if buf is None:
+            if count == bs:   # the whole block is replaced: nothing of it needs reading
+                buf = self.blocks.get(n) or bytearray(bs)
+            else:
                 buf = self.block(n)
             buf[within:within + count] = data[pos:pos + count]
             self.blocks[n] = buf

@@ -158,10 +158,9 @@ class ExtFS(ExtAllocator, FileSystem):
         self.dev = 0
         gdt_at = (fdb + 1) * self.block_size
         self.gd = bytearray(dev.read(gdt_at, groups * 32))
-        self.buf = BufferCache(dev, self.block_size)
+        self.buf = BufferCache(dev, self.block_size, clock)
         self.journal: Journal | None = None
         self._prealloc = [0, 0]       # the locality group's preallocated run for small files: [next, end)
-        self._dirty_since: float | None = None
 
     # -- raw block and metadata access ------------------------------------------------
     def _rblock(self, n: int) -> bytearray:
@@ -170,19 +169,13 @@ class ExtFS(ExtAllocator, FileSystem):
     def _wblock(self, n: int, data: bytes, meta: bool = True) -> None:
         if self.read_only:
             raise FsError(errno.EROFS)
-        self._started()
         self.buf.put(n, data, meta)
-
-    def _started(self) -> None:
-        if self._dirty_since is None:
-            self._dirty_since = self.clock.now
 
     def _gd(self, g: int) -> list[int]:
         return list(struct.unpack_from("<IIIHHH", self.gd, g * 32))
 
     def _set_gd(self, g: int, fields: list[int]) -> None:
         struct.pack_into("<IIIHHH", self.gd, g * 32, *fields)
-        self._started()
         self.buf.write((self.geo.first_data_block + 1) * self.block_size + g * 32, bytes(self.gd[g * 32:g * 32 + 32]))
 
     def _sb_add(self, offset: int, delta: int) -> None:
@@ -218,9 +211,9 @@ class ExtFS(ExtAllocator, FileSystem):
     def _iput(self, ino: int, raw: bytes) -> None:
         if self.read_only:
             raise FsError(errno.EROFS)
-        self._started()
         self.buf.write(self._inode_pos(ino), bytes(raw[:128]))
 
+    # -- FileSystem interface -------------------------------------------------------------
     def getattr(self, ino):
         raw = self._iget(ino)
         mode, uid, size, _a, _c, mtime, _d, gid, links, blocks = struct.unpack_from("<HHIIIIIHHI", raw, 0)
@@ -463,7 +456,6 @@ class ExtFS(ExtAllocator, FileSystem):
             lblk, within = divmod(offset + pos, bs)
             n = min(bs - within, len(data) - pos)
             pblk = self._bmap(raw, lblk, True, goal, data=True)
-            self._started()
             self.buf.write(pblk * bs + within, bytes(data[pos:pos + n]), meta=False)
             pos += n
         size = struct.unpack_from("<I", raw, 4)[0] | (struct.unpack_from("<I", raw, 108)[0] << 32)
@@ -525,13 +517,13 @@ class ExtFS(ExtAllocator, FileSystem):
             self.buf.write_home(self.buf.meta.keys() | self.buf.data)
             self.buf.meta.clear()
             self.buf.data.clear()
-        self._dirty_since = None
+        self.buf.dirty_since = None
 
     def tick(self) -> None:
         """The kernel's own timers: jbd2 commits a transaction 5 s after it started; the flusher writes dirty
         blocks of a journal-less filesystem back after 30 s."""
-        if self._dirty_since is not None and not self.read_only:
-            if self.clock.now - self._dirty_since >= (5 if self.has_journal else 30):
+        if self.buf.dirty_since is not None and not self.read_only:
+            if self.clock.now - self.buf.dirty_since >= (5 if self.has_journal else 30):
                 self.sync()
 
     def _journal(self) -> Journal:

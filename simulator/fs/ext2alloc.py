@@ -27,13 +27,17 @@ class ExtAllocator:
                 if skip[0] <= g * per_group + i < skip[1]:
                     continue
                 if not bmp[i >> 3] & (1 << (i & 7)):
-                    bmp[i >> 3] |= 1 << (i & 7)
-                    self._wblock(gd[bitmap_field], bmp)
-                    gd[count_field] -= 1
-                    self._set_gd(g, gd)
-                    self._sb_add(sb_offset, -1)
+                    self._use_bit(g, gd, bmp, i, bitmap_field, count_field, sb_offset)
                     return g * per_group + i
         raise FsError(errno.ENOSPC)
+
+    def _use_bit(self, g: int, gd: list[int], bmp: bytearray, i: int, bitmap_field: int, count_field: int,
+                 sb_offset: int) -> None:
+        bmp[i >> 3] |= 1 << (i & 7)
+        self._wblock(gd[bitmap_field], bmp)
+        gd[count_field] -= 1
+        self._set_gd(g, gd)
+        self._sb_add(sb_offset, -1)
 
     def _free_bit(self, bitmap_field: int, count_field: int, per_group: int, index: int, sb_offset: int) -> None:
         g, i = divmod(index, per_group)
@@ -55,21 +59,21 @@ class ExtAllocator:
         self._wblock(block, bytes(self.block_size))
         return block
 
-    def _take_block(self, block: int) -> bool:
-        """Mark one given block used, if it is free."""
+    def _free_bit_of(self, block: int):
+        """(group, its descriptor, its block bitmap, the block's bit) if the block is free, else None."""
         g, i = divmod(block - self.geo.first_data_block, self.geo.blocks_per_group)
         if not 0 <= g < self.geo.groups or i >= self.geo.group_blocks(g):
-            return False
+            return None
         gd = self._gd(g)
         bmp = self._rblock(gd[0])
-        if bmp[i >> 3] & (1 << (i & 7)):
-            return False
-        bmp[i >> 3] |= 1 << (i & 7)
-        self._wblock(gd[0], bmp)
-        gd[3] -= 1
-        self._set_gd(g, gd)
-        self._sb_add(12, -1)
-        return True
+        return None if bmp[i >> 3] & (1 << (i & 7)) else (g, gd, bmp, i)
+
+    def _take_block(self, block: int) -> bool:
+        """Mark one given block used, if it is free."""
+        found = self._free_bit_of(block)
+        if found is not None:
+            self._use_bit(*found, 0, 3, 12)
+        return found is not None
 
     def _alloc_data(self, goal_group: int) -> int:
         """A small file's data block, as mballoc's per-CPU locality group gives it: from a 512-block run
@@ -91,17 +95,11 @@ class ExtAllocator:
             goal = self._alloc_bit(0, 3, self.geo.blocks_per_group, goal_group, 12,
                                    self.geo.group_blocks) + self.geo.first_data_block
         end = goal + 1
-        while end < goal + 512 and self._is_free(end):
+        while end < goal + 512 and self._free_bit_of(end) is not None:
             end += 1
         self._prealloc = [goal + 1, end]
         self._wblock(goal, bytes(self.block_size), meta=False)
         return goal
-
-    def _is_free(self, block: int) -> bool:
-        g, i = divmod(block - self.geo.first_data_block, self.geo.blocks_per_group)
-        if not 0 <= g < self.geo.groups or i >= self.geo.group_blocks(g):
-            return False
-        return not self._rblock(self._gd(g)[0])[i >> 3] & (1 << (i & 7))
 
     def _free_block(self, block: int) -> None:
         self._free_bit(0, 3, self.geo.blocks_per_group, block - self.geo.first_data_block, 12)
@@ -115,7 +113,6 @@ class ExtAllocator:
             gd[5] += 1
             self._set_gd(g, gd)
         return ino
-
 
     def _inode_group(self, dir_ino: int, name: str, mode: int) -> int:
         parent = (dir_ino - 1) // self.geo.inodes_per_group
@@ -194,5 +191,3 @@ class ExtAllocator:
             if slots[slot]:
                 walk(slots[slot], level)
         return out
-
-    # -- FileSystem interface -------------------------------------------------------------

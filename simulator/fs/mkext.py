@@ -7,8 +7,8 @@ import uuid as uuidlib
 from .ext2 import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
                    LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
                    Geometry, _has_super, journal_blocks_for)
+from .jbd2 import JBD2_MAGIC
 
-JBD2_MAGIC = 0xC03B3998
 RESIZE_INO = 7
 COMPAT_RESIZE_INODE = 0x10
 COMPAT_DIR_INDEX = 0x20
