@@ -27,6 +27,9 @@ CASES = [
     ("2G", "mkfs.ext3 -q -F", ""),
     ("1400M", "mkfs.ext3 -q -b 4096", "300000"),
     ("67M", "mkfs.ext3 -q -F", ""),
+    ("64M", "mkfs.ext2 -q -F -N 128", ""),
+    ("64M", "mkfs.ext3 -q -F -i 65536", ""),
+    ("300M", "mke2fs -q -F -t ext3 -N 5000 -L /", ""),
 ]
 
 
@@ -83,7 +86,8 @@ def test_bad_uuid_hash_seed_and_extended_options_as_mke2fs_prints_them():
 
 
 @pytest.mark.parametrize("options", ["-q -U not-a-uuid", "-U not-a-uuid", "-q -E hash_seed=xyz",
-                                     "-E bogus=1,hash_seed=xyz", "-E nodiscard,hash_seed=xyz"])
+                                     "-E bogus=1,hash_seed=xyz", "-E nodiscard,hash_seed=xyz", "-q -N abc",
+                                     "-q -i abc", "-q -i 100", "-q -N 99999999"])
 def test_error_texts_are_the_real_ones(tmp_path, options):
     real = tmp_path / "img"
     subprocess.run(["truncate", "-s", "8M", str(real)], check=True)

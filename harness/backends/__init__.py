@@ -4,12 +4,14 @@ from __future__ import annotations
 from ..host import Host, LocalHost
 
 
-def make_host(spec: str, dialect: str = "debian12", seed: int = 0) -> Host:
+def make_host(spec: str, dialect: str = "debian12", seed: int = 0, device_mapper: bool = True) -> Host:
+    """`device_mapper=False`: the caller needs loop devices and mounts only (the image tools), so a local
+    machine without device-mapper is good enough."""
     if spec == "sim":
         from .sim import SimHost
         return SimHost(dialect=dialect, seed=seed)
     if spec == "local":
-        return LocalHost()
+        return LocalHost(device_mapper=device_mapper)
     if spec in ("uml", "qemu"):
         from ..node.uml import NodeError
         from .uml import QemuHost, UmlHost

@@ -177,7 +177,7 @@ def run(args) -> int:
     from engine.images.store import StoreError
     from engine.images.unbundle import UnbundleError, unbundle
     prog = f"nc-harness image {args.image_verb}"
-    if args.image_verb in ("stamp", "zerofree"):
+    if args.image_verb in ("resize", "stamp", "zerofree"):
         from . import image_prep
         return image_prep.run(args)
     try:

@@ -1,4 +1,4 @@
-"""`nc-harness image stamp` and `image zerofree`: an image file on a node, worked on
+"""`nc-harness image resize`, `image stamp` and `image zerofree`: an image file on a node, worked on
 through loop devices and mounts over the host interface (`--backend`, default local: this machine)."""
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import sys
 
 
 def add_parsers(verbs) -> None:
+    rs = verbs.add_parser("resize", help="copy an ext2/3 image's tree into a new image of another size (seed 002's "
+                                         "procedure, the old image untouched)")
+    rs.add_argument("image", metavar="IMG", help="the image file, on the node; not attached or mounted")
+    rs.add_argument("--size", required=True, help="the new size: bytes, or with K, M, G or T (powers of 1024)")
+    rs.add_argument("--out", metavar="NEW", help="the new image (default: new_IMG beside IMG, as in seed 002); "
+                                                 "must not exist")
+    rs.add_argument("--backend", default="local", help="the node holding IMG (default local)")
     st = verbs.add_parser("stamp", help="write /etc/image-id into an ext2/3 image (the starter images' fields)")
     st.add_argument("image", metavar="IMG", help="the image file, on the node")
     st.add_argument("--name", required=True, help="image_name, e.g. euca-debian-emi")
@@ -22,15 +29,22 @@ def add_parsers(verbs) -> None:
 
 def run(args) -> int:
     from engine.imager.mounts import ImageToolError
+    from engine.imager.resize import parse_size, resize
     from engine.imager.stamp import stamp
     from engine.imager.zerofree import zero_free
-    from engine.nodeio import NodeIO
+    from engine.nodeio import CommandError, NodeIO
 
     from ..backends import make_host
     from ..runner import clock_for
     prog = f"nc-harness image {args.image_verb}"
+    if args.image_verb == "resize":
+        try:
+            size = parse_size(args.size)       # a bad command line starts no node
+        except ImageToolError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
     try:
-        host = make_host(args.backend)
+        host = make_host(args.backend, device_mapper=False)
     except ValueError as exc:
         print(f"{prog}: --backend {args.backend}: {exc}", file=sys.stderr)
         return 2
@@ -38,6 +52,11 @@ def run(args) -> int:
     rng = random.Random()
     token = lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))  # noqa: E731
     try:
+        if args.image_verb == "resize":
+            head, _, name = args.image.rpartition("/")
+            out = args.out or (f"{head}/new_{name}" if head else f"new_{name}")
+            print(resize(io, args.image, size, out, token).line())
+            return 0
         if args.image_verb == "zerofree":
             before, after = zero_free(io, args.image)
             drop = 100.0 * (before - after) / before if before else 0.0
@@ -45,6 +64,9 @@ def run(args) -> int:
             return 0
         text = stamp(io, args.image, args.name, args.version, args.arch, args.recipe, token)
     except ImageToolError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    except CommandError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(f"{args.image}: /etc/image-id\n{text}", end="")

@@ -96,7 +96,7 @@ def reserved_gdt_blocks(blocks: int, fdb: int, bpg: int, block_size: int, gdt: i
 
 def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
                   inode_ratio: int | None = None, inode_size: int | None = None,
-                  small_inode_size: int = 128, resize_inode: bool = False) -> Geometry:
+                  small_inode_size: int = 128, resize_inode: bool = False, inode_count: int | None = None) -> Geometry:
     """What mke2fs would choose, following mke2fs.conf's size types (floppy/small/default): `small_inode_size`
     is the inode size of the floppy and small types (128 in e2fsprogs 1.41's conf, 256 in 1.47's), and
     `resize_inode` reserves GDT blocks for growing to 1024 times the size (ext2fs_initialize's retry loop)."""
@@ -117,7 +117,7 @@ def plan_geometry(size_bytes: int, block_size: int | None, blocks: int | None,
     bpg = block_size * 8
     while True:
         groups = -(-(blocks - fdb) // bpg)
-        total_inodes = max(fs_bytes // ratio, FIRST_INO + 1)
+        total_inodes = max(inode_count or fs_bytes // ratio, FIRST_INO + 1)
         ipg = -(-total_inodes // groups)
         ipg = min(ipg, block_size * 8)
         itb = -(-(ipg * isize) // block_size)

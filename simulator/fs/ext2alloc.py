@@ -191,3 +191,20 @@ class ExtAllocator:
             if slots[slot]:
                 walk(slots[slot], level)
         return out
+
+    def data_ranges(self, ino: int, offset: int, length: int) -> list[tuple[int, int]]:
+        """SEEK_DATA's view: the byte ranges backed by blocks (holes are where the block map says 0)."""
+        raw = self._iget(ino)
+        if not st.S_ISREG(struct.unpack_from("<H", raw, 0)[0]):
+            return super().data_ranges(ino, offset, length)
+        bs = self.block_size
+        ranges: list[tuple[int, int]] = []
+        for lblk in range(offset // bs, -(-(offset + length) // bs)):
+            if not self._bmap(raw, lblk, False):
+                continue
+            start, end = max(lblk * bs, offset), min((lblk + 1) * bs, offset + length)
+            if ranges and ranges[-1][0] + ranges[-1][1] == start:
+                ranges[-1] = (ranges[-1][0], end - ranges[-1][0])
+            else:
+                ranges.append((start, end - start))
+        return ranges

@@ -38,6 +38,6 @@ def tool(*names):
 
 
 def load_all() -> dict:
-    from . import (coreutils, dd, dmsetup, fileutils, kpartx, losetup, mkfs, mount, parted, zerofree,  # noqa: F401
+    from . import (coreutils, cp, dd, dmsetup, fileutils, kpartx, losetup, mkfs, mount, parted, zerofree,  # noqa: F401
                    tune2fs, virsh)
     return TOOLS

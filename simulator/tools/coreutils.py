@@ -7,7 +7,7 @@ import time
 
 from ..fs.base import FsError
 from . import Abort, Result, tool
-from .endpoint import copy_range, open_endpoint
+from .endpoint import open_endpoint
 
 
 def _split(argv, known: str):
@@ -62,44 +62,41 @@ def rmdir(node, argv, stdin):
     return _each(paths, remove, "rmdir: failed to remove '{path}': {error}")
 
 
-@tool("cp")
-def cp(node, argv, stdin):
-    long_opts = [a for a in argv[1:] if a.startswith("--") and a != "--"]
-    for opt in long_opts:   # GNU cp's copy-strategy options; the copy below always keeps holes
-        name, _, value = opt.partition("=")
-        if name == "--sparse" and value in ("always", "auto", "never"):
-            continue
-        if name == "--reflink" and value in ("", "always", "auto", "never"):
-            if value == "always":   # no filesystem of the simulator shares extents
-                raise Abort(f"cp: failed to clone '{argv[-1]}' from '{argv[-2]}': Operation not supported\n")
-            continue
-        if name in ("--sparse", "--reflink"):
-            raise Abort(f"cp: invalid argument '{value}' for '{name}'\n")
-        raise Abort(f"cp: unrecognized option '{opt}'\nTry 'cp --help' for more information.\n")
-    argv = [argv[0]] + [a for a in argv[1:] if a not in long_opts]
-    flags, paths = _split(argv, "fpa")
-    if len(paths) < 2:
-        raise Abort("cp: missing destination file operand\n")
-    vfs = node.kernel.vfs
-    *sources, dest = paths
-    err = ""
-    for source in sources:
-        target = dest
+@tool("mknod")
+def mknod(node, argv, stdin):
+    """mknod [-m MODE] NAME TYPE [MAJOR MINOR]: FIFOs (p) and device nodes (b, c, u), mode 0666 less the
+    umask (022) unless -m says otherwise."""
+    args, mode = argv[1:], 0o644
+    if len(args) >= 2 and args[0] == "-m":
         try:
-            if vfs.exists(node.abspath(dest)) and vfs.stat(node.abspath(dest)).is_dir:
-                target = dest.rstrip("/") + "/" + source.rstrip("/").rsplit("/", 1)[-1]
-            src = open_endpoint(node, source)
-        except FsError as exc:
-            err += f"cp: cannot stat '{source}': {exc.strerror}\n"
-            continue
-        try:
-            dst = open_endpoint(node, target, write=True, create=True)
-            size = src.size or 0
-            dst.truncate(0)
-            copy_range(src, 0, dst, 0, size)
-        except FsError as exc:
-            err += f"cp: cannot create regular file '{target}': {exc.strerror}\n"
-    return Result(1 if err else 0, "", err)
+            mode = int(args[1], 8)
+        except ValueError:
+            raise Abort("mknod: invalid mode\n") from None
+        args = args[2:]
+    if not args:
+        raise Abort("mknod: missing operand\nTry 'mknod --help' for more information.\n")
+    if len(args) == 1:
+        raise Abort(f"mknod: missing operand after '{args[0]}'\nTry 'mknod --help' for more information.\n")
+    name, kind, numbers = args[0], args[1], args[2:]
+    types = {"p": st.S_IFIFO, "b": st.S_IFBLK, "c": st.S_IFCHR, "u": st.S_IFCHR}
+    if kind not in types:
+        raise Abort(f"mknod: invalid device type '{kind}'\nTry 'mknod --help' for more information.\n")
+    if kind == "p" and numbers:
+        raise Abort("mknod: Fifos do not have major and minor device numbers.\n"
+                    "Try 'mknod --help' for more information.\n")
+    if kind != "p" and len(numbers) != 2:
+        raise Abort(f"mknod: missing operand after '{(args + [''])[len(args) - 1]}'\n"
+                    "Special files require major and minor device numbers.\n"
+                    "Try 'mknod --help' for more information.\n")
+    if kind != "p" and not all(n.isdigit() for n in numbers):
+        raise Abort(f"mknod: invalid major device number '{numbers[0]}'\n")
+    rdev = (int(numbers[0]), int(numbers[1])) if numbers else (0, 0)
+    try:
+        parent, base = node.kernel.vfs.parent(node.abspath(name))
+        parent.fs.mknod(parent.ino, base, types[kind] | mode, rdev)
+    except FsError as exc:
+        raise Abort(f"mknod: {name}: {exc.strerror}\n") from None
+    return Result(0)
 
 
 @tool("rm")
@@ -319,10 +316,8 @@ def printf(node, argv, stdin):
 
 
 def _mode_string(mode: int) -> str:
-    kind = {st.S_IFDIR: "d", st.S_IFLNK: "l", st.S_IFBLK: "b", st.S_IFCHR: "c"}.get(st.S_IFMT(mode), "-")
-    perms = "".join(ch if mode & bit else "-" for ch, bit in zip("rwxrwxrwx", (
-        0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1)))
-    return kind + perms
+    """ls's ten characters: the kind (d l b c p s -), then rwx with set-id (s/S) and sticky (t/T) bits."""
+    return st.filemode(mode)
 
 
 @tool("ls")

@@ -94,6 +94,7 @@ def mke2fs(node, argv, stdin):
     label = ""
     fixed_uuid = None
     extended: list[str] = []
+    inode_ratio = inode_count = None
     positional = []
     i = 0
     while i < len(args):
@@ -114,6 +115,16 @@ def mke2fs(node, argv, stdin):
                 fixed_uuid = value
             elif a == "-E":
                 extended.extend(v for v in value.split(",") if v)
+            elif a == "-N":
+                if not value.isdigit():
+                    raise Abort(f"{prog}: bad num inodes - {value}\n")
+                inode_count = int(value)
+            elif a == "-i":
+                if not value.isdigit() or not 1024 <= int(value) <= 67108864:
+                    raise Abort(f"{prog}: invalid inode ratio {value} (min 1024/max 67108864)\n")
+                inode_ratio = int(value)
+            elif a in ("-T", "-O", "-I", "-m"):
+                raise Abort(f"mke2fs (simulated): option '{a}' is not modelled\n")
             i += 2
             continue
         if a == "-j":
@@ -145,7 +156,14 @@ def mke2fs(node, argv, stdin):
         blocks = int(positional[1])
     modern = node.dialect.e2fsprogs.startswith("1.47")   # its mke2fs.conf and library layout; see mkext
     hash_seed, discard = _extended_options(extended, "" if quiet else banner)
-    geo = plan_geometry(size, block_size, blocks, small_inode_size=256 if modern else 128, resize_inode=modern)
+    geo = plan_geometry(size, block_size, blocks, inode_ratio, small_inode_size=256 if modern else 128,
+                        resize_inode=modern, inode_count=inode_count)
+    if geo.inodes_per_group < 11:    # the reserved inodes and lost+found would spill into group 1
+        raise Abort(f"mke2fs (simulated): {geo.inodes_per_group} inodes per group (fewer than 11) is not modelled\n")
+    if inode_count is not None and inode_count * geo.inode_size >= geo.blocks * geo.block_size:
+        raise Abort(f"{prog}: inode_size ({geo.inode_size}) * inodes_count ({inode_count}) too big for a\n"
+                    f"\tfilesystem with {geo.blocks} blocks, specify higher inode_ratio (-i)\n"
+                    "\tor lower inode count (-N).\n\n")
     if geo.blocks * geo.block_size > size and not force:
         raise Abort(f"{'' if quiet else banner}{prog}: Filesystem larger than apparent device size.\n"
                     f"Proceed anyway? (y,N) ")
@@ -196,6 +214,7 @@ def mkswap(node, argv, stdin):
     label = ""
     fixed_uuid = None
     extended: list[str] = []
+    inode_ratio = inode_count = None
     positional = []
     i = 0
     while i < len(args):
