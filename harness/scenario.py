@@ -46,8 +46,16 @@ STEP_FIELDS = {
     # BundleInstance through the object store; `register_as` names the registered result for later VBRs
     "bundle_instance": {"id": (str, True), "bucket": (str, True), "prefix": (str, True), "register_as": (str, False),
                         "cancel_after_objects": (int, False), "expect_state": (str, False)},
-    # a file inside the instance's root filesystem (mounted read-only for the check)
-    "expect_guest_file": {"id": (str, True), "path": (str, True), "content": (str, True)},
+    # a file inside the instance's root filesystem (mounted read-only for the check); `match: regex` makes
+    # `content` a regular expression the whole file must match
+    "expect_guest_file": {"id": (str, True), "path": (str, True), "content": (str, True), "match": (str, False)},
+    # the instance's root filesystem is `size` bytes (its superblock, read with dd)
+    "expect_guest_fs": {"id": (str, True), "size": (int, True)},
+    # an image tool on the node: `args` as after `nc-harness image` (resize, stamp, zerofree), no --backend
+    "image": {"args": (list, True), "expect_rc": (int, False), "expect_error": (str, False)},
+    # RegisterImage for an uploaded bundle; `as` names it for later VBRs (location `registered`);
+    # `kernel`/`ramdisk` name images registered earlier in the scenario
+    "register": {"manifest": (str, True), "as": (str, True), "kernel": (str, False), "ramdisk": (str, False)},
     # read the instance's kernel, ramdisk and disk off the node and boot them under libvirt (harness.bootcheck)
     "boot_check": {"id": (str, True), "timeout": (int, False), "console": (list, False)},
     # euca-imager's command line (engine.imager) on the node; `vbr=...:staged` names a scenario image
@@ -63,7 +71,7 @@ IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False
                 "source": (str, False), "publish": (dict, False)}
 CONTENTS = ("zeros", "ext2", "ext3", "pattern", "file", "ext3-image")
 # what a scenario may need beyond the engine: the node image's kernel and initrd, a libvirt to boot them
-REQUIREMENTS = ("node-image", "libvirt")
+REQUIREMENTS = ("node-image", "libvirt", "long-run")
 
 
 class ScenarioError(Exception):
@@ -96,12 +104,14 @@ class Scenario:
     steps: list[Step] = field(default_factory=list)
     leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
     requires: list[str] = field(default_factory=list)        # REQUIREMENTS beyond the engine
-    aliases: set = field(default_factory=set)                 # bundle_instance register_as names so far
+    aliases: set = field(default_factory=set)                 # register_as / register names so far
     engine_path: str = "any"        # or "compatible": its faults and races name NC 3.3's exact commands
 
     @property
     def uses_store(self) -> bool:
-        return any(i.publish for i in self.images) or any(s.kind == "bundle_instance" for s in self.steps)
+        return any(i.publish for i in self.images) or any(
+            s.kind in ("bundle_instance", "register") or s.kind == "imager" and "bundle" in s.args["args"]
+            for s in self.steps)
 
     def unmet(self, backend: str) -> str:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
@@ -306,6 +316,23 @@ def parse(text: str, path: str) -> Scenario:
                     raise ScenarioError(f"{where} (run_instance): vbrs: {exc}") from None
         if kind == "imager":
             args = dict(args, args=_imager_args(args, sc, f"{where} (imager)"))
+        if kind == "image":
+            from .cli.image_prep import step_parser
+            if "--backend" in args["args"]:
+                raise ScenarioError(f"{where} (image): args: no --backend (the step runs on the scenario's node)")
+            try:
+                step_parser().parse_args([str(a) for a in args["args"]])
+            except (ValueError, SystemExit) as exc:
+                raise ScenarioError(f"{where} (image): args: {exc}") from None
+        if kind == "register":
+            for key in ("kernel", "ramdisk"):
+                name = args.get(key)
+                if name and name not in sc.aliases and not any(s.id == name and s.publish for s in sc.images):
+                    raise ScenarioError(f"{where} (register): {key}: '{name}' is neither a published image nor "
+                                        "registered by an earlier step")
+            sc.aliases.add(args["as"])
+        if kind == "expect_guest_file" and args.get("match", "exact") not in ("exact", "regex"):
+            raise ScenarioError(f"{where} (expect_guest_file): field 'match': must be exact or regex")
         if kind == "expect":
             if args.get("match", "exact") not in ("exact", "lines", "contains"):
                 raise ScenarioError(f"{where} (expect): field 'match': must be exact, lines or contains")

@@ -151,9 +151,12 @@ def imager(args, nc, ctx, where):
     from engine.imager.run import Imager
 
     from .runner import clock_for
+    ostore = ctx.ostore
     tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
-                  log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False))
+                  log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False),
+                  store=ostore.store if ostore else None, bundle_spec=ostore.spec() if ostore else None)
     rc = tool.main(args["args"])
+    ctx.result.log.extend(line for line in tool.output.splitlines() if line)
     errors = "; ".join(tool.errors)
     if rc != args.get("expect_rc", 0):
         raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {errors}" if errors else ""))
@@ -226,7 +229,12 @@ def expect_guest_file(args, nc, ctx, where):
     finally:
         host.run(["umount", mnt])
         host.run(["rmdir", mnt])
-    if out.rc != 0 or out.stdout != args["content"]:
+    if args.get("match") == "regex":
+        import re
+        same = re.fullmatch(args["content"], out.stdout) is not None
+    else:
+        same = out.stdout == args["content"]
+    if out.rc != 0 or not same:
         raise StepFailure(f"{where}: {args['path']} in {args['id']}'s root: "
                           + (out.stderr.strip() if out.rc else f"content {out.stdout[:60]!r}"))
     return nc
@@ -336,6 +344,15 @@ HANDLERS = {"run_instance": run_instance, "terminate_instance": terminate_instan
             "expect_instances": expect_instances, "node_command": node_command,
             "hold_device": hold_device, "start_domain": start_domain, "kill_domain": kill_domain,
             "bundle_instance": bundle_instance, "expect_guest_file": expect_guest_file, "imager": imager}
+
+
+def _image_steps() -> None:
+    from . import image_steps
+    HANDLERS.update(image=image_steps.image, register=image_steps.register,
+                    expect_guest_fs=image_steps.expect_guest_fs)
+
+
+_image_steps()
 
 
 def compare(expected: str, actual: str, match: str = "exact", ignore: list[str] | None = None) -> str:

@@ -117,12 +117,12 @@ def test_a_crash_while_cloning_from_a_shared_cache_blob_leaves_it_usable():
 def test_a_failed_imager_run_leaves_nothing_its_cache_does_not_own():
     from harness.sweep import sweep_faults
     # 19: the boot partition's clone, 29: the disk's header snapshot, 36: extract's dd (a partial file removed)
-    report = sweep_faults(os.path.join(ROOT, "scenarios", "prepare-image.yaml"), only=[19, 29, 36])
+    report = sweep_faults(os.path.join(ROOT, "scenarios", "imager-boot-disk.yaml"), only=[19, 29, 36])
     assert [p.outcome for p in report.points] == ["clean"] * 3, [p.detail for p in report.points]
     assert all("failed cleanly" in p.detail for p in report.points)
 
 
 def test_crash_sweeps_refuse_imager_scenarios_in_one_line(capsys):
     from harness.cli.main import main
-    assert main(["sweep", os.path.join(ROOT, "scenarios", "prepare-image.yaml"), "--crashes"]) == 2
+    assert main(["sweep", os.path.join(ROOT, "scenarios", "imager-boot-disk.yaml"), "--crashes"]) == 2
     assert "crash sweeps do not cover imager steps yet" in capsys.readouterr().err

@@ -3,6 +3,7 @@ artifact tree and two blobstores (work: files, no revocation; cache: directory, 
 empty and delete the work store, and exit with the tree's result (eucalyptus-nc.md 7)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ..implement import BuildContext, implement
 from ..nodeio import NodeIO
 from ..recovery import fsck
 from ..vbr import VbrError, parse_ascii, parse_vbrs
+from .bundle import BUCKET, PREFIX, BundleCommandError, bundle_and_upload, delete_bundle
 from .grammar import ImagerUsage, Invocation, Param, check_params, describe, split
 from .tree import boot_vbr, prepare_tree
 
@@ -26,6 +28,8 @@ GLOBALS = [
     Param("cache", "cache directory on the node; prepared disks stay there", default="/var/tmp/euca-imager-cache.d"),
     Param("cache_size", "limit of the cache store, LRU beyond it (dd suffixes)", kind="size"),
     Param("purge_cache", "delete the cache store at the end", kind="bool", default="no"),
+    Param("cloud_cert", "bundle: the cloud's certificate, the bundle key is wrapped for it (a file here)"),
+    Param("service_key", "bundle: the private key the manifest is signed with (a file here)"),
 ]
 
 COMMANDS: dict[str, tuple[str, list[Param]]] = {
@@ -42,6 +46,16 @@ COMMANDS: dict[str, tuple[str, list[Param]]] = {
               kind="bool", default="no"),
         Param("action", "download: fill the cache only; convert: build from the cache, downloading nothing",
               kind="choice", choices=("download", "convert")),
+    ]),
+    "bundle": ("bundle a disk (tar, gzip, AES-128-CBC, parts, signed manifest) and upload it to an S3 bucket", [
+        Param("bucket", "the bucket to upload to (3-63 of a-z 0-9 . - _)", mandatory=True),
+        Param("in", "the disk: a /dev/mapper device or a file on the node (default: the disk the previous "
+                    "command prepared)"),
+        Param("prefix", "the bundle's name (default: the disk's file name)"),
+        Param("arch", "the manifest's architecture", kind="choice", choices=("x86_64", "i386"), default="x86_64"),
+        Param("kernel", "an eki- id the manifest names"),
+        Param("ramdisk", "an eri- id the manifest names"),
+        Param("clean", "delete the uploaded bundle again in the imager's cleanup", kind="bool", default="no"),
     ]),
     "extract": ("copy partition N of a disk out to a file on the node", [
         Param("in", "the disk (a path on the node; default: the disk the previous command prepared)"),
@@ -77,8 +91,9 @@ def help_text(command: str | None = None) -> str:
 
 class Imager:
     def __init__(self, host, images, clock=None, recorder=None, log=None, seed: int = 0, fast_path: bool = False,
-                 stderr=None):
-        """`stderr`: where `debug=yes` progress goes (the CLI passes sys.stderr); errors collect in `errors`."""
+                 stderr=None, store=None, bundle_spec=None):
+        """`stderr`: where `debug=yes` progress goes (the CLI passes sys.stderr); errors collect in `errors`.
+        `store` (a BundleStore) and `bundle_spec` (account, certificates, signing key) serve `bundle`."""
         self.io = NodeIO(host, recorder, clock, log)
         self.io.fast = fast_path
         self.images = images
@@ -87,6 +102,8 @@ class Imager:
         self.stderr = stderr
         self.errors: list[str] = []
         self.output = ""
+        self.store, self.bundle_spec = store, bundle_spec
+        self.to_clean: list[str] = []        # bundles uploaded with clean=yes, deleted in the cleanup
 
     def token(self, n: int) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -117,6 +134,12 @@ class Imager:
                         raise VbrError("boot=yes needs a kernel and a ramdisk VBR")
                 except VbrError as exc:
                     raise ImagerUsage(f"{inv.name} (argument {inv.position}): vbr: {exc}") from None
+            if inv.name == "bundle":
+                where = f"bundle (argument {inv.position})"
+                if not BUCKET.match(values["bucket"]):
+                    raise ImagerUsage(f"{where}: bucket: '{values['bucket']}' is not 3-63 of a-z 0-9 . - _")
+                if values["prefix"] is not None and not PREFIX.match(values["prefix"]):
+                    raise ImagerUsage(f"{where}: prefix: '{values['prefix']}' is not a plain name (A-Z a-z 0-9 . - _)")
             commands.append((inv, values))
         for path_key in ("work", "cache"):
             if not str(globals_[path_key]).startswith("/"):
@@ -168,13 +191,19 @@ class Imager:
                 if made is not None:
                     results.append(made)
                 self.say(f"{inv.name}: done")
-        except (ImagerError, VbrError) as exc:
+        except (ImagerError, VbrError, BundleCommandError) as exc:
             self.fail(str(exc))
             status = 1
         except Exception as exc:  # noqa: BLE001 - the tree's result is the exit status; the error is one line
             self.fail(f"{type(exc).__name__}: {exc}")
             status = 1
         finally:
+            for location in self.to_clean:
+                try:
+                    delete_bundle(self.store, location)
+                except BundleCommandError as exc:
+                    self.fail(str(exc))
+                    status = 1
             for result in results:
                 bb = getattr(result.artifact, "bb", None)
                 if bb is not None:
@@ -231,6 +260,21 @@ class Imager:
             ctx.images = _NoDownloads(self.images)
         implement(ctx, disk)
         return Result(disk.bb.device, disk)
+
+    def cmd_bundle(self, values, previous, work, cache):
+        if self.store is None or self.bundle_spec is None:
+            raise ImagerError("bundle: no object store (set NC_S3_ENDPOINT, and cloud_cert/service_key)")
+        disk = values["in"] or (previous.device if previous is not None else None)
+        if not disk:
+            raise ImagerError("bundle: in: no disk given and no earlier command prepared one")
+        prefix = values["prefix"] or disk.rsplit("/", 1)[-1]
+        spec = dataclasses.replace(self.bundle_spec, arch=values["arch"], kernel=values["kernel"],
+                                   ramdisk=values["ramdisk"])
+        location = bundle_and_upload(self.io, self.store, spec, disk, values["bucket"], prefix)
+        self.output += f"{location}\n"
+        if values["clean"]:
+            self.to_clean.append(location)
+        return None
 
     def cmd_extract(self, values, previous, work, cache):
         source = values["in"] or (previous.device if previous is not None else None)

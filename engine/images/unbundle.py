@@ -17,6 +17,7 @@ from .manifest import SAFE_PART, Manifest, ManifestError, parse, signed_region
 from .tarstream import TarMemberReader
 
 CHUNK = 1 << 20
+_ZEROS = bytes(CHUNK)
 
 
 class UnbundleError(Exception):
@@ -155,7 +156,10 @@ def _stream(parts: list[str], key_hex: str, iv_hex: str, out, limit: int) -> tup
             written += len(chunk)
             if written > limit:
                 raise UnbundleError(f"bundle appears to be corrupt (more than the manifest's {limit} bytes)")
-            out.write(chunk)
+            if _ZEROS.startswith(chunk):
+                out.seek(len(chunk), os.SEEK_CUR)     # a hole, as cp --sparse makes: a zeroed image stays small
+            else:
+                out.write(chunk)
 
     try:
         for path in parts:
@@ -163,6 +167,7 @@ def _stream(parts: list[str], key_hex: str, iv_hex: str, out, limit: int) -> tup
                 while chunk := fh.read(CHUNK):
                     take(dec.update(chunk))
         take(dec.finish())
+        out.truncate(written)                         # a trailing hole still counts in the size
         if not gunzip.eof:
             raise UnbundleError("bundle appears to be corrupt (the compressed stream is truncated)")
     except zlib.error as exc:

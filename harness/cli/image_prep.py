@@ -29,17 +29,15 @@ def add_parsers(verbs) -> None:
 
 def run(args) -> int:
     from engine.imager.mounts import ImageToolError
-    from engine.imager.resize import parse_size, resize
-    from engine.imager.stamp import stamp
-    from engine.imager.zerofree import zero_free
-    from engine.nodeio import CommandError, NodeIO
+    from engine.imager.resize import parse_size
+    from engine.nodeio import NodeIO
 
     from ..backends import make_host
     from ..runner import clock_for
     prog = f"nc-harness image {args.image_verb}"
     if args.image_verb == "resize":
         try:
-            size = parse_size(args.size)       # a bad command line starts no node
+            parse_size(args.size)       # a bad command line starts no node
         except ImageToolError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
@@ -48,26 +46,47 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"{prog}: --backend {args.backend}: {exc}", file=sys.stderr)
         return 2
-    io = NodeIO(host, clock=clock_for(host))
     rng = random.Random()
-    token = lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))  # noqa: E731
+    rc, out, err = execute(NodeIO(host, clock=clock_for(host)), args,
+                           lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n)))
+    print(out, end="")
+    print(err, end="", file=sys.stderr)
+    return rc
+
+
+def execute(io, args, token) -> tuple[int, str, str]:
+    """One image tool on the node behind `io`: (exit status, output, error line). The scenario step `image`
+    calls this with the run's node, clock and trace."""
+    from engine.imager.mounts import ImageToolError
+    from engine.imager.resize import parse_size, resize
+    from engine.imager.stamp import stamp
+    from engine.imager.zerofree import zero_free
+    from engine.nodeio import CommandError
+    prog = f"nc-harness image {args.image_verb}"
     try:
         if args.image_verb == "resize":
             head, _, name = args.image.rpartition("/")
             out = args.out or (f"{head}/new_{name}" if head else f"new_{name}")
-            print(resize(io, args.image, size, out, token).line())
-            return 0
+            return 0, resize(io, args.image, parse_size(args.size), out, token).line() + "\n", ""
         if args.image_verb == "zerofree":
             before, after = zero_free(io, args.image)
             drop = 100.0 * (before - after) / before if before else 0.0
-            print(f"{args.image}: gzip size {before} -> {after} bytes ({drop:.1f}% smaller)")
-            return 0
+            return 0, f"{args.image}: gzip size {before} -> {after} bytes ({drop:.1f}% smaller)\n", ""
         text = stamp(io, args.image, args.name, args.version, args.arch, args.recipe, token)
-    except ImageToolError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    except CommandError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{args.image}: /etc/image-id\n{text}", end="")
-    return 0
+    except (ImageToolError, CommandError) as exc:
+        return 1, "", f"{prog}: {exc}\n"
+    return 0, f"{args.image}: /etc/image-id\n{text}", ""
+
+
+def step_parser():
+    """The verbs a scenario's `image` step takes, parsed as the command line parses them (without --backend:
+    the step runs on the scenario's node)."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise ValueError(message)
+    parser = Parser(prog="image", add_help=False)
+    verbs = parser.add_subparsers(dest="image_verb", required=True, parser_class=Parser)
+    add_parsers(verbs)
+    return parser
