@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, list[Param]]] = {
         Param("bucket", "the bucket to upload to (3-63 of a-z 0-9 . - _)", mandatory=True),
         Param("in", "the disk: a /dev/mapper device or a file on the node (default: the disk the previous "
                     "command prepared)"),
-        Param("prefix", "the bundle's name (default: the disk's file name)"),
+        Param("prefix", "the bundle's name (default: the prepared disk's id, or the file name of in=)"),
         Param("arch", "the manifest's architecture", kind="choice", choices=("x86_64", "i386"), default="x86_64"),
         Param("kernel", "an eki- id the manifest names"),
         Param("ramdisk", "an eri- id the manifest names"),
@@ -267,7 +267,8 @@ class Imager:
         disk = values["in"] or (previous.device if previous is not None else None)
         if not disk:
             raise ImagerError("bundle: in: no disk given and no earlier command prepared one")
-        prefix = values["prefix"] or disk.rsplit("/", 1)[-1]
+        made_here = not values["in"] and getattr(previous.artifact, "id", None)
+        prefix = values["prefix"] or made_here or disk.rsplit("/", 1)[-1]
         spec = dataclasses.replace(self.bundle_spec, arch=values["arch"], kernel=values["kernel"],
                                    ramdisk=values["ramdisk"])
         location = bundle_and_upload(self.io, self.store, spec, disk, values["bucket"], prefix)
