@@ -112,6 +112,8 @@ def test_cp_a_copies_a_tree_as_the_real_cp_does(tmp_path):
         assert run(["cp", "-a", "R/.", "C/"], None) == (0, "", "")          # C made as R's copy
         assert run(["mkdir", "D"], None)[0] == 0
         assert run(["cp", "-a", "R/.", "D/"], None) == (0, "", "")          # R's entries into D
+        assert run(["cp", "-r", "R/bin", "S"], None)[0] == 0                 # -R copies a symlink as one
+        assert run(["readlink", "S"], None)[1] == "usr/bin\n"
         listings.append((_listing(run, "R"), _listing(run, "C"), _listing(run, "D")))
         assert _mtimes(run, "R") == _mtimes(run, "C")
         assert _mtimes(run, "R")[1:] == _mtimes(run, "D")[1:]

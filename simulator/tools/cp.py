@@ -63,6 +63,8 @@ class _Copy:
         self.node, self.vfs, self.flags = node, node.kernel.vfs, flags
         self.err: list[str] = []
         self.links: dict[tuple[int, int], str] = {}    # (fs, ino) of a source with nlink > 1 -> its first copy
+        # -d, and -R without -L, copy symlinks as symlinks (GNU cp's -P), on the command line too
+        self.no_deref = bool(flags & {"d", "r"}) and "L" not in flags
 
     def q(self, path: str) -> str:
         return _quote(self.node, path)
@@ -70,11 +72,10 @@ class _Copy:
     def fail(self, text: str, exc: FsError) -> None:
         self.err.append(f"cp: {text}: {exc.strerror}\n")
 
-    def one(self, source: str, target: str, top: bool) -> None:
+    def one(self, source: str, target: str) -> None:
         vfs, node = self.vfs, self.node
-        follow = top and "d" not in self.flags or "L" in self.flags
         try:
-            loc = vfs.walk(node.abspath(source), follow)
+            loc = vfs.walk(node.abspath(source), not self.no_deref)
             attr = loc.fs.getattr(loc.ino)
         except FsError as exc:
             self.fail(f"cannot stat {self.q(source)}", exc)
@@ -92,7 +93,7 @@ class _Copy:
                 self.hard_link(first, target)
                 return
             self.links[(id(loc.fs), loc.ino)] = target
-        if attr.is_lnk and "d" in self.flags:
+        if attr.is_lnk:
             self.symlink(loc, attr, target)
         elif attr.is_reg or not self.flags & {"r", "d"}:
             self.regular(source, target, attr)
@@ -128,7 +129,7 @@ class _Copy:
                 self.fail(f"cannot create directory {self.q(target)}", exc)
                 return
         for name, _ino in sorted(loc.fs.readdir(loc.ino), key=lambda entry: entry[1]):
-            self.one(f"{source.rstrip('/')}/{name}", f"{target.rstrip('/')}/{name}", False)
+            self.one(f"{source.rstrip('/')}/{name}", f"{target.rstrip('/')}/{name}")
         self.preserve(existing, attr, target)
 
     def regular(self, source: str, target: str, attr) -> None:
@@ -219,6 +220,6 @@ def cp(node, argv, stdin):
         target = dest
         if dest_is_dir:
             target = dest.rstrip("/") + "/" + (source.rstrip("/").rsplit("/", 1)[-1] or "/")
-        copy.one(source, target, True)
+        copy.one(source, target)
     err = "".join(copy.err)
     return Result(1 if err else 0, "", err)
