@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from .steps import StepFailure
+from .steps import StepFailure, check_exit, guest_root
 
 
 def image(args, nc, ctx, where):
@@ -18,10 +18,7 @@ def image(args, nc, ctx, where):
     rng = random.Random(f"image-{ctx.scenario.seed}")
     rc, out, err = execute(io, parsed, lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n)))
     ctx.result.log.extend(line for line in out.splitlines() if line)
-    if rc != args.get("expect_rc", 0):
-        raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {err.strip()}" if err else ""))
-    if "expect_error" in args and args["expect_error"] not in err:
-        raise StepFailure(f"{where}: expected an error containing '{args['expect_error']}', got: {err.strip() or 'none'}")
+    check_exit(args, rc, err.strip(), where)
     return nc
 
 
@@ -49,13 +46,8 @@ def expect_guest_fs(args, nc, ctx, where):
     from engine.imager.mounts import ImageToolError
     from engine.imager.resize import read_superblock
     from engine.nodeio import NodeIO
-    host = ctx.host
-    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines()
-             if f"-{args['id']}-emi-" in line and "-p0-" not in line]
-    if not names:
-        raise StepFailure(f"{where}: no root device of {args['id']}")
     try:
-        sb = read_superblock(NodeIO(host), f"/dev/mapper/{sorted(names)[0]}")
+        sb = read_superblock(NodeIO(ctx.host), guest_root(ctx.host, args["id"], where))
     except ImageToolError as exc:
         raise StepFailure(f"{where}: {exc}") from None
     if sb.size_bytes != args["size"]:

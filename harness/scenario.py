@@ -288,8 +288,11 @@ def parse(text: str, path: str) -> Scenario:
         raise ScenarioError(f"{path}: field 'steps': required, a non-empty list")
     for i, raw in enumerate(steps):
         where = f"{path}: step {i + 1}"
-        if not isinstance(raw, dict) or len(raw) != 1:
-            raise ScenarioError(f"{where}: must be a mapping with exactly one of {', '.join(STEP_FIELDS)}")
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{where}: must be a mapping with exactly one key, the step's kind")
+        if len(raw) != 1:
+            raise ScenarioError(f"{where}: {len(raw)} keys ({', '.join(map(str, list(raw)[:4]))}); a step is a "
+                                "mapping with exactly one key, its kind")
         (kind, args), = raw.items()
         if kind not in STEP_FIELDS:
             raise ScenarioError(f"{where}: unknown step '{kind}' (one of {', '.join(STEP_FIELDS)})")

@@ -157,12 +157,16 @@ def imager(args, nc, ctx, where):
                   store=ostore.store if ostore else None, bundle_spec=ostore.spec() if ostore else None)
     rc = tool.main(args["args"])
     ctx.result.log.extend(line for line in tool.output.splitlines() if line)
-    errors = "; ".join(tool.errors)
+    check_exit(args, rc, "; ".join(tool.errors), where)
+    return nc
+
+
+def check_exit(args, rc: int, errors: str, where: str) -> None:
+    """A tool step's `expect_rc` (default 0) and `expect_error` (a part of its error text)."""
     if rc != args.get("expect_rc", 0):
         raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {errors}" if errors else ""))
     if "expect_error" in args and args["expect_error"] not in errors:
         raise StepFailure(f"{where}: expected an error containing '{args['expect_error']}', got: {errors or 'none'}")
-    return nc
 
 
 def check_invariants(args, nc, ctx, where):
@@ -213,17 +217,23 @@ def bundle_instance(args, nc, ctx, where):
     return nc
 
 
+def guest_root(host, instance_id: str, where: str) -> str:
+    """The device of the instance's root filesystem: its emi work copy (not the snapshot's pieces)."""
+    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines()
+             if f"-{instance_id}-emi-" in line and "-p0-" not in line]
+    if not names:
+        raise StepFailure(f"{where}: no root device of {instance_id}")
+    return f"/dev/mapper/{names[0]}"
+
+
 def expect_guest_file(args, nc, ctx, where):
     """Mount the instance's root (its emi work copy) read-only, compare one file, unmount."""
     host = ctx.host
-    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines()
-             if f"-{args['id']}-emi-" in line and "-p0-" not in line]
-    if not names:
-        raise StepFailure(f"{where}: no root device of {args['id']}")
+    root = guest_root(host, args["id"], where)
     mnt = f"/tmp/nc-harness-guest-{args['id']}"
     host.run(["mkdir", "-p", mnt])
-    if host.run(["mount", "-o", "ro", f"/dev/mapper/{names[0]}", mnt]).rc != 0:
-        raise StepFailure(f"{where}: cannot mount /dev/mapper/{names[0]}")
+    if host.run(["mount", "-o", "ro", root, mnt]).rc != 0:
+        raise StepFailure(f"{where}: cannot mount {root}")
     try:
         out = host.run(["cat", mnt + "/" + args["path"].lstrip("/")])
     finally:
