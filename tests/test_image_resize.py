@@ -218,6 +218,10 @@ def test_resize_refuses_what_it_cannot_copy_safely(sim):
     run("losetup", "-d", loop)
     with pytest.raises(ImageToolError, match="no such image file"):
         resize(io, "/images/none.img", 4 << 30, "/images/y.img", str)
+    run("truncate", "-s", "16M", "/images/tiny.img")
+    run("mke2fs", "-q", "-F", "-t", "ext2", "/images/tiny.img")
+    with pytest.raises(ImageToolError, match="--size 4194304 bytes: the new image must be 8 MiB at least"):
+        resize(io, "/images/tiny.img", 4 << 20, "/images/y.img", str)
     assert run("test", "-e", "/images/y.img").rc == 1
 
 

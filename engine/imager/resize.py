@@ -100,8 +100,10 @@ def resize(io: NodeIO, image: str, size: int, out: str, token) -> Resized:
         raise ImageToolError(f"{image}: attached to {holders.split(':', 1)[0]}; unmount and detach it first")
     if old.needs_recovery:
         raise ImageToolError(f"{image}: its journal needs recovery (not cleanly unmounted); run e2fsck -fy on it")
-    if size < max(old.used_bytes, MIN_SIZE):
+    if size < old.used_bytes:
         raise ImageToolError(f"{image}: {old.used_bytes} bytes in use; --size {size} bytes cannot hold them")
+    if size < MIN_SIZE:
+        raise ImageToolError(f"--size {size} bytes: the new image must be {MIN_SIZE >> 20} MiB at least")
     if io.exists(out):
         raise ImageToolError(f"{out}: exists; resize never overwrites a file")
     made = False
