@@ -145,6 +145,8 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
     step = next(s for s in result.scenario.steps if s.index == failed.index)
     if step.kind == "imager":
         return _judge_imager(k, command, result, host, step, failed)
+    if step.kind == "image":
+        return _judge_image(k, command, result, host, step, failed)
     if step.kind in ("run_instance", "bundle_instance"):
         # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
         # they were and its bundle directory gone
@@ -187,6 +189,29 @@ def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoin
         changed = _devices_changed(before, snapshot(host))
         if changed:
             return FaultPoint(k, command, "leak", f"{failed.label}: {changed} keeps what its cache does not own")
+    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
+
+
+def _judge_image(k: int, command: str, result, host, step, failed) -> FaultPoint:
+    """A failed image tool (resize, stamp, zerofree) leaves the devices as they were before the step, nothing
+    mounted or made under /tmp, and no half-made new image (resize's --out)."""
+    from .cli.image_prep import step_parser
+    host.node.faults.faults.clear()
+    changed = _devices_changed(result.snapshots[step.index], result.state_after)
+    if changed:
+        return FaultPoint(k, command, "leak", f"{failed.label}: {changed} differs from before the step")
+    mounted = [line for line in host.run(["mount"]).stdout.splitlines() if " on /tmp/nc-harness-" in line]
+    if mounted:
+        return FaultPoint(k, command, "leak", f"{failed.label}: still mounted: {mounted[0]}")
+    left = [p for p in host.run(["find", "/tmp"]).stdout.split() if p.startswith("/tmp/nc-harness-")]
+    if left:
+        return FaultPoint(k, command, "leak", f"{failed.label}: {left[0]} was left")
+    args = step_parser().parse_args([str(a) for a in step.args["args"]])
+    if args.image_verb == "resize":
+        head, _, name = args.image.rpartition("/")
+        out = args.out or f"{head}/new_{name}"
+        if host.run(["test", "-e", out]).rc == 0:
+            return FaultPoint(k, command, "leak", f"{failed.label}: the new image {out} was left")
     return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
 
 

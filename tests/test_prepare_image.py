@@ -13,12 +13,29 @@ SCALE = [("size: 1073741824", "size: 16777216"), ("--size, 4G", "--size, 64M"),
          ("cache_mb: 10240", "cache_mb: 1024"), ("requires: [long-run]\n", "")]
 
 
-def test_prepare_image_at_a_sixty_fourth_of_its_size(tmp_path):
+def write_small(path: str) -> str:
     text = open(os.path.join(ROOT, "scenarios", "prepare-image.yaml")).read()
     for full, small in SCALE:
         assert full in text, full
         text = text.replace(full, small)
-    path = tmp_path / "prepare-image-small.yaml"
-    path.write_text(text)
-    result = run_scenario(load(str(path)))
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def test_prepare_image_at_a_sixty_fourth_of_its_size(tmp_path):
+    result = run_scenario(load(write_small(str(tmp_path / "prepare-image-small.yaml"))))
     assert result.ok, result.failure
+
+
+def test_a_failed_image_tool_leaves_no_loop_mount_or_half_made_image(tmp_path):
+    from harness.sweep import sweep_faults
+    # resize's truncate, mke2fs, cp and final detach (retried), stamp's mkdir, zerofree itself
+    report = sweep_faults(write_small(str(tmp_path / "small.yaml")), only=[1, 4, 7, 11, 15, 18])
+    assert [p.outcome for p in report.points] == ["clean"] * 6, [p.detail for p in report.points]
+    assert [p.detail.endswith("failed cleanly") for p in report.points] == [True, True, True, False, True, True]
+
+
+if __name__ == "__main__":   # .ci/run: the small scenario as a file, for a full fault sweep
+    import sys
+    print(write_small(sys.argv[1]))

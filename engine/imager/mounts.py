@@ -27,7 +27,8 @@ def loop_attached(io: NodeIO, path: str, read_only: bool = False):
     try:
         yield dev
     finally:
-        io.cmd(["/sbin/losetup", "-d", dev], check=False)
+        # NC's detach: up to 9 tries a second apart (a fault sweep found one failed `losetup -d` leaving it)
+        diskutil.loop_detach(io, dev)
 
 
 @contextmanager
