@@ -1,6 +1,7 @@
 """Start-up checks: blobstore fsck (condemn stale blobs) and orphan sweeping of devices named like ours."""
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from . import diskutil
@@ -70,6 +71,40 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
     return deleted
 
 
+_DEVNO = re.compile(r"\((\d+)[:,]\s*(\d+)\)")
+_DEP = re.compile(r"\b(\d+):(\d+)\b")
+
+
+def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str]):
+    """A test for dm names: does the device map (through other dm devices) onto a claimed device or a loop
+    over a file in one of `stores`?"""
+    numbers = {}
+    for line in io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout.splitlines():
+        m = _DEVNO.search(line)
+        if m and line.split():
+            numbers[(int(m.group(1)), int(m.group(2)))] = line.split()[0]
+    deps: dict[str, set[tuple[int, int]]] = {}
+    for line in io.quiet(["/sbin/dmsetup", "table"], check=False).stdout.splitlines():
+        name, sep, rest = line.partition(": ")
+        if sep:
+            deps.setdefault(name, set()).update((int(a), int(b)) for a, b in _DEP.findall(rest))
+    our_loops = set()
+    for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines():
+        m = _LOSETUP_LINE.match(line)
+        if m and any(m.group(2).rstrip("*").startswith(s.path + "/") for s in stores):
+            our_loops.add((7, int(m.group(1).rsplit("loop", 1)[1])))
+
+    def ours(name: str, seen: frozenset = frozenset()) -> bool:
+        for dep in deps.get(name, ()):
+            if dep in our_loops:
+                return True
+            below = numbers.get(dep)
+            if below is not None and below not in seen and (below in claimed_dm or ours(below, seen | {name})):
+                return True
+        return False
+    return ours
+
+
 def claimed_devices(stores: list[Blobstore]) -> tuple[set[str], set[str]]:
     """dm names and loop devices that blob metadata accounts for; a claimed device's partition maps
     (parted/kpartx name them NAMEpN or NAMEN) count as claimed too."""
@@ -94,6 +129,10 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
     listing = io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout
     names = [line.split()[0] for line in listing.splitlines() if line.strip() and "No devices found" not in line]
     orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm]
+    if orphans:
+        # the prefix is shared (the imager names its devices euca- too): only what rests on our stores goes
+        ours = _resting_on(io, stores, claimed_dm)
+        orphans = [n for n in orphans if ours(n)]
     removed: list[str] = []
     for _ in range(len(orphans) + 1):
         progress = False

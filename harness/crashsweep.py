@@ -11,6 +11,13 @@ A point is a scenario program, so a failing one is printed as YAML that reproduc
     the crashed step again             a launch or a BundleInstance interrupted by the crash must succeed now
     terminate_instance, each running   and then check_invariants with all of them terminated
 
+An imager killed mid-run leaves its pid file, its work store and their devices; the next imager on the same
+work directory takes the dead one's pid file over, its blob locks and unrecorded devices, and empties the work
+store. So for an imager step the program is: the steps up to it, restart_node, (after a reboot, the earlier
+`prepare` runs again: their disks went with the kernel's state), the same imager run again (it must succeed,
+or fail as it was expected to), then `purge_cache=yes fsck` on its stores and check_invariants: nothing may
+be left.
+
 `expect*` steps are left out: after a crash the names and numbers they pin legitimately differ."""
 from __future__ import annotations
 
@@ -51,8 +58,17 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
         running.remove(args["id"])
     program = [{"inject_fault": {"match": pattern, "nth": nth, "crash": True, "after": True}}]
     program += [copy.deepcopy(s) for s in steps[:step_index] if next(iter(s)) not in CHECK_ONLY]
-    program += [{"restart_node": {"reboot": True} if reboot else {}},
-                {"check_invariants": {}},
+    program += [{"restart_node": {"reboot": True} if reboot else {}}]
+    if kind == "imager":
+        if reboot:   # the disks earlier runs prepared went with the kernel's state: prepared again first
+            program += [copy.deepcopy(s) for s in steps[:step_index - 1] if next(iter(s)) == "imager"
+                        and "prepare" in next(iter(s.values()))["args"]
+                        and next(iter(s.values())).get("expect_rc", 0) == 0]
+        if "partial" in pattern and pattern.lstrip("^").replace("\\", "").startswith("/bin/mv "):
+            # killed right after extract's rename: the file is whole at out=, which the run again refuses
+            crashed = {"imager": dict(args, expect_rc=1, expect_error="exists")}
+        program += [crashed, {"imager": {"args": _purge_args(args["args"])}}]
+    program += [{"check_invariants": {}},
                 {"expect_instances": {"running": list(running)}}]
     if kind == "bundle_instance":
         user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
@@ -73,6 +89,13 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
     return out
 
 
+def _purge_args(tokens: list[str]) -> list[str]:
+    """euca-run-workflow's last call on the same stores: `purge_cache=yes fsck`."""
+    from engine.imager.grammar import split
+    stores = [f"{k}={v}" for k, v in split(tokens).globals if k in ("cache", "work")]
+    return stores + ["purge_cache=yes", "fsck"]
+
+
 def pattern_label(pattern: str, nth: int) -> str:
     words = pattern.strip("^$").replace("\\", "").split()
     tool = words[0].rsplit("/", 1)[-1] if words else "command"
@@ -83,10 +106,11 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
                   fast_path: bool = False) -> SweepReport:
     from harness.backends.sim import SimHost
     sc = load_for_sweep(path, fast_path)      # refuses what the sweep cannot run, with the loader's errors
-    if any(step.kind == "imager" for step in sc.steps):
-        # a killed imager leaves its pid file, and telling a dead imager from a live one on another machine is
-        # not built yet: its crash points would all read as refusals
-        raise ValueError(f"{path}: crash sweeps do not cover imager steps yet (--faults does)")
+    if any(step.kind == "image" for step in sc.steps):
+        # resize, stamp and zerofree are one-shot tools with no state to recover from: a killed one leaves its
+        # loops and mounts to whoever finds them
+        raise ValueError(f"{path}: crash sweeps do not cover image steps (one-shot tools, nothing recovers "
+                         "them; --faults does)")
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     if fast_path:

@@ -150,12 +150,20 @@ def imager(args, nc, ctx, where):
     """The imager on this run's node, images and clock; its commands join the run's recorded trace."""
     from engine.imager.run import Imager
 
+    from simulator.faults import CrashPoint
+
     from .runner import clock_for
+    if ctx.crashed:
+        raise StepFailure(f"{where}: the node's programs are down (killed at '{ctx.crashed}'); add a restart_node step")
     ostore = ctx.ostore
     tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
                   log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False),
                   store=ostore.store if ostore else None, bundle_spec=ostore.spec() if ostore else None)
-    rc = tool.main(args["args"])
+    try:
+        rc = tool.main(args["args"])
+    except CrashPoint as exc:        # the imager killed mid-run: it leaves what a SIGKILL leaves
+        ctx.crashed = str(exc) or "a crash point"
+        return nc
     ctx.result.log.extend(line for line in tool.output.splitlines() if line)
     check_exit(args, rc, "; ".join(tool.errors), where)
     return nc

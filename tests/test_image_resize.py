@@ -38,6 +38,9 @@ CP_CASES = [
     ["mknod", "c1", "c"],
     ["mknod", "x", "q", "1", "2"],
     ["mknod", "nodir/x", "p"],
+    ["mv"],
+    ["mv", "f"],
+    ["mv", "nosuch", "y"],
 ]
 
 

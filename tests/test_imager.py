@@ -1,5 +1,7 @@
 """The imager (engine.imager): euca-imager's grammar, its run protocol (pid file, stores, cleanup, exit status)
 and its commands on the simulated node."""
+import re
+
 import pytest
 
 from engine.imager.grammar import ImagerUsage, Param, check_params, parse_size, split
@@ -152,12 +154,27 @@ def test_the_pid_file_is_there_while_it_runs_and_a_second_imager_is_refused(node
             return node.images.fetch(io, vbr, dest, abort)
 
     assert node.imager(CACHE, WORK, "prepare", node.vbrs[0], images=Watching())[0] == 0
-    assert seen and seen[0].isdigit()
-    node.run("mkdir", "-p", "/var/lib/imager/work")
-    node.run("touch", "/var/lib/imager/work/imager.pid")
+    import os
+    import socket
+    pid, host, run, made = seen[0].split()
+    assert (int(pid), host, made) == (os.getpid(), socket.gethostname(), "made")
+    assert node.run("test", "-e", "/var/lib/imager/work").rc == 1        # made here, so removed at the end
     from engine.imager.run import ImagerError
-    with pytest.raises(ImagerError, match="another imager is using /var/lib/imager/work"):
-        node.imager(CACHE, WORK, "fsck")
+    node.run("mkdir", "-p", "/var/lib/imager/work")
+    for text, message in (
+            ("", "exists and is not an imager's"),
+            ("1234\n", "exists and is not an imager's"),
+            (f"1 {host} run1 made\n", "imager pid 1 is using /var/lib/imager/work"),       # init: alive
+            ("4321 elsewhere run2 made\n", "an imager on elsewhere (pid 4321) uses"),
+            (f"{os.getpid()} {host} {run} made\n", None)):   # this process, a run no longer in progress: dead
+        node.host.run(["tee", "/var/lib/imager/work/imager.pid"], text)
+        if message is None:
+            assert node.imager(CACHE, WORK, "fsck")[0] == 0
+            # the dead run had made the work directory: its successor removes it, pid file and all
+            assert node.run("test", "-e", "/var/lib/imager/work").rc == 1
+        else:
+            with pytest.raises(ImagerError, match=re.escape(message)):
+                node.imager(CACHE, WORK, "fsck")
 
 
 def test_a_failing_command_exits_1_and_leaves_only_finished_cache_blobs(node):
@@ -314,3 +331,28 @@ def test_zerofree_on_the_command_line(capsys):
     from harness.cli.main import main
     assert main(["image", "zerofree", "/nowhere.img", "--backend", "sim"]) == 1
     assert capsys.readouterr().err == "nc-harness image zerofree: /nowhere.img: no such image file on the node\n"
+
+
+def test_a_restarting_node_controller_leaves_the_imagers_devices_alone(tmp_path):
+    """Both name their devices euca-...: NC's orphan sweep takes only devices resting on its own stores (the
+    crash sweep found it removing a prepared disk of the imager's cache)."""
+    from harness.runner import run_scenario
+    from harness.scenario import load
+    path = tmp_path / "both.yaml"
+    path.write_text(f"""name: both
+images:
+  - {{id: {ROOT}, size: 16777216, content: ext3}}
+steps:
+  - imager:
+      args: [cache=/var/lib/imager/cache, work=/var/lib/imager/work, prepare, out=dsk-kept,
+             "vbr=machine:{ROOT}:-1:none:sda1:staged"]
+  - restart_node: {{}}
+  - expect:
+      match: contains
+      dmsetup table: |
+        euca-dsk-kept: 0 63 linear 253:2 0
+  - imager:
+      args: [cache=/var/lib/imager/cache, work=/var/lib/imager/work, purge_cache=yes, fsck]
+""")
+    result = run_scenario(load(str(path)))
+    assert result.ok, result.failure

@@ -122,7 +122,19 @@ def test_a_failed_imager_run_leaves_nothing_its_cache_does_not_own():
     assert all("failed cleanly" in p.detail for p in report.points)
 
 
-def test_crash_sweeps_refuse_imager_scenarios_in_one_line(capsys):
+def test_a_killed_imager_is_taken_over_by_the_next_run_and_leaves_nothing(tmp_path):
+    from harness.crashsweep import sweep_crashes
+    # prepare's boot partition snapshot (a device made, its metadata not yet written), the disk's table,
+    # extract's rename (the file whole: the run again refuses it), and the purge mid-way
+    report = sweep_crashes(os.path.join(ROOT, "scenarios", "imager-boot-disk.yaml"), only=[16, 31, 37, 40])
+    assert [p.outcome for p in report.points] == ["clean"] * 8, [p.detail for p in report.points]
+
+
+def test_crash_sweeps_refuse_image_tool_scenarios_in_one_line(capsys, tmp_path):
     from harness.cli.main import main
-    assert main(["sweep", os.path.join(ROOT, "scenarios", "imager-boot-disk.yaml"), "--crashes"]) == 2
-    assert "crash sweeps do not cover imager steps yet" in capsys.readouterr().err
+    path = tmp_path / "tools.yaml"
+    path.write_text("name: tools\nsteps:\n  - image: {args: [zerofree, /x.img]}\n")
+    assert main(["sweep", str(path), "--crashes"]) == 2
+    assert "crash sweeps do not cover image steps" in capsys.readouterr().err
+
+

@@ -93,6 +93,15 @@ class LockTable:
         with self._cond:
             return sorted(self._holders)
 
+    def clear_of(self, root: str, token: str) -> list[str]:
+        """Owner links under `root` held by the dead holder `token` (a killed imager whose pid file named it)."""
+        if self.io is None:
+            return []
+        links = self.io.quiet(["find", root, "-type", "l", "-name", "*" + OWNER_SUFFIX], check=False).stdout.split()
+        dead = [p for p in links if self.io.readlink(p) == token]
+        self.io.unlink(*dead)
+        return dead
+
     def clear_stale(self, root: str) -> list[str]:
         """Owner links not ours under `root`: their processes are gone (called only at start-up)."""
         if self.io is None:

@@ -4,7 +4,6 @@ empty and delete the work store, and exit with the tree's result (eucalyptus-nc.
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 from dataclasses import dataclass
 
@@ -14,8 +13,9 @@ from ..blobstore.locks import LockTable
 from ..blobstore.store import Blobstore
 from ..implement import BuildContext, implement
 from ..nodeio import NodeIO
-from ..recovery import fsck
+from ..recovery import fsck, sweep_orphans
 from ..vbr import VbrError, parse_ascii, parse_vbrs
+from . import pidfile
 from .bundle import BUCKET, PREFIX, BundleCommandError, bundle_and_upload, delete_bundle
 from .grammar import ImagerUsage, Invocation, Param, check_params, describe, split
 from .tree import boot_vbr, prepare_tree
@@ -170,20 +170,29 @@ class Imager:
         made_work = not io.is_dir(work_path)
         io.mkdirs(work_path)
         pid_file = f"{work_path}/imager.pid"
-        if io.exists(pid_file):
-            raise ImagerError(f"{pid_file} exists: another imager is using {work_path} (remove the file if none "
-                              "runs)")
-        io.write(pid_file, f"{os.getpid()}\n")
-        registry: dict = {}
         locks = LockTable(io.clock, io)
+        run_token = locks.token
+        try:
+            made_work, dead = pidfile.claim(io, pid_file, work_path, made_work, run_token)
+        except pidfile.PidFileBusy as exc:
+            raise ImagerError(str(exc)) from None
+        registry: dict = {}
         work = cache = None
         results: list[Result] = []
         status = 0
         try:
+            if dead is not None:      # the blob locks a killed imager left behind in both stores
+                for root in (f"{work_path}/blobs", cache_path):
+                    if io.is_dir(root):
+                        locks.clear_of(root, dead)
             work = Blobstore.open(io, locks, f"{work_path}/blobs", (globals_["work_size"] or 0) // 512, "none",
                                   "files", "dm", registry, owner="imager")
             cache = Blobstore.open(io, locks, cache_path, (globals_["cache_size"] or 0) // 512, "lru",
                                    "directory", "dm", registry, owner="imager")
+            if dead is not None:
+                # devices the killed run made but never recorded (killed between the two) sit on its blobs'
+                # devices and would keep fsck from removing those; as NC's restart does, they go first
+                sweep_orphans([work, cache])
             fsck(cache)
             for inv, values in commands:
                 self.say(f"{inv.name}: starting")
@@ -198,6 +207,7 @@ class Imager:
             self.fail(f"{type(exc).__name__}: {exc}")
             status = 1
         finally:
+            pidfile.release(run_token)     # first: a run killed here is a dead process from now on
             for location in self.to_clean:
                 try:
                     delete_bundle(self.store, location)
@@ -212,12 +222,14 @@ class Imager:
                 # the original's examiner says "delete" for every blob: the work store leaves nothing behind
                 fsck(work, examiner=lambda _id: True)
                 self._drop_store(work)
-            io.unlink(pid_file)
-            if made_work:
-                io.rmdir(work_path)
             if cache is not None and globals_["purge_cache"]:
                 fsck(cache, examiner=lambda _id: True)
                 self._drop_store(cache)
+            # last (the original removes it before the purge): a run killed in any of the above leaves the file
+            # that lets the next run take its locks and devices over
+            io.unlink(pid_file)
+            if made_work:
+                io.rmdir(work_path)
         return status
 
     def _drop_store(self, store: Blobstore) -> None:
@@ -295,10 +307,15 @@ class Imager:
                 break
         else:
             raise ImagerError(f"extract: {source} has no partition {number}")
+        # copied under OUT.partial and renamed when whole: a failed or killed extract never leaves a file at OUT
+        # that looks like the partition (a killed one's .partial is replaced by the next)
+        partial = f"{out}.partial"
+        self.io.unlink(partial)
         try:
-            diskutil.dd_copy(self.io, source, out, size * 512, start * 512, 0)
+            diskutil.dd_copy(self.io, source, partial, size * 512, start * 512, 0)
+            self.io.cmd(["/bin/mv", partial, out])
         except Exception:
-            self.io.unlink(out)        # never a partial file where the caller expects a partition
+            self.io.unlink(partial)
             raise
         return None
 

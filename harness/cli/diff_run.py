@@ -19,11 +19,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("diff-run", help="run scenarios or traces on two backends and compare them after every step")
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, directories, or traces (.log, .txt, .sh)")
     p.add_argument("--backends", default="sim,uml", help="two backends, comma-separated (default sim,uml)")
+    p.add_argument("--ignore", default="", metavar="ids",
+                   help="ids: compare blob ids without their hash suffix (for scenarios whose images are made on "
+                        "the node, so their digests, and the names derived from them, are each backend's own)")
     p.set_defaults(run=run)
 
 
-def compare_runs(a, b) -> list[str]:
+def compare_runs(a, b, ignore: tuple[str, ...] = ()) -> list[str]:
     """Differences between two results of one scenario; empty when the backends agree."""
+    from ..compare import mask
+    same = (lambda t: mask(t, ignore)) if ignore else (lambda t: t)
     out = []
     labels = {s.index: s.label for s in a.steps}
     for key in sorted(set(a.snapshots) | set(b.snapshots)):
@@ -32,6 +37,7 @@ def compare_runs(a, b) -> list[str]:
         if sa is None or sb is None:
             out.append(f"{where}: only one backend got here")
             continue
+        sa, sb = ({k: same(v) for k, v in snap.items()} for snap in (sa, sb))
         diffs = node_state.diff(node_state.from_outputs(sa), node_state.from_outputs(sb), ("inodes",))
         for cmd in ("dmsetup ls", "dmsetup info -c"):
             if sa.get(cmd) != sb.get(cmd):
@@ -39,10 +45,10 @@ def compare_runs(a, b) -> list[str]:
         out += [f"{where}: {d}" for d in diffs]
     ca, cb = a.recorder.commands, b.recorder.commands
     for i, (x, y) in enumerate(zip(ca, cb)):
-        if x.text != y.text:
+        if same(x.text) != same(y.text):
             out.append(f"command {i + 1}: {x.text!r} vs {y.text!r}")
             break
-        if x.rc != y.rc or _timeless(x.stderr) != _timeless(y.stderr):
+        if x.rc != y.rc or same(_timeless(x.stderr)) != same(_timeless(y.stderr)):
             out.append(f"command {i + 1} ({x.text[:80]}): rc {x.rc} vs {y.rc}, stderr {x.stderr.strip()[:80]!r} "
                        f"vs {y.stderr.strip()[:80]!r}")
     if len(ca) != len(cb):
@@ -102,6 +108,10 @@ def report(name: str, backends: list[str], diffs: list[str], same: str) -> int:
 
 def run(args) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    ignore = tuple(x for x in args.ignore.split(",") if x)
+    if any(x != "ids" for x in ignore):
+        print(f"nc-harness diff-run: --ignore: only 'ids' (got '{args.ignore}')", file=sys.stderr)
+        return 2
     if len(backends) != 2:
         print("nc-harness diff-run: --backends takes exactly two backends, e.g. sim,uml", file=sys.stderr)
         return 2
@@ -136,7 +146,7 @@ def run(args) -> int:
         except ValueError as exc:
             print(f"nc-harness diff-run: {exc}", file=sys.stderr)
             return 2
-        differing += report(sc.name, backends, compare_runs(*results),
+        differing += report(sc.name, backends, compare_runs(*results, ignore=ignore),
                             f"{len(sc.steps)} steps, {len(results[0].recorder.commands)} commands; "
                             f"{results[0].line()[:4]}")
     return 1 if differing else 0

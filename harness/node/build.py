@@ -14,7 +14,7 @@ from . import guest, initrd
 DEFAULT_DIR = os.environ.get("NC_NODE_DIR") or os.path.expanduser("~/.cache/nc-harness/node")
 SUITE = "bookworm"
 PACKAGES = ["udev", "dmsetup", "kpartx", "parted", "e2fsprogs", "util-linux", "kmod", "procps", "openssh-server",
-            "locales", "iproute2", "less"]
+            "locales", "iproute2", "less", "zerofree", "grub-pc-bin"]
 ROOTFS_SIZE = "2G"
 # Debian-kernel modules the QEMU and Vagrant nodes load (UML has its own module tree)
 NODE_MODULES = initrd.ROOT_MODULES + ["dm-mod", "dm-snapshot", "dm-zero", "loop", "virtio_net", "9p", "9pnet_virtio"]
@@ -75,19 +75,27 @@ def build(directory: str = DEFAULT_DIR, log=lambda msg: print(msg, file=sys.stde
         if not _box_installed():            # a cached image directory on a machine that never added the box
             _unmark(directory, "box")
         steps.append(("box", lambda: _box(directory, log)))
+    # a marker holds what its step was made from: a cached image whose package list differs is rebuilt
+    made_from = {"debootstrap": ",".join(PACKAGES)}
     stale = False
     for n, (name, action) in enumerate(steps, 1):
         marker = os.path.join(directory, f".done-{name}")
-        if os.path.exists(marker) and not stale:
+        if os.path.exists(marker) and not stale and _marker_text(marker) == made_from.get(name, ""):
             log(f"[{n}/{len(steps)}] {name}: done already")
             continue
         log(f"[{n}/{len(steps)}] {name} ...")
         if os.path.exists(marker):
             os.unlink(marker)
         action()
-        open(marker, "w").close()
+        with open(marker, "w") as fh:
+            fh.write(made_from.get(name, ""))
         stale = True
     return directory
+
+
+def _marker_text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
 
 
 def _unmark(directory: str, step: str) -> None:

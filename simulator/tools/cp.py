@@ -223,3 +223,47 @@ def cp(node, argv, stdin):
         copy.one(source, target)
     err = "".join(copy.err)
     return Result(1 if err else 0, "", err)
+
+
+@tool("mv")
+def mv(node, argv, stdin):
+    """mv [-f] [-T] SRC DST for files, symlinks and device nodes: a rename within a filesystem (the inode kept),
+    a copy and unlink across filesystems. Moving directories is not modelled and says so."""
+    flags, paths = _options([argv[0]] + [a for a in argv[1:] if a not in ("-f", "-T")])
+    if not paths:
+        raise Abort("mv: missing file operand\nTry 'mv --help' for more information.\n")
+    if len(paths) == 1:
+        raise Abort(f"mv: missing destination file operand after {_quote(node, paths[0])}\n"
+                    "Try 'mv --help' for more information.\n")
+    if len(paths) > 2:
+        raise Abort("mv (simulated): more than one source is not modelled\n")
+    vfs = node.kernel.vfs
+    source, dest = paths
+    try:
+        src_parent, src_name = vfs.parent(node.abspath(source))
+        ino = src_parent.fs.lookup(src_parent.ino, src_name)
+        if ino is None:
+            raise FsError(2)
+        attr = src_parent.fs.getattr(ino)
+    except FsError as exc:
+        raise Abort(f"mv: cannot stat {_quote(node, source)}: {exc.strerror}\n") from None
+    if attr.is_dir:
+        raise Abort("mv (simulated): moving a directory is not modelled\n")
+    target = dest
+    if "-T" not in argv and vfs.exists(node.abspath(dest)) and vfs.stat(node.abspath(dest)).is_dir:
+        target = dest.rstrip("/") + "/" + src_name
+    try:
+        dst_parent, dst_name = vfs.parent(node.abspath(target))
+        if dst_parent.fs is src_parent.fs:
+            if dst_parent.fs.lookup(dst_parent.ino, dst_name) is not None:
+                dst_parent.fs.unlink(dst_parent.ino, dst_name)
+            dst_parent.fs.link(dst_parent.ino, dst_name, ino)
+        else:
+            copy = _Copy(node, {"p", "d", "r"})
+            copy.one(source, target)
+            if copy.err:
+                return Result(1, "", "".join(copy.err).replace("cp: ", "mv: "))
+        src_parent.fs.unlink(src_parent.ino, src_name)
+    except FsError as exc:
+        raise Abort(f"mv: cannot move {_quote(node, source)} to {_quote(node, target)}: {exc.strerror}\n") from None
+    return Result(0)
