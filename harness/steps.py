@@ -226,12 +226,19 @@ def bundle_instance(args, nc, ctx, where):
 
 
 def guest_root(host, instance_id: str, where: str) -> str:
-    """The device of the instance's root filesystem: its emi work copy (not the snapshot's pieces)."""
-    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines()
-             if f"-{instance_id}-emi-" in line and "-p0-" not in line]
-    if not names:
+    """The device of the instance's root filesystem: partition 1 of its disk (libparted's NAME1 or NAMEp1), as
+    the guest sees it. Not the emi work copy under it: the disk's table claims that one, and a real kernel
+    refuses to mount a claimed device (EBUSY); without a disk, the emi work copy itself."""
+    names = [line.split()[0] for line in host.run(["dmsetup", "ls"]).stdout.splitlines() if line.strip()]
+    disks = [n for n in names if f"-{instance_id}-dsk-" in n and "-p0-" not in n]
+    for disk in sorted(disks, key=len):
+        for child in (disk + "p1", disk + "1"):
+            if child in names:
+                return f"/dev/mapper/{child}"
+    roots = [n for n in names if f"-{instance_id}-emi-" in n and "-p0-" not in n]
+    if not roots:
         raise StepFailure(f"{where}: no root device of {instance_id}")
-    return f"/dev/mapper/{names[0]}"
+    return f"/dev/mapper/{roots[0]}"
 
 
 def expect_guest_file(args, nc, ctx, where):
@@ -240,8 +247,10 @@ def expect_guest_file(args, nc, ctx, where):
     root = guest_root(host, args["id"], where)
     mnt = f"/tmp/nc-harness-guest-{args['id']}"
     host.run(["mkdir", "-p", mnt])
-    if host.run(["mount", "-o", "ro", root, mnt]).rc != 0:
-        raise StepFailure(f"{where}: cannot mount {root}")
+    mounted = host.run(["mount", "-o", "ro", root, mnt])
+    if mounted.rc != 0:
+        host.run(["rmdir", mnt])
+        raise StepFailure(f"{where}: cannot mount {root}: {mounted.stderr.strip()}")
     try:
         out = host.run(["cat", mnt + "/" + args["path"].lstrip("/")])
     finally:

@@ -324,3 +324,20 @@ def test_cmp_says_what_diffutils_3_8_says():
             (["cmp", "/tmp/big1", "/tmp/big2"], (1, "/tmp/big1 /tmp/big2 differ: byte 200002, line 1\n", ""))):
         result = host.run(argv)
         assert (result.rc, result.stdout, result.stderr) == expected, argv
+
+
+def test_mount_refuses_a_device_a_dm_table_claims_as_the_real_kernel_does():
+    """Seen on the UML node: mounting an instance's emi work copy while its disk's table maps it."""
+    from harness.backends.sim import SimHost
+    host = SimHost(dialect="debian12")
+    for argv in (["truncate", "-s", "8M", "/tmp/fs.img"], ["mkfs.ext3", "-q", "-F", "/tmp/fs.img"],
+                 ["losetup", "/dev/loop0", "/tmp/fs.img"], ["mkdir", "/tmp/m"]):
+        assert host.run(argv).rc == 0
+    assert host.run(["dmsetup", "create", "top"], "0 16384 linear /dev/loop0 0\n").rc == 0
+    busy = host.run(["mount", "/dev/loop0", "/tmp/m"])
+    assert (busy.rc, busy.stderr) == (32, "mount: /tmp/m: /dev/loop0 already mounted or mount point busy.\n"
+                                          "       dmesg(1) may have more information after failed mount system call.\n")
+    assert host.run(["mount", "-o", "ro", "/dev/mapper/top", "/tmp/m"]).rc == 0   # the top of the stack mounts
+    assert host.run(["umount", "/tmp/m"]).rc == 0
+    assert host.run(["dmsetup", "remove", "top"]).rc == 0
+    assert host.run(["mount", "/dev/loop0", "/tmp/m"]).rc == 0

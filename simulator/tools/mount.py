@@ -74,6 +74,14 @@ def mount(node, argv, stdin):
     for m in vfs.mounts:
         if m.device_key == dev.key:
             raise _fail(node, target, f"{source} already mounted on {m.target}")
+    if any(h.startswith("/dev/mapper/") for h in dev.holders):
+        # a device-mapper table claims its devices exclusively, and so does a mount: EBUSY (seen on the UML
+        # node mounting an instance's root while its disk maps it)
+        if loop_used is not None:
+            kernel.loop.detach(loop_used)
+        if node.dialect.util_linux.startswith("2.17"):
+            raise Abort(f"mount: {source} already mounted or {target} busy\n", rc=32)
+        raise _fail(node, target, f"{source} already mounted or mount point busy")
     detected = fs_type(dev)
     wanted = fstype or detected
     try:
