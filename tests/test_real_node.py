@@ -60,6 +60,18 @@ def _debian12_scenarios() -> list[str]:
             if not load(os.path.join(ROOT, p)).unmet("uml")]
 
 
+def test_image_preparation_is_the_same_on_the_simulator_and_the_real_kernel(tmp_path, capsys):
+    """prepare-image at 1/64 size: resize (real cp -a, mke2fs -U -L, a read-only mount of a read-only loop),
+    stamp, Debian's zerofree, the imager's bundle, register, run, and the guest checks, step by step; names
+    derived from the image's digest and its UUID are each backend's own."""
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from test_prepare_image import write_small
+    path = write_small(str(tmp_path / "prepare-image.yaml"))
+    assert main(["diff-run", path, "--backends", "sim,uml", "--ignore", "ids,uuids"]) == 0
+    assert capsys.readouterr().out.startswith("SAME prepare-image (sim vs uml")
+
+
 @pytest.mark.parametrize("name", _debian12_scenarios())
 def test_shipped_scenarios_are_the_same_on_the_simulator_and_the_real_kernel(name, capsys):
     """Before every step and at the end: losetup -a, dmsetup table/ls/info -c, every command's rc and stderr.
