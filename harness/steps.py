@@ -157,7 +157,8 @@ def imager(args, nc, ctx, where):
         raise StepFailure(f"{where}: the node's programs are down (killed at '{ctx.crashed}'); add a restart_node step")
     ostore = ctx.ostore
     tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
-                  log=ctx.result.log.append, seed=ctx.scenario.seed, fast_path=ctx.scenario.node.get("fast_path", False),
+                  log=ctx.result.log.append, seed=ctx.scenario.seed,
+                  fast_path=ctx.scenario.node.get("fast_path", False),
                   store=ostore.store if ostore else None, bundle_spec=ostore.spec() if ostore else None)
     try:
         rc = tool.main(args["args"])
@@ -172,7 +173,8 @@ def imager(args, nc, ctx, where):
 def check_exit(args, rc: int, errors: str, where: str) -> None:
     """A tool step's `expect_rc` (default 0) and `expect_error` (a part of its error text)."""
     if rc != args.get("expect_rc", 0):
-        raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}" + (f": {errors}" if errors else ""))
+        raise StepFailure(f"{where}: exit {rc}, expected {args.get('expect_rc', 0)}"
+                          + (f": {errors}" if errors else ""))
     if "expect_error" in args and args["expect_error"] not in errors:
         raise StepFailure(f"{where}: expected an error containing '{args['expect_error']}', got: {errors or 'none'}")
 

@@ -103,7 +103,8 @@ def test_bundle_refusals_are_one_line_and_change_nothing(setup):
              "bundle: in: no disk given and no earlier command prepared one"),
             ([CACHE, WORK, "bundle", "bucket=ok-bucket", "in=/nowhere"], 1,
              "bundle: in: /nowhere: not a regular file or a /dev/mapper device on the node"),
-            ([CACHE, WORK, "bundle", "bucket=ok-bucket", "in=/dev/mapper/euca-none"], 1, "bundle: in: /dev/mapper/euca-none")):
+            ([CACHE, WORK, "bundle", "bucket=ok-bucket", "in=/dev/mapper/euca-none"], 1,
+             "bundle: in: /dev/mapper/euca-none")):
         got, tool = _imager(node, store, spec, *argv)
         assert got == rc, (argv, tool.errors)
         assert error in tool.errors[0], (argv, tool.errors)
@@ -139,7 +140,8 @@ def test_the_command_line_needs_an_object_store_and_keys_before_a_node_starts(ca
                                        "file on this machine)\n")
     assert main(["imager", "cloud_cert=/nonexistent.pem", f"service_key={keys['user_key']}", "bundle",
                  "bucket=abc", "in=/x"]) == 2
-    assert capsys.readouterr().err == "nc-harness imager: global parameters: cloud_cert: /nonexistent.pem: no such file\n"
+    assert capsys.readouterr().err == ("nc-harness imager: global parameters: cloud_cert: /nonexistent.pem: "
+                                       "no such file\n")
 
 
 def test_the_command_line_bundles_to_a_real_s3_endpoint(server, keys, capsys, monkeypatch):
@@ -152,5 +154,6 @@ def test_the_command_line_bundles_to_a_real_s3_endpoint(server, keys, capsys, mo
                "bundle", "bucket=cli-bucket", "in=/var/tmp/none.img"])
     out, err = capsys.readouterr()
     assert (rc, out) == (1, "")
-    assert err == "nc-harness imager: bundle: in: /var/tmp/none.img: not a regular file or a /dev/mapper device on the node\n"
+    assert err == ("nc-harness imager: bundle: in: /var/tmp/none.img: not a regular file or a /dev/mapper device "
+                   "on the node\n")
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in out + err

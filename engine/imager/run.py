@@ -207,29 +207,32 @@ class Imager:
             self.fail(f"{type(exc).__name__}: {exc}")
             status = 1
         finally:
-            pidfile.release(run_token)     # first: a run killed here is a dead process from now on
-            for location in self.to_clean:
-                try:
-                    delete_bundle(self.store, location)
-                except BundleCommandError as exc:
-                    self.fail(str(exc))
-                    status = 1
-            for result in results:
-                bb = getattr(result.artifact, "bb", None)
-                if bb is not None:
-                    close_blob(bb)
-            if work is not None:
-                # the original's examiner says "delete" for every blob: the work store leaves nothing behind
-                fsck(work, examiner=lambda _id: True)
-                self._drop_store(work)
-            if cache is not None and globals_["purge_cache"]:
-                fsck(cache, examiner=lambda _id: True)
-                self._drop_store(cache)
-            # last (the original removes it before the purge): a run killed in any of the above leaves the file
-            # that lets the next run take its locks and devices over
-            io.unlink(pid_file)
-            if made_work:
-                io.rmdir(work_path)
+            try:
+                for location in self.to_clean:
+                    try:
+                        delete_bundle(self.store, location)
+                    except BundleCommandError as exc:
+                        self.fail(str(exc))
+                        status = 1
+                for result in results:
+                    bb = getattr(result.artifact, "bb", None)
+                    if bb is not None:
+                        close_blob(bb)
+                if work is not None:
+                    # the original's examiner says "delete" for every blob: the work store leaves nothing behind
+                    fsck(work, examiner=lambda _id: True)
+                    self._drop_store(work)
+                if cache is not None and globals_["purge_cache"]:
+                    fsck(cache, examiner=lambda _id: True)
+                    self._drop_store(cache)
+                # last (the original removes it before the purge): a run killed in any of the above leaves the file
+                # that lets the next run take its locks and devices over
+                io.unlink(pid_file)
+                if made_work:
+                    io.rmdir(work_path)
+            finally:
+                # last, even when a crash point kills the cleanup above: from here this run is a dead process
+                pidfile.release(run_token)
         return status
 
     def _drop_store(self, store: Blobstore) -> None:
