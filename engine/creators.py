@@ -5,7 +5,7 @@ from . import diskutil
 from .artifacts import MBR_BLOCKS, Artifact
 from .blobstore.blob import Blockblob
 from .blobstore.clone import MapEntry, clone, clone_whole, copy
-from .imager.bootable import boot_creator
+from .imager.bootable import boot_creator, install_grub
 from .keyinject import inject_key
 from .nodeio import CommandError
 
@@ -80,3 +80,5 @@ def disk(ctx, art: Artifact) -> None:
     diskutil.parted_mklabel(ctx.io, bb.device)
     for first, last in spans:
         diskutil.parted_mkpart(ctx.io, bb.device, first, last)
+    if boot is not None:
+        install_grub(ctx, bb.device, len(art.deps))

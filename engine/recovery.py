@@ -75,14 +75,47 @@ _DEVNO = re.compile(r"\((\d+)[:,]\s*(\d+)\)")
 _DEP = re.compile(r"\b(\d+):(\d+)\b")
 
 
-def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str]):
-    """A test for dm names: does the device map (through other dm devices) onto a claimed device or a loop
-    over a file in one of `stores`?"""
+def _dm_numbers(io) -> dict[tuple[int, int], str]:
     numbers = {}
     for line in io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout.splitlines():
         m = _DEVNO.search(line)
         if m and line.split():
             numbers[(int(m.group(1)), int(m.group(2)))] = line.split()[0]
+    return numbers
+
+
+def _loops_over_our_devices(io, claimed_dm: set[str], ours) -> list[str]:
+    """Loops attached to one of our dm devices (the imager's grub-probe workaround over the boot partition),
+    unmounted first: a run killed during its GRUB install leaves both, and they keep the devices busy."""
+    mounts = [line.split(" on ", 1) for line in io.quiet(["mount"], check=False).stdout.splitlines()]
+    released = []
+    by_minor = {minor: name for (_major, minor), name in _dm_numbers(io).items()}
+    for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines():
+        m = _LOSETUP_LINE.match(line)
+        backing = m.group(2) if m else ""
+        if backing.startswith("/dev/mapper/"):
+            name = backing[len("/dev/mapper/"):]
+        elif backing.startswith("/dev/dm-") and backing[8:].isdigit():   # the kernel's name for it
+            name = by_minor.get(int(backing[8:]), "")
+        else:
+            continue
+        if not name or (name not in claimed_dm and not ours(name)):
+            continue
+        for source, rest in (p for p in mounts if len(p) == 2):
+            if source == m.group(1):
+                mnt = rest.split(" ", 1)[0]
+                io.cmd(["umount", mnt], check=False)
+                if mnt.startswith("/tmp/euca-mount-"):
+                    io.rmdir(mnt)
+        diskutil.loop_detach(io, m.group(1))
+        released.append(m.group(1))
+    return released
+
+
+def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str]):
+    """A test for dm names: does the device map (through other dm devices) onto a claimed device or a loop
+    over a file in one of `stores`?"""
+    numbers = _dm_numbers(io)
     deps: dict[str, set[tuple[int, int]]] = {}
     for line in io.quiet(["/sbin/dmsetup", "table"], check=False).stdout.splitlines():
         name, sep, rest = line.partition(": ")
@@ -128,12 +161,10 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
     claimed_dm, claimed_loops = claimed_devices(stores)
     listing = io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout
     names = [line.split()[0] for line in listing.splitlines() if line.strip() and "No devices found" not in line]
-    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm]
-    if orphans:
-        # the prefix is shared (the imager names its devices euca- too): only what rests on our stores goes
-        ours = _resting_on(io, stores, claimed_dm)
-        orphans = [n for n in orphans if ours(n)]
-    removed: list[str] = []
+    # the prefix is shared (the imager names its devices euca- too): only what rests on our stores goes
+    ours = _resting_on(io, stores, claimed_dm)
+    removed = _loops_over_our_devices(io, claimed_dm, ours)
+    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm and ours(n)]
     for _ in range(len(orphans) + 1):
         progress = False
         for name in [n for n in orphans if n not in removed]:

@@ -14,7 +14,7 @@ from . import guest, initrd
 DEFAULT_DIR = os.environ.get("NC_NODE_DIR") or os.path.expanduser("~/.cache/nc-harness/node")
 SUITE = "bookworm"
 PACKAGES = ["udev", "dmsetup", "kpartx", "parted", "e2fsprogs", "util-linux", "kmod", "procps", "openssh-server",
-            "locales", "iproute2", "less", "zerofree"]
+            "locales", "iproute2", "less", "zerofree", "grub-pc-bin", "grub2-common"]
 ROOTFS_SIZE = "2G"
 # Debian-kernel modules the QEMU and Vagrant nodes load (UML has its own module tree)
 NODE_MODULES = initrd.ROOT_MODULES + ["dm-mod", "dm-snapshot", "dm-zero", "loop", "virtio_net", "9p", "9pnet_virtio"]
