@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .diskutil import dd_copy
+from .diskutil import dd_copy, dm_table_bytes
 from .images.bundle import BundleSpec, bundle_stream
 from .images.store import BundleStore
 from .nodeio import NodeIO
@@ -116,8 +116,8 @@ class InstanceBundler:
                 blob_id = f"{inst.user}/{inst.id}/{name[:-3]}"
                 dm = self.nc.work.read_lines(blob_id, "dm")
                 if dm:
-                    table = self.io.quiet(["dmsetup", "table", dm[-1]]).stdout.split("\n")
-                    return f"/dev/mapper/{dm[-1]}", sum(int(ln.split()[1]) for ln in table if ln.strip()) * 512
+                    table = self.io.quiet(["dmsetup", "table", dm[-1]]).stdout
+                    return f"/dev/mapper/{dm[-1]}", dm_table_bytes(table)
         raise BundleTaskError(f"{inst.id}: no DM-snapshot work copy of an emi- root to bundle")
 
     def _run_or_die(self, task: BundleTask, inst) -> None:

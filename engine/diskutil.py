@@ -94,6 +94,11 @@ def dd_copy(io: NodeIO, src: str, dst: str, length: int, src_off: int = 0, dst_o
             f"skip={src_off // bs}", "conv=notrunc,fsync"])
 
 
+def dm_table_bytes(table: str) -> int:
+    """A device's size from its `dmsetup table` output: the targets' lengths (sectors) added up."""
+    return sum(int(line.split()[1]) for line in table.splitlines() if line.strip()) * 512
+
+
 def dm_create(io: NodeIO, name: str, table: str) -> None:
     io.cmd([DMSETUP, "create", name], stdin=table + "\n")
 

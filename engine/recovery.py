@@ -76,6 +76,7 @@ _DEP = re.compile(r"\b(\d+):(\d+)\b")
 
 
 def _dm_numbers(io) -> dict[tuple[int, int], str]:
+    """`dmsetup ls`: (major, minor) -> name, in listing order (debian12 prints `(253:N)`, el6 `(253, N)`)."""
     numbers = {}
     for line in io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout.splitlines():
         m = _DEVNO.search(line)
@@ -84,50 +85,52 @@ def _dm_numbers(io) -> dict[tuple[int, int], str]:
     return numbers
 
 
-def _loops_over_our_devices(io, claimed_dm: set[str], ours) -> list[str]:
-    """Loops attached to one of our dm devices (the imager's grub-probe workaround over the boot partition),
-    unmounted first: a run killed during its GRUB install leaves both, and they keep the devices busy."""
+def _loops(io) -> list[tuple[str, str]]:
+    """`losetup -a`: (loop device, backing path) pairs."""
+    return [(m.group(1), m.group(2)) for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines()
+            if (m := _LOSETUP_LINE.match(line))]
+
+
+def _dm_backing(backing: str, numbers: dict[tuple[int, int], str]) -> str:
+    """The dm name behind a loop's backing path (`/dev/mapper/NAME`, or the kernel's `/dev/dm-N`), or ''."""
+    if backing.startswith("/dev/mapper/"):
+        return backing[len("/dev/mapper/"):]
+    if backing.startswith("/dev/dm-") and backing[8:].isdigit():
+        return next((name for (_major, minor), name in numbers.items() if minor == int(backing[8:])), "")
+    return ""
+
+
+def _release_loops(io, over: list[str]) -> None:
+    """Loops attached to our dm devices (the imager's grub-probe workaround over the boot partition), unmounted
+    first: a run killed during its GRUB install leaves both, and they keep the devices busy."""
     mounts = [line.split(" on ", 1) for line in io.quiet(["mount"], check=False).stdout.splitlines()]
-    released = []
-    by_minor = {minor: name for (_major, minor), name in _dm_numbers(io).items()}
-    for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines():
-        m = _LOSETUP_LINE.match(line)
-        backing = m.group(2) if m else ""
-        if backing.startswith("/dev/mapper/"):
-            name = backing[len("/dev/mapper/"):]
-        elif backing.startswith("/dev/dm-") and backing[8:].isdigit():   # the kernel's name for it
-            name = by_minor.get(int(backing[8:]), "")
-        else:
-            continue
-        if not name or (name not in claimed_dm and not ours(name)):
-            continue
+    for loop in over:
         for source, rest in (p for p in mounts if len(p) == 2):
-            if source == m.group(1):
+            if source == loop:
                 mnt = rest.split(" ", 1)[0]
                 io.cmd(["umount", mnt], check=False)
                 if mnt.startswith("/tmp/euca-mount-"):
                     io.rmdir(mnt)
-        diskutil.loop_detach(io, m.group(1))
-        released.append(m.group(1))
-    return released
+        diskutil.loop_detach(io, loop)
 
 
-def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str]):
+def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str], numbers: dict[tuple[int, int], str],
+                loops: list[tuple[str, str]]):
     """A test for dm names: does the device map (through other dm devices) onto a claimed device or a loop
-    over a file in one of `stores`?"""
-    numbers = _dm_numbers(io)
+    over a file in one of `stores`? `dmsetup table` is read at the first question, so a node with nothing to
+    ask about is not listed again."""
+    our_loops = {(7, int(loop.rsplit("loop", 1)[1])) for loop, backing in loops
+                 if any(backing.rstrip("*").startswith(s.path + "/") for s in stores)}
     deps: dict[str, set[tuple[int, int]]] = {}
-    for line in io.quiet(["/sbin/dmsetup", "table"], check=False).stdout.splitlines():
-        name, sep, rest = line.partition(": ")
-        if sep:
-            deps.setdefault(name, set()).update((int(a), int(b)) for a, b in _DEP.findall(rest))
-    our_loops = set()
-    for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines():
-        m = _LOSETUP_LINE.match(line)
-        if m and any(m.group(2).rstrip("*").startswith(s.path + "/") for s in stores):
-            our_loops.add((7, int(m.group(1).rsplit("loop", 1)[1])))
+    read: list[bool] = []
 
     def ours(name: str, seen: frozenset = frozenset()) -> bool:
+        if not read:
+            read.append(True)
+            for line in io.quiet(["/sbin/dmsetup", "table"], check=False).stdout.splitlines():
+                dm, sep, rest = line.partition(": ")
+                if sep:
+                    deps.setdefault(dm, set()).update((int(a), int(b)) for a, b in _DEP.findall(rest))
         for dep in deps.get(name, ()):
             if dep in our_loops:
                 return True
@@ -159,12 +162,15 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
     write), and loops over files in our stores that no blob records. Removes them; returns what went."""
     io = stores[0].io
     claimed_dm, claimed_loops = claimed_devices(stores)
-    listing = io.quiet(["/sbin/dmsetup", "ls"], check=False).stdout
-    names = [line.split()[0] for line in listing.splitlines() if line.strip() and "No devices found" not in line]
+    numbers, loops = _dm_numbers(io), _loops(io)     # each listing read once
+    orphans = [n for n in numbers.values() if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm]
     # the prefix is shared (the imager names its devices euca- too): only what rests on our stores goes
-    ours = _resting_on(io, stores, claimed_dm)
-    removed = _loops_over_our_devices(io, claimed_dm, ours)
-    orphans = [n for n in names if n.startswith(prefix) and n != "euca-zero" and n not in claimed_dm and ours(n)]
+    ours = _resting_on(io, stores, claimed_dm, numbers, loops)
+    orphans = [n for n in orphans if ours(n)]
+    removed = [loop for loop, backing in loops
+               if (name := _dm_backing(backing, numbers)) and (name in claimed_dm or ours(name))]
+    if removed:
+        _release_loops(io, removed)
     for _ in range(len(orphans) + 1):
         progress = False
         for name in [n for n in orphans if n not in removed]:
@@ -173,13 +179,8 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
                 progress = True
         if not progress:
             break
-    listing = io.quiet(["/sbin/losetup", "-a"], check=False).stdout
-    for line in listing.splitlines():
-        m = _LOSETUP_LINE.match(line)
-        if not m or m.group(1) in claimed_loops:
-            continue
-        backing = m.group(2)
-        if any(backing.rstrip("*").startswith(s.path + "/") for s in stores):
-            diskutil.loop_detach(io, m.group(1))
-            removed.append(m.group(1))
+    for loop, backing in loops:
+        if loop not in claimed_loops and any(backing.rstrip("*").startswith(s.path + "/") for s in stores):
+            diskutil.loop_detach(io, loop)
+            removed.append(loop)
     return removed

@@ -62,11 +62,9 @@ class LocalHost(Host):
         import os
         if os.geteuid() != 0:
             return "needs root (losetup, dmsetup, mount)"
-        if not device_mapper:
-            pass
-        elif not os.path.exists("/dev/mapper/control"):
-            return "this kernel has no device-mapper (/dev/mapper/control is missing; modprobe dm_mod)"
-        else:
+        if device_mapper:
+            if not os.path.exists("/dev/mapper/control"):
+                return "this kernel has no device-mapper (/dev/mapper/control is missing; modprobe dm_mod)"
             proc = subprocess.run(["dmsetup", "version"], capture_output=True, text=True)
             if proc.returncode != 0 or "Driver version" not in proc.stdout:
                 first = (proc.stderr.strip() or "no output").splitlines()[0]

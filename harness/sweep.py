@@ -195,6 +195,8 @@ def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoin
 def _judge_image(k: int, command: str, result, host, step, failed) -> FaultPoint:
     """A failed image tool (resize, stamp, zerofree) leaves the devices as they were before the step, nothing
     mounted or made under /tmp, and no half-made new image (resize's --out)."""
+    from engine.imager.resize import default_out
+
     from .cli.image_prep import step_parser
     host.node.faults.faults.clear()
     changed = _devices_changed(result.snapshots[step.index], result.state_after)
@@ -208,8 +210,7 @@ def _judge_image(k: int, command: str, result, host, step, failed) -> FaultPoint
         return FaultPoint(k, command, "leak", f"{failed.label}: {left[0]} was left")
     args = step_parser().parse_args([str(a) for a in step.args["args"]])
     if args.image_verb == "resize":
-        head, _, name = args.image.rpartition("/")
-        out = args.out or f"{head}/new_{name}"
+        out = args.out or default_out(args.image)
         if host.run(["test", "-e", out]).rc == 0:
             return FaultPoint(k, command, "leak", f"{failed.label}: the new image {out} was left")
     return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")

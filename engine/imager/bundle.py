@@ -10,6 +10,7 @@ import re
 import shutil
 import tempfile
 
+from ..diskutil import dm_table_bytes
 from ..images.bundle import BundleError, BundleSpec, bundle_stream
 from ..images.store import BundleStore, StoreError
 from ..nodeio import NodeIO
@@ -29,7 +30,7 @@ def disk_size(io: NodeIO, path: str) -> int:
         table = io.quiet(["/sbin/dmsetup", "table", path[len("/dev/mapper/"):]], check=False)
         if table.rc != 0:
             raise BundleCommandError(f"bundle: in: {path}: {table.stderr.strip() or 'no such device'}")
-        return sum(int(line.split()[1]) for line in table.stdout.splitlines() if line.strip()) * 512
+        return dm_table_bytes(table.stdout)
     if io.quiet(["test", "-f", path], check=False).rc != 0:
         raise BundleCommandError(f"bundle: in: {path}: not a regular file or a /dev/mapper device on the node")
     return io.stat([path])[path][0]

@@ -31,6 +31,12 @@ EXT3_RO_COMPAT = 0x1 | 0x2 | 0x4                  # sparse_super, large_file, bt
 MIN_SIZE = 8 << 20
 
 
+def default_out(image: str) -> str:
+    """Where the new image goes without --out: `new_NAME` beside it, as seed 002 names it."""
+    head, _, name = image.rpartition("/")
+    return f"{head}/new_{name}" if head else f"new_{name}"
+
+
 def parse_size(text: str) -> int:
     """Bytes, or a number with K, M, G or T (powers of 1024, as truncate and the seed's 4GB mean them)."""
     m = SIZE.match(text.strip())

@@ -58,15 +58,14 @@ def execute(io, args, token) -> tuple[int, str, str]:
     """One image tool on the node behind `io`: (exit status, output, error line). The scenario step `image`
     calls this with the run's node, clock and trace."""
     from engine.imager.mounts import ImageToolError
-    from engine.imager.resize import parse_size, resize
+    from engine.imager.resize import default_out, parse_size, resize
     from engine.imager.stamp import stamp
     from engine.imager.zerofree import zero_free
     from engine.nodeio import CommandError
     prog = f"nc-harness image {args.image_verb}"
     try:
         if args.image_verb == "resize":
-            head, _, name = args.image.rpartition("/")
-            out = args.out or (f"{head}/new_{name}" if head else f"new_{name}")
+            out = args.out or default_out(args.image)
             return 0, resize(io, args.image, parse_size(args.size), out, token).line() + "\n", ""
         if args.image_verb == "zerofree":
             before, after = zero_free(io, args.image)
