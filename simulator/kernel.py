@@ -33,8 +33,7 @@ class Kernel:
         self.dm = DeviceMapper(self, dialect.dm_listing)
         # loop nodes made at boot: the dialect's, or a node's own count (el6's max_loop / CREATE_NC_LOOP_DEVICES)
         self.loop_count = loop_count
-        for n in range(dialect.initial_loops if loop_count is None else loop_count):
-            self.loop.add(n)
+        self.loop.add_at_boot(dialect.initial_loops if loop_count is None else loop_count)
         self.swaps: set[tuple[int, int]] = set()
 
     def reboot(self) -> "Kernel":

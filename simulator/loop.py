@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import errno
 import heapq
 
@@ -11,6 +12,7 @@ from .fs.base import FsError
 LOOP_MAJOR = 7
 
 
+@functools.lru_cache(maxsize=8192)
 def kernfs_hash(name: str) -> int:
     """kernfs_name_hash: the order in which /sys/block (and so util-linux 2.38's `losetup -a`) lists devices."""
     h = 0
@@ -131,20 +133,27 @@ class LoopDriver:
         self.kernel = kernel
         self.devices: dict[int, LoopDevice] = {}
         self._unbound: list[int] = []
-        # both listing orders kept as devices are added, so that a listing on a full node is one linear pass
-        self._numeric: list[tuple[int, LoopDevice]] = []
-        self._kernfs: list[tuple[int, str, LoopDevice]] = []
+        # the bound devices in both listing orders, kept sorted as devices are bound and detached, so that a
+        # listing costs what it prints, not the size of the pool
+        self._numeric: list[int] = []
+        self._kernfs: list[tuple[int, str, int]] = []
 
     def add(self, number: int) -> LoopDevice:
         dev = self.devices.get(number)
         if dev is None:
             dev = LoopDevice(number)
             self.devices[number] = dev
-            bisect.insort(self._numeric, (number, dev), key=lambda e: e[0])
-            bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev), key=lambda e: e[:2])
             self.kernel.register(dev)
             heapq.heappush(self._unbound, number)
         return dev
+
+    def add_at_boot(self, count: int) -> None:
+        """loop0..loop{count-1}, as max_loop makes them: one sort instead of an insertion per device."""
+        fresh = [LoopDevice(n) for n in range(count) if n not in self.devices]
+        for dev in fresh:
+            self.devices[dev.number] = dev
+            self.kernel.register(dev)
+        self._unbound = sorted(set(self._unbound) | {d.number for d in fresh})
 
     def find_free(self) -> LoopDevice:
         """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound. `_unbound` holds every
@@ -157,14 +166,23 @@ class LoopDriver:
 
     def bound(self, order: str = "numeric") -> list[LoopDevice]:
         """Bound devices by number, or ("kernfs") in the order sysfs lists them."""
+        devices = self.devices
         if order == "kernfs":
-            return [e[2] for e in self._kernfs if e[2].bound]
-        return [d for _, d in self._numeric if d.bound]
+            return [devices[e[2]] for e in self._kernfs]
+        return [devices[n] for n in self._numeric]
+
+    def bind(self, dev: LoopDevice, *args, **kwargs) -> None:
+        """LOOP_SET_FD: `dev.bind`'s arguments."""
+        dev.bind(*args, **kwargs)
+        bisect.insort(self._numeric, dev.number)
+        bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev.number))
 
     def detach(self, dev: LoopDevice) -> None:
         """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""
         backing_dev, fs, ino = dev.backing_dev, dev.fs, dev.ino
         dev.unbind()
+        del self._numeric[bisect.bisect_left(self._numeric, dev.number)]
+        del self._kernfs[bisect.bisect_left(self._kernfs, (kernfs_hash(dev.name), dev.name, dev.number))]
         heapq.heappush(self._unbound, dev.number)
         if backing_dev is not None:
             backing_dev.release(dev.devnode)

@@ -25,85 +25,71 @@ class Op:
 
 
 _OP_START = frozenset(o[0] for o in OPERATORS)
-_PLAIN = re.compile(r"[^\s'\"\\#<>|&;()]+")   # `2>` is an operator only at a word's start, checked before
-_IN_DQUOTES = re.compile(r'[^"\\]+')
+# one match per token piece: separators, runs of ordinary characters, whole quoted strings
+_PIECE = re.compile(r"(?P<space>[ \t]+)|(?P<plain>[^\s'\"\\#<>|&;()]+)|'(?P<sq>[^']*)'"
+                    r'|"(?P<dq>[^"\\]*(?:\\[\s\S][^"\\]*)*)"')
+_DQ_ESCAPE = re.compile(r'\\([\\"$`\n])')
+
+
+def _dq_escape(m: re.Match) -> str:
+    return "" if m.group(1) == "\n" else m.group(1)
 
 
 def tokenize(source: str) -> list:
     tokens: list = []
     i, n = 0, len(source)
     current: list[str] | None = None
-
-    def flush():
-        nonlocal current
-        if current is not None:
-            tokens.append(Word("".join(current)))
-            current = None
-
+    match = _PIECE.match
     while i < n:
         c = source[i]
-        if c == "\\" and i + 1 < n and source[i + 1] == "\n":
-            i += 2
-            continue
-        if c in " \t":
-            flush()
-            i += 1
-            continue
-        if c == "#" and current is None:
-            while i < n and source[i] != "\n":
-                i += 1
-            continue
-        op = next((o for o in OPERATORS if source.startswith(o, i)), None) if c in _OP_START else None
-        if op and not (op == "2>" and current is not None) and not (op == "2>&1" and current is not None):
-            flush()
-            tokens.append(Op(op))
-            i += len(op)
-            continue
-        if current is None:
-            current = []
-        plain = _PLAIN.match(source, i)
-        if plain:   # a run of ordinary characters in one step
-            current.append(plain.group())
-            i = plain.end()
-            continue
-        if c == "'":
-            end = source.find("'", i + 1)
-            if end < 0:
-                raise ShellSyntaxError("unexpected EOF while looking for matching `''")
-            current.append(source[i + 1:end])
-            i = end + 1
-            continue
-        if c == '"':
-            i += 1
-            buf = []
-            while True:
-                if i >= n:
-                    raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
-                run = _IN_DQUOTES.match(source, i)
-                if run:   # a run without quote or backslash in one step
-                    buf.append(run.group())
-                    i = run.end()
-                    continue
-                ch = source[i]
-                if ch == '"':
-                    break
-                if ch == "\\" and i + 1 < n and source[i + 1] in '"\\$`\n':
-                    if source[i + 1] != "\n":
-                        buf.append(source[i + 1])
-                    i += 2
-                    continue
-                buf.append(ch)
-                i += 1
-            current.append("".join(buf))
-            i += 1
+        if c in _OP_START:
+            op = next((o for o in OPERATORS if source.startswith(o, i)), None)
+            # `2>` is an operator only at a word's start
+            if op and not (current is not None and op in ("2>", "2>&1")):
+                if current is not None:
+                    tokens.append(Word("".join(current)))
+                    current = None
+                tokens.append(Op(op))
+                i += len(op)
+                continue
+        m = match(source, i)
+        if m is not None:
+            kind = m.lastgroup
+            i = m.end()
+            if kind == "space":
+                if current is not None:
+                    tokens.append(Word("".join(current)))
+                    current = None
+                continue
+            if current is None:
+                current = []
+            if kind == "plain" or kind == "sq":
+                current.append(m.group(kind))
+            else:
+                text = m.group("dq")
+                current.append(_DQ_ESCAPE.sub(_dq_escape, text) if "\\" in text else text)
             continue
         if c == "\\" and i + 1 < n:
-            current.append(source[i + 1])
+            if source[i + 1] != "\n":   # a backslash-newline joins lines
+                if current is None:
+                    current = []
+                current.append(source[i + 1])
             i += 2
             continue
+        if c == "#" and current is None:
+            end = source.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if c == "'":
+            raise ShellSyntaxError("unexpected EOF while looking for matching `''")
+        if c == '"':
+            raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
+        if current is None:
+            current = []
         current.append(c)
         i += 1
-    flush()
+    if current is not None:
+        tokens.append(Word("".join(current)))
     return tokens
 
 

@@ -32,9 +32,11 @@ class VFS:
         self.root_fs = root
         self.mounts: list[Mount] = []
         self._covering: dict[tuple[int, int], Mount] = {}
-        # (path, follow) -> Location, only while nothing is mounted and the root fs namespace is unchanged
+        # (path, follow) -> Location of paths that resolve without entering a mounted filesystem, kept while
+        # the root fs namespace and the mount table are unchanged (a mounted fs can change under its device)
         self._walk_cache: dict[tuple[str, bool], Location] = {}
         self._walk_gen = -1
+        self._left_root = False
 
     # -- mounts -------------------------------------------------------------------
     def mount_at(self, loc: Location) -> Mount | None:
@@ -78,15 +80,34 @@ class VFS:
 
     def walk(self, path: str, follow: bool = True, cwd: str = "/") -> Location:
         gen = getattr(self.root_fs, "generation", None)
-        if gen is None or self.mounts or not path.startswith("/"):
+        if gen is None or not path.startswith("/"):
             return self._walk(path, follow, cwd, 0)[0]
         if gen != self._walk_gen:
             self._walk_cache.clear()
             self._walk_gen = gen
         key = (path, follow)
         loc = self._walk_cache.get(key)
-        if loc is None:
-            loc = self._walk(path, follow, cwd, 0)[0]
+        if loc is not None:
+            return loc
+        head, _, name = path.rpartition("/")
+        if name and name not in (".", "..") and "//" not in path and "/./" not in path and "/../" not in path:
+            # one step below the parent, itself looked up (and cached) the same way: a node's paths share
+            # long prefixes, and a lookup that fails (a file about to be made) still reuses them
+            parent = self.walk(head or "/")
+            fs = parent.fs
+            if not st.S_ISDIR(fs.mode_of(parent.ino)):
+                raise FsError(errno.ENOTDIR)
+            child = fs.lookup(parent.ino, name)
+            if child is None:
+                raise FsError(errno.ENOENT)
+            loc = self._enter(Location(fs, child))
+            if not (follow and st.S_ISLNK(loc.fs.mode_of(loc.ino))):
+                if loc.fs is self.root_fs and (head or "/", True) in self._walk_cache:
+                    self._walk_cache[key] = loc
+                return loc
+        self._left_root = False
+        loc = self._walk(path, follow, cwd, 0)[0]
+        if not self._left_root:
             self._walk_cache[key] = loc
         return loc
 
@@ -115,6 +136,8 @@ class VFS:
             if child is None:
                 raise FsError(errno.ENOENT)
             nxt = enter(Location(fs, child))
+            if nxt.fs is not self.root_fs:
+                self._left_root = True
             if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or i != last_index):
                 depth += 1
                 if depth > MAX_SYMLINKS:

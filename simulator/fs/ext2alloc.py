@@ -12,6 +12,22 @@ ROOT_INO = 2
 MEASURED_COLOUR = 2   # pid % 16 of the processes that wrote files in every run measured on our node
 
 
+def first_clear_bit(bitmap: bytearray, start: int, stop: int) -> int:
+    """The first 0 bit in [start, stop) of a little-endian bitmap, or -1; whole 0xFF bytes are skipped at once."""
+    i = start
+    while i < stop:
+        if not i & 7:
+            run = bitmap[i >> 3:(stop + 7) >> 3]
+            full = len(run) - len(run.lstrip(b"\xff"))
+            i += 8 * full
+            if i >= stop:
+                return -1
+        if not bitmap[i >> 3] & (1 << (i & 7)):
+            return i
+        i += 1
+    return -1
+
+
 class ExtAllocator:
     """Mixed into ExtFS: needs its geometry, `_gd`/`_set_gd`, `_rblock`/`_wblock`, `_sb_add` and `_prealloc`."""
 
@@ -23,12 +39,14 @@ class ExtAllocator:
             if gd[count_field] == 0:
                 continue
             bmp = self._rblock(gd[bitmap_field])
-            for i in range(limit(g)):
-                if skip[0] <= g * per_group + i < skip[1]:
-                    continue
-                if not bmp[i >> 3] & (1 << (i & 7)):
+            end, base = limit(g), g * per_group
+            lo, hi = max(0, skip[0] - base), min(end, skip[1] - base)
+            spans = ((0, lo), (hi, end)) if lo < hi else ((0, end),)
+            for start, stop in spans:
+                i = first_clear_bit(bmp, start, stop)
+                if i >= 0:
                     self._use_bit(g, gd, bmp, i, bitmap_field, count_field, sb_offset)
-                    return g * per_group + i
+                    return base + i
         raise FsError(errno.ENOSPC)
 
     def _use_bit(self, g: int, gd: list[int], bmp: bytearray, i: int, bitmap_field: int, count_field: int,
@@ -68,6 +86,21 @@ class ExtAllocator:
         bmp = self._rblock(gd[0])
         return None if bmp[i >> 3] & (1 << (i & 7)) else (g, gd, bmp, i)
 
+    def _free_run_end(self, block: int, limit: int) -> int:
+        """The first block from `block` on (at most `limit`) that is used or outside the groups' blocks."""
+        while block < limit:
+            found = self._free_bit_of(block)
+            if found is None:
+                return block
+            g, _gd, bmp, i = found
+            stop = min(limit - block + i, self.geo.group_blocks(g))
+            while i < stop and not bmp[i >> 3] & (1 << (i & 7)):
+                i += 1   # a free run is at most 512 blocks: a bit at a time is cheap enough
+            block = g * self.geo.blocks_per_group + self.geo.first_data_block + i
+            if i < stop:
+                return block
+        return limit
+
     def _take_block(self, block: int) -> bool:
         """Mark one given block used, if it is free."""
         found = self._free_bit_of(block)
@@ -94,9 +127,7 @@ class ExtAllocator:
             self._prealloc = [0, 0]
             goal = self._alloc_bit(0, 3, self.geo.blocks_per_group, goal_group, 12,
                                    self.geo.group_blocks) + self.geo.first_data_block
-        end = goal + 1
-        while end < goal + 512 and self._free_bit_of(end) is not None:
-            end += 1
+        end = self._free_run_end(goal + 1, goal + 512)
         self._prealloc = [goal + 1, end]
         self._wblock(goal, bytes(self.block_size), meta=False)
         return goal

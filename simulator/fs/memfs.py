@@ -27,7 +27,9 @@ class MemInode:
 
 class MemoryFS(FileSystem):
     def __init__(self, dev: int, clock, first_ino: int = 2, ino_stride: int = 1):
-        self.generation = 0   # bumped by every namespace change: path lookups may be cached until then
+        # bumped when a name goes away: a path that resolved stays resolved while names are only added, so
+        # path lookups may be cached until then
+        self.generation = 0
         self.dev = dev
         self.clock = clock
         self.inodes: dict[int, MemInode] = {}
@@ -65,7 +67,6 @@ class MemoryFS(FileSystem):
         if name in parent.entries:
             raise FsError(errno.EEXIST)
         parent.entries[name] = inode.ino
-        self.generation += 1
         parent.mtime = self.clock.now
         return inode.ino
 

@@ -92,7 +92,7 @@ def attach(node, dev: LoopDevice, file_path: str, offset: int, sizelimit: int, r
         size = attr.size
     else:
         raise FsError(errno.EINVAL)
-    dev.bind(loc.fs, loc.ino, canonical, attr.dev, size, offset, sizelimit, read_only, backing_dev)
+    kernel.loop.bind(dev, loc.fs, loc.ino, canonical, attr.dev, size, offset, sizelimit, read_only, backing_dev)
     if backing_dev is not None:
         backing_dev.hold(dev.devnode)
     elif hasattr(loc.fs, "pin"):
