@@ -79,6 +79,15 @@ class Kernel:
             if mapper.fs.lookup(mapper.ino, dev.name) is None:
                 mapper.fs.symlink(mapper.ino, dev.name, f"../dm-{dev.minor}")
 
+    def register_loops(self, devs: list[LoopDevice]) -> None:
+        """Boot's loop pool: the same nodes `register` makes, /dev looked up once."""
+        root = self._dev_dir("/dev")
+        fs, ino = root.fs, root.ino
+        for dev in devs:
+            self.devices[dev.key] = dev
+            if fs.lookup(ino, dev.name) is None:
+                fs.mknod(ino, dev.name, st.S_IFBLK | 0o660, dev.key)
+
     def unregister(self, dev: BlockDevice) -> None:
         self.devices.pop(dev.key, None)
         if isinstance(dev, DmDevice):

@@ -152,7 +152,7 @@ class LoopDriver:
         fresh = [LoopDevice(n) for n in range(count) if n not in self.devices]
         for dev in fresh:
             self.devices[dev.number] = dev
-            self.kernel.register(dev)
+        self.kernel.register_loops(fresh)
         self._unbound = sorted(set(self._unbound) | {d.number for d in fresh})
 
     def find_free(self) -> LoopDevice:

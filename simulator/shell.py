@@ -197,26 +197,32 @@ def _write_redirect(node, target: str, data: bytes, append: bool) -> None:
 
 
 def _run_command(node, command: Command, stdin: str | None) -> Result:
+    if not command.env:
+        return _run_redirected(node, command, stdin)
     saved_env = dict(node.env)
     node.env.update(command.env)
     try:
-        for op, target in command.redirects:
-            if op == "<":
-                try:
-                    stdin = node.kernel.vfs.read_file(node.abspath(target)).decode(errors="surrogateescape")
-                except Exception as exc:  # noqa: BLE001 - the shell reports any open failure the same way
-                    return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
-        result = node.run(command.argv, stdin) if command.argv else Result()
-        for op, target in command.redirects:
-            if op in (">", ">>", "2>"):
-                data = result.stderr if op == "2>" else result.stdout
-                try:
-                    _write_redirect(node, target, data.encode(errors="surrogateescape"), append=op == ">>")
-                except Exception as exc:  # noqa: BLE001
-                    return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
-                result = Result(result.rc, result.stdout, "") if op == "2>" else Result(result.rc, "", result.stderr)
-            elif op == "2>&1":
-                result = Result(result.rc, result.stdout + result.stderr, "")
-        return result
+        return _run_redirected(node, command, stdin)
     finally:
         node.env = saved_env
+
+
+def _run_redirected(node, command: Command, stdin: str | None) -> Result:
+    for op, target in command.redirects:
+        if op == "<":
+            try:
+                stdin = node.kernel.vfs.read_file(node.abspath(target)).decode(errors="surrogateescape")
+            except Exception as exc:  # noqa: BLE001 - the shell reports any open failure the same way
+                return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+    result = node.run(command.argv, stdin) if command.argv else Result()
+    for op, target in command.redirects:
+        if op in (">", ">>", "2>"):
+            data = result.stderr if op == "2>" else result.stdout
+            try:
+                _write_redirect(node, target, data.encode(errors="surrogateescape"), append=op == ">>")
+            except Exception as exc:  # noqa: BLE001
+                return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+            result = Result(result.rc, result.stdout, "") if op == "2>" else Result(result.rc, "", result.stderr)
+        elif op == "2>&1":
+            result = Result(result.rc, result.stdout + result.stderr, "")
+    return result

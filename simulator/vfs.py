@@ -34,7 +34,7 @@ class VFS:
         self._covering: dict[tuple[int, int], Mount] = {}
         # (path, follow) -> Location of paths that resolve without entering a mounted filesystem, kept while
         # the root fs namespace and the mount table are unchanged (a mounted fs can change under its device)
-        self._walk_cache: dict[tuple[str, bool], Location] = {}
+        self._walk_cache: dict[tuple[str, bool | None], Location | str] = {}
         self._walk_gen = -1
         self._left_root = False
 
@@ -78,7 +78,7 @@ class VFS:
     def root(self) -> Location:
         return self._enter(Location(self.root_fs, self.root_fs.root_ino))
 
-    def walk(self, path: str, follow: bool = True, cwd: str = "/") -> Location:
+    def walk(self, path: str, follow: bool = True, cwd: str = "/", _links: int = 0) -> Location:
         gen = getattr(self.root_fs, "generation", None)
         if gen is None or not path.startswith("/"):
             return self._walk(path, follow, cwd, 0)[0]
@@ -105,11 +105,33 @@ class VFS:
                 if loc.fs is self.root_fs and (head or "/", True) in self._walk_cache:
                     self._walk_cache[key] = loc
                 return loc
+            joined = self._link_target(head or "/", loc)
+            if joined is not None and _links < MAX_SYMLINKS:
+                # a link at the end (/dev/mapper/NAME -> ../dm-N): its target, looked up the same way
+                loc = self.walk(joined, True, "/", _links + 1)
+                if (loc.fs is self.root_fs and (joined, True) in self._walk_cache
+                        and (head or "/", True) in self._walk_cache):
+                    self._walk_cache[key] = loc
+                return loc
         self._left_root = False
         loc = self._walk(path, follow, cwd, 0)[0]
         if not self._left_root:
             self._walk_cache[key] = loc
         return loc
+
+    def _link_target(self, parent: str, link: Location) -> str | None:
+        """The absolute, plain path a symlink in `parent` points to, or None when only a full walk can say
+        (`.`/`..` inside the target, repeated slashes): leading `..`s are taken off the parent's canonical path."""
+        target = link.fs.readlink(link.ino)
+        if not target.startswith("/"):
+            base = self.canonical(parent).rstrip("/")
+            while target.startswith("../"):
+                base, target = base.rpartition("/")[0], target[3:]
+            target = base + "/" + target
+        if target.endswith("/") or "//" in target or "/./" in target or "/../" in target or target.endswith(
+                ("/.", "/..")):
+            return None
+        return target
 
     def _walk(self, path: str, follow: bool, cwd: str, depth: int) -> tuple[Location, str]:
         if not path:
@@ -138,7 +160,8 @@ class VFS:
             nxt = enter(Location(fs, child))
             if nxt.fs is not self.root_fs:
                 self._left_root = True
-            if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or i != last_index):
+            # a trailing slash makes the last component a directory to enter: its link is followed
+            if st.S_ISLNK(nxt.fs.mode_of(nxt.ino)) and (follow or i != last_index or path.endswith("/")):
                 depth += 1
                 if depth > MAX_SYMLINKS:
                     raise FsError(errno.ELOOP)
@@ -148,6 +171,8 @@ class VFS:
                 joined = target if target.startswith("/") else base.rstrip("/") + "/" + target
                 if rest:
                     joined = joined.rstrip("/") + "/" + rest
+                if path.endswith("/"):
+                    joined = joined.rstrip("/") + "/"
                 return self._walk(joined, follow, "/", depth)
             stack.append(nxt)
             canon.append(name)
@@ -157,7 +182,20 @@ class VFS:
         return loc, "/" + "/".join(canon)
 
     def canonical(self, path: str, cwd: str = "/") -> str:
-        return self._walk(path, True, cwd, 0)[1]
+        gen = getattr(self.root_fs, "generation", None)
+        if gen is None or not path.startswith("/"):
+            return self._walk(path, True, cwd, 0)[1]
+        if gen != self._walk_gen:
+            self._walk_cache.clear()
+            self._walk_gen = gen
+        key = (path, None)   # beside walk's (path, follow) entries, under the same rules
+        found = self._walk_cache.get(key)
+        if found is None:
+            self._left_root = False
+            found = self._walk(path, True, cwd, 0)[1]
+            if not self._left_root:
+                self._walk_cache[key] = found
+        return found
 
     def parent(self, path: str, cwd: str = "/") -> tuple[Location, str]:
         """The directory that holds the last component of `path`, and that component."""

@@ -341,3 +341,38 @@ def test_mount_refuses_a_device_a_dm_table_claims_as_the_real_kernel_does():
     assert host.run(["umount", "/tmp/m"]).rc == 0
     assert host.run(["dmsetup", "remove", "top"]).rc == 0
     assert host.run(["mount", "/dev/loop0", "/tmp/m"]).rc == 0
+
+
+_LINK_SCRIPT = [
+    "mkdir -p {d}/a/b/c {d}/x", "ln -s ../b/c {d}/a/b/l", "ln -s {d}/a/b {d}/x/abs", "ln -s nothere {d}/x/dang",
+    "ln -s /nope/zz {d}/x/dang2", "touch {d}/x/f", "ln -s f {d}/x/lf",
+    "readlink -f {d}/x/abs/l", "readlink -e {d}/x/abs/l", "readlink -f {d}/x/new", "readlink -e {d}/x/new",
+    "readlink -f {d}/nope/new", "readlink -f {d}/x/dang", "readlink -f {d}/x/dang2", "readlink {d}/x/abs",
+    "readlink -f {d}/x/abs/../c", "readlink -f {d}/x/abs/l/", "stat -c %F {d}/x/abs/l/", "ls -d {d}/x/lf/",
+    "ls -d {d}/x/f/", "ls -d {d}/x/abs/l/",
+]
+
+
+def _link_transcript(run, d: str) -> list[tuple[str, int, str, str]]:
+    out = []
+    for line in _LINK_SCRIPT:
+        cmd = line.format(d=d)
+        rc, stdout, stderr = run(cmd)
+        out.append((line, rc, stdout.replace(d, "D"), stderr.replace(d, "D")))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("readlink") is None, reason="needs GNU coreutils to compare with")
+def test_symlinks_readlink_f_and_trailing_slash_like_coreutils(node, tmp_path):
+    """A trailing slash follows the last link; readlink -f/-e canonicalize: compared with this machine's tools."""
+    real_dir = str(tmp_path / "lt")
+
+    def real(cmd):
+        proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def sim(cmd):
+        r = node.run(["bash", "-c", cmd])
+        return r.rc, r.stdout, r.stderr
+
+    assert _link_transcript(sim, "/tmp/lt") == _link_transcript(real, real_dir)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+from .buffers import write_runs
+
 JBD2_MAGIC = 0xC03B3998
 DESCRIPTOR, COMMIT = 1, 2
 FLAG_ESCAPE, FLAG_SAME_UUID, FLAG_LAST_TAG = 1, 2, 8
@@ -67,6 +69,7 @@ class Journal:
             self._superblock(self.head, self.tid)
             self.flushed = False
         per_descriptor = (self.bs - 12 - UUID_BYTES) // TAG_BYTES
+        log: list[tuple[int, bytes]] = []   # (journal block, bytes) in the order they are logged
         for chunk_start in range(0, len(meta), per_descriptor):
             chunk = meta[chunk_start:chunk_start + per_descriptor]
             desc = bytearray(self.bs)
@@ -84,13 +87,13 @@ class Journal:
                 struct.pack_into(">IHH", desc, pos, n, 0, flags)
                 pos += TAG_BYTES + (UUID_BYTES if i == 0 else 0)   # the first tag carries the (zero) UUID
                 copies.append(bytes(data))
-            self._put(self._advance(), bytes(desc))
-            for data in copies:
-                self._put(self._advance(), data)
+            log.append((self._block(self._advance()), bytes(desc)))
+            log.extend((self._block(self._advance()), data) for data in copies)
         block = bytearray(self.bs)
         struct.pack_into(">III", block, 0, JBD2_MAGIC, COMMIT, self.tid)
         struct.pack_into(">QI", block, 0x30, now_ns // 1_000_000_000, now_ns % 1_000_000_000)
-        self._put(self._advance(), bytes(block))
+        log.append((self._block(self._advance()), bytes(block)))
+        write_runs(self.dev, self.bs, log)
         cache.checkpoint.update(meta)
         cache.meta.clear()
         self.committed += 1

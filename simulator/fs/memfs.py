@@ -75,10 +75,14 @@ class MemoryFS(FileSystem):
             return dir_ino
         if name == "..":
             return self.parent_of.get(dir_ino, self.root_ino)
-        return self._dir(dir_ino).entries.get(name)
+        inode = self.inodes.get(dir_ino)   # the path walk's innermost step: _dir's checks, inlined
+        if inode is None or inode.entries is None:
+            return self._dir(dir_ino).entries.get(name)   # raises as _dir does
+        return inode.entries.get(name)
 
     def mode_of(self, ino):
-        return self._get(ino).mode
+        inode = self.inodes.get(ino)
+        return self._get(ino).mode if inode is None else inode.mode
 
     def getattr(self, ino):
         i = self._get(ino)

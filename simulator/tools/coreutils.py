@@ -248,30 +248,33 @@ def touch(node, argv, stdin):
     return Result(0)
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "r": "\r", "v": "\v", "f": "\f", "e": "\x1b"}
+
+
 def _escapes(text: str) -> str:
-    out, i = [], 0
-    table = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "r": "\r", "v": "\v", "f": "\f", "e": "\x1b"}
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            if nxt in table:
-                out.append(table[nxt])
-                i += 2
-                continue
-            if nxt == "c":
-                break
-            if nxt == "0":
-                j = i + 2
-                while j < len(text) and j < i + 5 and text[j] in "01234567":
-                    j += 1
-                value = int(text[i + 2:j] or "0", 8) & 0xFF
-                out.append(chr(0xDC00 + value) if value >= 0x80 else chr(value))   # a raw byte, as printf emits
-                i = j
-                continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    out, i, n = [], 0, len(text)
+    while True:
+        j = text.find("\\", i)   # the text between escapes is copied whole
+        if j < 0 or j + 1 >= n:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        nxt = text[j + 1]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i = j + 2
+        elif nxt == "c":
+            return "".join(out)
+        elif nxt == "0":
+            k = j + 2
+            while k < n and k < j + 5 and text[k] in "01234567":
+                k += 1
+            value = int(text[j + 2:k] or "0", 8) & 0xFF
+            out.append(chr(0xDC00 + value) if value >= 0x80 else chr(value))   # a raw byte, as printf emits
+            i = k
+        else:
+            out.append("\\")
+            i = j + 1
 
 
 @tool("echo")
@@ -342,13 +345,13 @@ def ls(node, argv, stdin):
         if "l" in flags:
             if attr.is_dir and "d" not in flags:
                 out.append(f"total {sum(e.blocks for _, e in entries) // 2}\n")
-            out.extend(_long_listing(vfs, full, attr, entries))
+            out.extend(_long_listing(vfs, full, attr.is_dir and "d" not in flags, entries))
         else:
             out.extend(n + "\n" for n, _ in entries)
     return Result(2 if err else 0, "".join(out), err)
 
 
-def _long_listing(vfs, full: str, attr, entries) -> list[str]:
+def _long_listing(vfs, full: str, listing_dir: bool, entries) -> list[str]:
     """GNU ls -l: columns right/left aligned across the listing, devices as 'major, minor'."""
     devs = [e.rdev for _, e in entries if e.rdev and (e.is_blk or st.S_ISCHR(e.mode))]
     major_w = max((len(str(r[0])) for r in devs), default=0)
@@ -361,7 +364,7 @@ def _long_listing(vfs, full: str, attr, entries) -> list[str]:
             size = str(e.size)
         target = ""
         if e.is_lnk:
-            loc = vfs.walk(full.rstrip("/") + "/" + name if attr.is_dir else full, follow=False)
+            loc = vfs.walk(full.rstrip("/") + "/" + name if listing_dir else full, follow=False)
             target = " -> " + loc.fs.readlink(loc.ino)
         when = time.strftime("%b %d %H:%M", time.gmtime(e.mtime))
         rows.append((_mode_string(e.mode), str(e.nlink), _user(e.uid), _group(e.gid), size, when, name + target))

@@ -1,7 +1,9 @@
 """File tools a program uses for plain file I/O over the host interface: tee, find, readlink, test."""
 from __future__ import annotations
 
+import errno
 import fnmatch
+import stat as st
 
 from ..fs.base import FsError
 from . import Abort, Result, tool
@@ -35,17 +37,55 @@ def tee(node, argv, stdin):
 
 @tool("readlink")
 def readlink(node, argv, stdin):
-    paths = [a for a in argv[1:] if not a.startswith("-")]
+    """`readlink [-f|-e] PATH...`: the link's text, or with -f/-e the canonical path (-e: every component
+    must exist; -f: all but the last)."""
+    flags = {a for a in argv[1:] if a.startswith("-") and a != "-"}
+    paths = [a for a in argv[1:] if not a.startswith("-") or a == "-"]
     if not paths:
         raise Abort("readlink: missing operand\nTry 'readlink --help' for more information.\n")
+    canonicalize = "-f" in flags or "-e" in flags
+    vfs = node.kernel.vfs
     out, rc = "", 0
     for path in paths:
+        full = node.abspath(path)
         try:
-            loc = node.kernel.vfs.walk(node.abspath(path), follow=False)
-            out += loc.fs.readlink(loc.ino) + "\n"
+            if not canonicalize:
+                loc = vfs.walk(full, follow=False)
+                out += loc.fs.readlink(loc.ino) + "\n"
+                continue
+            try:
+                out += vfs.canonical(full) + "\n"
+            except FsError as exc:
+                if exc.errno != errno.ENOENT or "-e" in flags:
+                    raise
+                out += _canonical_missing(vfs, full) + "\n"
         except FsError:
             rc = 1
     return Result(rc, out, "")
+
+
+def _canonical_missing(vfs, full: str) -> str:
+    """-f on a path whose last component (or a link's target) does not exist: the parent must."""
+    try:
+        loc = vfs.walk(full, follow=False)
+    except FsError:
+        loc = None
+    if loc is not None and st.S_ISLNK(loc.fs.mode_of(loc.ino)):
+        target = loc.fs.readlink(loc.ino)
+        head = full.rstrip("/").rpartition("/")[0] or "/"
+        full = target if target.startswith("/") else head.rstrip("/") + "/" + target
+        try:
+            return vfs.canonical(full)
+        except FsError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+    head, _, name = full.rstrip("/").rpartition("/")
+    if name in ("", ".", ".."):
+        raise FsError(errno.ENOENT)
+    parent = vfs.canonical(head or "/")
+    if not vfs.stat(parent).is_dir:
+        raise FsError(errno.ENOTDIR)
+    return parent.rstrip("/") + "/" + name
 
 
 @tool("find")
