@@ -82,11 +82,14 @@ class Kernel:
     def register_loops(self, devs: list[LoopDevice]) -> None:
         """Boot's loop pool: the same nodes `register` makes, /dev looked up once."""
         root = self._dev_dir("/dev")
-        fs, ino = root.fs, root.ino
         for dev in devs:
             self.devices[dev.key] = dev
-            if fs.lookup(ino, dev.name) is None:
-                fs.mknod(ino, dev.name, st.S_IFBLK | 0o660, dev.key)
+        nodes = [(f"loop{dev.number}", st.S_IFBLK | 0o660, (dev.major, dev.minor)) for dev in devs]
+        if hasattr(root.fs, "mknod_many"):
+            root.fs.mknod_many(root.ino, nodes)
+        else:
+            for name, mode, rdev in nodes:
+                self._mknod(root, name, rdev)
 
     def unregister(self, dev: BlockDevice) -> None:
         self.devices.pop(dev.key, None)

@@ -136,6 +136,20 @@ class MemoryFS(FileSystem):
             del self.inodes[inode.ino]
             raise
 
+    def mknod_many(self, dir_ino, nodes) -> None:
+        """mknod for each (name, mode, rdev) not yet in the directory: a kernel's boot-time device nodes,
+        whose names need no checking."""
+        parent = self._dir(dir_ino)
+        entries, now = parent.entries, self.clock.now
+        for name, mode, rdev in nodes:
+            if name not in entries:
+                inode = MemInode(self._next_ino, mode, now)
+                self._next_ino += self._stride
+                self.inodes[inode.ino] = inode
+                inode.rdev = rdev
+                entries[name] = inode.ino
+        parent.mtime = now
+
     def readlink(self, ino):
         inode = self._get(ino)
         if not st.S_ISLNK(inode.mode):

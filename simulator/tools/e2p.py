@@ -1,0 +1,187 @@
+"""e2fsprogs 1.47's superblock listing (libe2p's list_super2), as `tune2fs -l` and `dumpe2fs -h` print it.
+
+Every line follows the library's rule for when it appears; tests/test_tune2fs_list.py compares the output
+with the real tune2fs on filesystems the simulator made."""
+from __future__ import annotations
+
+import struct
+import time
+import uuid as uuidlib
+
+# (superblock word, bit, name) in the order e2p_feature2string walks them: compat, incompat, ro_compat
+_FEATURES = {
+    0: ["dir_prealloc", "imagic_inodes", "has_journal", "ext_attr", "resize_inode", "dir_index",
+        "lazy_bg", "exclude_inode", "exclude_bitmap", "sparse_super2", "fast_commit", "stable_inodes",
+        "orphan_file"],
+    1: ["compression", "filetype", "needs_recovery", "journal_dev", "meta_bg", None, "extent", "64bit",
+        "mmp", "flex_bg", "ea_inode", None, "dirdata", "metadata_csum_seed", "large_dir", "inline_data",
+        "encrypt", "casefold"],
+    2: ["sparse_super", "large_file", None, "huge_file", "uninit_bg", "dir_nlink", "extra_isize",
+        "snapshot_bitmap", "quota", "bigalloc", "metadata_csum", "replica", "read-only", "project",
+        "shared_blocks", "verity", "orphan_present"],
+}
+_MOUNT_OPTS = ["debug", "bsdgroups", "user_xattr", "acl", "uid16", None, None, "journal_ioprio", "nobarrier",
+               "block_validity", "discard", "nodelalloc"]
+_JOURNAL_MODES = {0x20: "journal_data", 0x40: "journal_data_ordered", 0x60: "journal_data_writeback"}
+_ERRORS = {1: "Continue", 2: "Remount read-only", 3: "Panic"}
+_OS = ["Linux", "Hurd", "Masix", "FreeBSD", "Lites"]
+_HASHES = ["legacy", "half_md4", "tea", "legacy_unsigned", "half_md4_unsigned", "tea_unsigned", "siphash"]
+_MONTH, _WEEK, _DAY = 86400 * 30, 86400 * 7, 86400
+
+
+def _ctime(seconds: int) -> str:
+    """ctime(3) in UTC, the nodes' zone: the day of the month padded with a space."""
+    t = time.gmtime(seconds)
+    return f"{time.strftime('%a %b', t)} {t.tm_mday:2d} {time.strftime('%H:%M:%S %Y', t)}\n"
+
+
+def interval_string(secs: int) -> str:
+    if secs == 0:
+        return "<none>"
+    parts = []
+    for size, unit in ((_MONTH, "month"), (_WEEK, "week"), (_DAY, "day")):
+        if secs >= size:
+            num, secs = divmod(secs, size)
+            parts.append(f"{num} {unit}{'s' if num > 1 else ''}")
+    if secs > 0:
+        hours, rest = divmod(secs, 3600)
+        parts.append(f"{hours}:{rest // 60:02d}:{rest % 60:02d}")
+    return ", ".join(parts)
+
+
+def _uuid(raw: bytes) -> str:
+    return "<none>" if not any(raw) else str(uuidlib.UUID(bytes=bytes(raw)))
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _features(sb: bytes) -> str:
+    words = struct.unpack_from("<III", sb, 92)   # compat, incompat, ro_compat
+    names = []
+    for kind, word in enumerate(words):
+        table = _FEATURES[kind]
+        for bit in range(32):
+            if word & (1 << bit):
+                name = table[bit] if bit < len(table) else None
+                names.append(name or f"FEATURE_{'CIR'[kind]}{bit}")
+    return "".join(" " + n for n in names) if names else " (none)"
+
+
+def _mount_options(mask: int) -> str:
+    out = []
+    if mask & 0x60:
+        out.append(_JOURNAL_MODES[mask & 0x60])
+    for bit in range(32):
+        m = 1 << bit
+        if m & 0x60 or not mask & m:
+            continue
+        out.append(_MOUNT_OPTS[bit] if bit < len(_MOUNT_OPTS) and _MOUNT_OPTS[bit] else f"MNTOPT_{bit}")
+    return "".join(" " + o for o in out) if out else " (none)"
+
+
+def _kbytes(k: int) -> str:
+    for limit, shift, unit in ((2**13, 0, "kB"), (2**23, 10, "MB"), (2**33, 20, "GB"), (2**43, 30, "TB")):
+        if k < limit:
+            return f"{(k + (1 << shift >> 1)) >> shift if shift else k} {unit}"
+    return f"{(k + 2**39) >> 40} PB"
+
+
+def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
+    (inodes, blocks, r_blocks, free_blocks, free_inodes, first_data_block, log_block, log_cluster,
+     blocks_per_group, clusters_per_group, inodes_per_group, mtime, wtime) = struct.unpack_from("<13I", sb, 0)
+    mnt_count, max_mnt, magic, state, errors, _minor = struct.unpack_from("<HhHHHH", sb, 52)
+    lastcheck, checkinterval, creator_os, rev = struct.unpack_from("<IIII", sb, 64)
+    res_uid, res_gid = struct.unpack_from("<HH", sb, 80)
+    first_ino, inode_size = struct.unpack_from("<IH", sb, 84)
+    block_size = 1024 << log_block
+    lines = [
+        f"Filesystem volume name:   {_cstr(sb[120:136]) or '<none>'}\n",
+        f"Last mounted on:          {_cstr(sb[136:200]) or '<not available>'}\n",
+        f"Filesystem UUID:          {_uuid(sb[104:120])}\n",
+        f"Filesystem magic number:  0x{magic:04X}\n",
+        f"Filesystem revision #:    {rev} {({0: '(original)', 1: '(dynamic)'}).get(rev, '(unknown)')}\n",
+        f"Filesystem features:     {_features(sb)}\n",
+    ]
+    flags = struct.unpack_from("<I", sb, 0x160)[0]
+    if flags:
+        names = [n for bit, n in ((1, "signed_directory_hash "), (2, "unsigned_directory_hash "),
+                                  (4, "test_filesystem ")) if flags & bit]
+        lines.append("Filesystem flags:         " + ("".join(names) + "\n" if names else "(none)\n"))
+    lines.append(f"Default mount options:   {_mount_options(struct.unpack_from('<I', sb, 0x100)[0])}\n")
+    if sb[0x200]:
+        lines.append(f"Mount options:            {_cstr(sb[0x200:0x240])}\n")
+    lines.append(f"Filesystem state:         {'clean' if state & 1 else 'not clean'}"
+                 f"{' with errors' if state & 2 else ''}\n")
+    lines += [
+        f"Errors behavior:          {_ERRORS.get(errors, 'Unknown (continue)')}\n",
+        f"Filesystem OS type:       {_OS[creator_os] if creator_os < len(_OS) else '(unknown os)'}\n",
+        f"Inode count:              {inodes}\n",
+        f"Block count:              {blocks}\n",
+        f"Reserved block count:     {r_blocks}\n",
+    ]
+    overhead = struct.unpack_from("<I", sb, 0x248)[0]
+    if overhead:
+        lines.append(f"Overhead clusters:        {overhead}\n")
+    lines += [
+        f"Free blocks:              {free_blocks}\n",
+        f"Free inodes:              {free_inodes}\n",
+        f"First block:              {first_data_block}\n",
+        f"Block size:               {block_size}\n",
+        f"Fragment size:            {1024 << log_cluster}\n",
+    ]
+    reserved_gdt = struct.unpack_from("<H", sb, 0xCE)[0]
+    if reserved_gdt:
+        lines.append(f"Reserved GDT blocks:      {reserved_gdt}\n")
+    lines += [
+        f"Blocks per group:         {blocks_per_group}\n",
+        f"Fragments per group:      {clusters_per_group}\n",
+        f"Inodes per group:         {inodes_per_group}\n",
+        f"Inode blocks per group:   {(inodes_per_group * inode_size + block_size - 1) // block_size}\n",
+    ]
+    mkfs_time = struct.unpack_from("<I", sb, 0x108)[0]
+    if mkfs_time:
+        lines.append(f"Filesystem created:       {_ctime(mkfs_time)}")
+    lines += [
+        f"Last mount time:          {_ctime(mtime) if mtime else 'n/a' + chr(10)}",
+        f"Last write time:          {_ctime(wtime)}",
+        f"Mount count:              {mnt_count}\n",
+        f"Maximum mount count:      {max_mnt}\n",
+        f"Last checked:             {_ctime(lastcheck)}",
+        f"Check interval:           {checkinterval} ({interval_string(checkinterval)})\n",
+    ]
+    if checkinterval:
+        lines.append(f"Next check after:         {_ctime(lastcheck + checkinterval)}")
+    kbytes = struct.unpack_from("<Q", sb, 0x178)[0]
+    if kbytes:
+        lines.append(f"Lifetime writes:          {_kbytes(kbytes)}\n")
+    lines.append(f"Reserved blocks uid:      {res_uid} (user {users.get(res_uid, 'unknown')})\n"
+                 if res_uid in users else f"Reserved blocks uid:      {res_uid} (user unknown)\n")
+    lines.append(f"Reserved blocks gid:      {res_gid} (group {groups[res_gid]})\n"
+                 if res_gid in groups else f"Reserved blocks gid:      {res_gid} (group unknown)\n")
+    if rev >= 1:
+        lines += [f"First inode:              {first_ino}\n", f"Inode size:\t          {inode_size}\n"]
+        min_extra, want_extra = struct.unpack_from("<HH", sb, 0x15C)
+        if min_extra:
+            lines.append(f"Required extra isize:     {min_extra}\n")
+        if want_extra:
+            lines.append(f"Desired extra isize:      {want_extra}\n")
+    if any(sb[0xD0:0xE0]):
+        lines.append(f"Journal UUID:             {_uuid(sb[0xD0:0xE0])}\n")
+    journal_inum, journal_dev, last_orphan = struct.unpack_from("<III", sb, 0xE0)
+    if journal_inum:
+        lines.append(f"Journal inode:            {journal_inum}\n")
+    if journal_dev:
+        lines.append(f"Journal device:\t          0x{journal_dev:04x}\n")
+    if last_orphan:
+        lines.append(f"First orphan inode:       {last_orphan}\n")
+    hash_version = sb[0xFC]
+    if struct.unpack_from("<I", sb, 92)[0] & 0x20 or hash_version:
+        name = _HASHES[hash_version] if hash_version < len(_HASHES) else "unknown"
+        lines.append(f"Default directory hash:   {name}\n")
+    if any(sb[0xEC:0xFC]):
+        lines.append(f"Directory Hash Seed:      {_uuid(sb[0xEC:0xFC])}\n")
+    if sb[0xFD]:
+        lines.append("Journal backup:           " + ("inode blocks\n" if sb[0xFD] == 1 else f"type {sb[0xFD]}\n"))
+    return "".join(lines)
