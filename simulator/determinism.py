@@ -35,6 +35,9 @@ class SeededRandom:
     def uuid4(self) -> uuid.UUID:
         return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
+    def randbytes(self, n: int) -> bytes:
+        return self._rng.randbytes(n)
+
     def randint(self, lo: int, hi: int) -> int:
         return self._rng.randint(lo, hi)
 

@@ -35,6 +35,12 @@ class Node:
         dev = self.kernel.vfs.walk("/dev")
         dev.fs.mknod(dev.ino, "null", st.S_IFCHR | 0o666, (1, 3))
         dev.fs.mknod(dev.ino, "zero", st.S_IFCHR | 0o666, (1, 5))
+        dev.fs.mknod(dev.ino, "random", st.S_IFCHR | 0o666, (1, 8))
+        dev.fs.mknod(dev.ino, "urandom", st.S_IFCHR | 0o666, (1, 9))
+        self.kernel.vfs.mkdir_p("/var/tmp")
+        for sticky in ("/tmp", "/var/tmp"):   # world-writable with the sticky bit, as on every distribution
+            loc = self.kernel.vfs.walk(sticky)
+            loc.fs.setattr(loc.ino, mode=0o1777)
         mapper = self.kernel.vfs.walk("/dev/mapper")
         mapper.fs.mknod(mapper.ino, "control", st.S_IFCHR | 0o600, (10, 236))
 

@@ -376,3 +376,32 @@ def test_symlinks_readlink_f_and_trailing_slash_like_coreutils(node, tmp_path):
         return r.rc, r.stdout, r.stderr
 
     assert _link_transcript(sim, "/tmp/lt") == _link_transcript(real, real_dir)
+
+
+def test_node_has_the_usual_special_files_and_sticky_tmp(node):
+    """/dev/urandom reads the node's seeded RNG (same seed, same bytes; another seed, others), /tmp and
+    /var/tmp are 1777, and stat names character devices and FIFOs as coreutils does."""
+    listing = node.sh("stat -c '%a %F' /tmp /var/tmp /dev/urandom /dev/random /dev/null")
+    assert listing.stdout == ("1777 directory\n1777 directory\n666 character special file\n"
+                              "666 character special file\n666 character special file\n")
+    assert node.sh("mknod /tmp/fifo p && stat -c %F /tmp/fifo").stdout == "fifo\n"
+    script = "dd if=/dev/urandom of=/tmp/r bs=1k count=4 status=none"
+    same, other = Node(dialect="debian12"), Node(dialect="debian12", seed=5)
+    for n in (node, same, other):
+        assert n.sh(script).rc == 0
+    data = node.kernel.vfs.read_file("/tmp/r")
+    assert len(data) == 4096 and len(set(data)) > 200
+    assert data == same.kernel.vfs.read_file("/tmp/r") != other.kernel.vfs.read_file("/tmp/r")
+
+
+@pytest.mark.parametrize("size,expected", [("1k", 1024), ("1kB", 1000), ("1KB", 1000), ("1kiB", 1024),
+                                           ("2b", 1024), ("3w", 6), ("1MB", 10**6), ("2x3", 6)])
+def test_dd_size_suffixes_like_coreutils(node, size, expected):
+    assert node.sh(f"dd if=/dev/zero of=/tmp/s bs={size} count=1 status=none && stat -c %s /tmp/s").stdout == \
+        f"{expected}\n"
+
+
+@pytest.mark.parametrize("size", ["1m", "1kb", "1Ki", "1iB"])
+def test_dd_rejects_the_suffixes_coreutils_rejects(node, size):
+    result = node.sh(f"dd if=/dev/zero of=/tmp/s bs={size} count=1")
+    assert result.rc == 1 and result.stderr == f"dd: invalid number: '{size}'\n"

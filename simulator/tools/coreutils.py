@@ -424,6 +424,10 @@ def _kind(e) -> str:
         return "symbolic link"
     if e.is_blk:
         return "block special file"
+    if st.S_ISCHR(e.mode):
+        return "character special file"
+    if st.S_ISFIFO(e.mode):
+        return "fifo"
     return "regular file" if e.size else "regular empty file"
 
 

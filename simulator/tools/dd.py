@@ -5,8 +5,9 @@ from ..fs.base import FsError
 from . import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 
-_MULT = {"c": 1, "w": 2, "b": 512, "kB": 1000, "K": 1024, "KiB": 1024, "MB": 10**6, "M": 1 << 20,
-         "MiB": 1 << 20, "GB": 10**9, "G": 1 << 30, "GiB": 1 << 30, "TB": 10**12, "T": 1 << 40}
+_MULT = {"c": 1, "w": 2, "b": 512, "kB": 1000, "KB": 1000, "k": 1024, "K": 1024, "kiB": 1024, "KiB": 1024}
+for _i, _p in enumerate("MGTPE", 2):   # coreutils' xstrtoumax: X, XiB (powers of 1024), XB (of 1000)
+    _MULT.update({_p: 1 << (10 * _i), _p + "iB": 1 << (10 * _i), _p + "B": 10 ** (3 * _i)})
 
 # Throughput the virtual clock charges: a fixed cost per record plus bytes at 400 MB/s.
 RECORD_COST = 1e-6
@@ -16,7 +17,7 @@ BYTE_RATE = 400e6
 def parse_number(text: str, operand: str) -> int:
     total = 1
     for factor in text.split("x"):
-        digits = factor.rstrip("cwbkKMGTBi")
+        digits = factor.rstrip("cwbkKMGTPEBi")
         suffix = factor[len(digits):]
         if not digits.isdigit() or (suffix and suffix not in _MULT):
             raise Abort(f"dd: invalid number: '{text}'\n")

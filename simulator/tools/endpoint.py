@@ -1,4 +1,5 @@
-"""What tools read and write: a file in some filesystem, a block device, /dev/zero or /dev/null."""
+"""What tools read and write: a file in some filesystem, a block device, /dev/zero, /dev/null or
+/dev/urandom (whose bytes come from the node's seeded RNG, so a run that reads it still repeats)."""
 from __future__ import annotations
 
 import errno
@@ -8,6 +9,9 @@ from ..fs.base import FsError
 
 DEV_NULL = (1, 3)
 DEV_ZERO = (1, 5)
+DEV_RANDOM = (1, 8)
+DEV_URANDOM = (1, 9)
+_ENDLESS = (DEV_ZERO, DEV_RANDOM, DEV_URANDOM)
 
 
 class Endpoint:
@@ -25,7 +29,7 @@ class Endpoint:
         if self.device is not None:
             return self.device.size
         if self.special is not None:
-            return None if self.special == DEV_ZERO else 0
+            return None if self.special in _ENDLESS else 0
         return self.fs.getattr(self.ino).size
 
     def read(self, offset: int, length: int) -> bytes:
@@ -34,6 +38,8 @@ class Endpoint:
             return self.device.read(offset, length)
         if self.special == DEV_ZERO:
             return bytes(length)
+        if self.special in (DEV_RANDOM, DEV_URANDOM):
+            return self.node.rng.randbytes(length)
         if self.special is not None:
             return b""
         return self.fs.read(self.ino, offset, length)
@@ -57,6 +63,8 @@ class Endpoint:
     def data_ranges(self, offset: int, length: int) -> list[tuple[int, int]]:
         if self.device is not None:
             return self.device.data_ranges(offset, length)
+        if self.special in (DEV_RANDOM, DEV_URANDOM):
+            return [(offset, length)]
         if self.special is not None:
             return []
         return self.fs.data_ranges(self.ino, offset, length)
