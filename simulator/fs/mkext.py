@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 import uuid as uuidlib
 
-from .ext2 import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
+from .extgeo import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
                    LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
                    Geometry, _has_super, journal_blocks_for)
 from .jbd2 import JBD2_MAGIC

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 
-from .ext2 import COMPAT_HAS_JOURNAL, MAGIC
+from .extgeo import COMPAT_HAS_JOURNAL, MAGIC
 from .swap import probe_swap
 
 

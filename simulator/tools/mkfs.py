@@ -4,8 +4,9 @@ from __future__ import annotations
 import uuid as uuidlib
 
 from ..fs.base import FsError
-from ..fs.ext2 import plan_geometry
+from ..fs.extgeo import plan_geometry
 from ..fs.mkext import make_filesystem
+from ..fs.probe import fs_type
 from ..fs.swap import make_swap
 from . import Abort, Result, tool
 from .endpoint import open_endpoint
@@ -213,14 +214,14 @@ def mkswap(node, argv, stdin):
     args = argv[1:]
     label = ""
     fixed_uuid = None
-    extended: list[str] = []
-    inode_ratio = inode_count = None
     positional = []
     i = 0
     while i < len(args):
         if args[i] in ("-L", "-U", "-p") and i + 1 < len(args):
             if args[i] == "-L":
                 label = args[i + 1]
+            elif args[i] == "-U":
+                fixed_uuid = args[i + 1]
             i += 2
             continue
         if args[i] in ("-f", "-c"):
@@ -251,13 +252,56 @@ def mkswap(node, argv, stdin):
         raise Abort("mkswap: error: swap area needs to be at least 40 KiB\n")
     pages = size // 4096
     swap_uuid = node.rng.uuid4()
+    if fixed_uuid is not None:
+        try:
+            swap_uuid = uuidlib.UUID(fixed_uuid)
+        except ValueError:
+            raise Abort("mkswap: error: parsing UUID failed\n") from None
+    err = "" if node.dialect.util_linux.startswith("2.17") else _swap_file_warnings(ep, device)
+    old = fs_type(ep)
+    if old is not None and not node.dialect.util_linux.startswith("2.17"):
+        err += f"mkswap: {device}: warning: wiping old {old} signature.\n"
     make_swap(ep, size, swap_uuid, label)
     usable = (pages - 1) * 4096
-    mib = usable / (1 << 20)
-    size_text = f"{mib:.0f} MiB" if abs(mib - round(mib)) < 0.05 else f"{mib:.1f} MiB"
     if node.dialect.util_linux.startswith("2.17"):
         out = f"Setting up swapspace version 1, size = {usable // 1024} KiB\n"
     else:
-        out = f"Setting up swapspace version 1, size = {size_text} ({usable} bytes)\n"
+        out = f"Setting up swapspace version 1, size = {size_to_human_string(usable)} ({usable} bytes)\n"
     out += f"{'no label' if not label else 'LABEL=' + label}, UUID={swap_uuid}\n"
-    return Result(0, out)
+    return Result(0, out, err)
+
+
+def _swap_file_warnings(ep, device: str) -> str:
+    """util-linux 2.38 on a swap file: group/other access, and holes the kernel may refuse to swap to."""
+    if ep.kind != "file":
+        return ""
+    out = ""
+    mode = ep.fs.getattr(ep.ino).mode & 0o7777
+    if mode & 0o077:
+        out += f"mkswap: {device}: insecure permissions {mode:04o}, fix with: chmod 0600 {device}\n"
+    size = ep.size or 0
+    covered = sum(n for _, n in ep.data_ranges(0, size))
+    if covered < size:
+        # the simulator keeps no zero page: a file filled with written zeros counts as holes here
+        out += (f"\nmkswap: {device} contains holes or other unsupported extents.\n"
+                "        This swap file can be rejected by kernel on swap activation!\n"
+                "        Use --verbose for more details.\n\n")
+    return out
+
+
+def size_to_human_string(n: int) -> str:
+    """util-linux's size_to_human_string(SIZE_SUFFIX_SPACE | SIZE_SUFFIX_3LETTER): binary units, one decimal
+    rounded half up, a carry into the integer, a trailing zero dropped."""
+    exp = 0
+    while exp < 60 and n >= 1 << (exp + 10):
+        exp += 10
+    letter = "BKMGTPE"[exp // 10]
+    suffix = " B" if letter == "B" else f" {letter}iB"
+    dec, frac = (n >> exp, n % (1 << exp)) if exp else (n, 0)
+    if frac:
+        frac = ((frac * 1000 >> exp) + 50) // 100 * 10
+        if frac == 100:
+            dec, frac = dec + 1, 0
+    if frac:
+        return f"{dec}.{frac // 10}{suffix}"
+    return f"{dec}{suffix}"

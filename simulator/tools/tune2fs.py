@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import struct
 
-from ..fs.ext2 import _has_super
+from ..fs.extgeo import _has_super
 
 from ..fs.base import FsError
-from ..fs.ext2 import MAGIC
+from ..fs.extgeo import MAGIC
 from . import Abort, Result, tool
 from .coreutils import _GROUPS, _USERS
 from .e2p import list_super
