@@ -35,7 +35,12 @@ def _dq_escape(m: re.Match) -> str:
     return "" if m.group(1) == "\n" else m.group(1)
 
 
+_NEEDS_LEXER = re.compile(r"['\"\\#<>|&;()\n\r\x0b\x0c]")
+
+
 def tokenize(source: str) -> list:
+    if _NEEDS_LEXER.search(source) is None:   # most logged lines: plain words between spaces and tabs
+        return [Word(w) for w in source.replace("\t", " ").split(" ") if w]
     tokens: list = []
     i, n = 0, len(source)
     current: list[str] | None = None

@@ -40,21 +40,30 @@ class SparseData:
         _writes[0] += 1
         pos = 0
         length = len(data)
-        view = memoryview(data)
+        pages = self.pages
         while pos < length:
             index, in_page = divmod(offset + pos, PAGE)
-            n = min(PAGE - in_page, length - pos)
-            chunk = view[pos:pos + n]
-            page = self.pages.get(index)
+            n = PAGE - in_page
+            if n > length - pos:
+                n = length - pos
+            chunk = data[pos:pos + n]
+            if n == PAGE:   # a whole page replaced: no read-modify-write
+                if chunk == _ZERO_PAGE:
+                    pages.pop(index, None)
+                else:
+                    pages[index] = bytearray(chunk)
+                pos += n
+                continue
+            page = pages.get(index)
             if page is None:
                 if _ZERO_PAGE.startswith(chunk):   # all zeros; any() would walk it byte by byte
                     pos += n
                     continue
                 page = bytearray(PAGE)
-                self.pages[index] = page
+                pages[index] = page
             page[in_page:in_page + n] = chunk
             if page == _ZERO_PAGE:
-                del self.pages[index]
+                del pages[index]
             pos += n
 
     def zero(self, offset: int, length: int) -> None:
