@@ -1,10 +1,12 @@
 """The bit of POSIX shell that logged traces use: quotes, pipes, `;`, `&&`, `||`, redirects, env prefixes."""
 from __future__ import annotations
 
+import errno
 import re
 
 from dataclasses import dataclass, field
 
+from .fs.base import FsError
 from .tools import Result
 
 OPERATORS = ("2>&1", "&&", "||", ">>", "2>", ";", "|", ">", "<", "\n")
@@ -201,6 +203,18 @@ def _write_redirect(node, target: str, data: bytes, append: bool) -> None:
     ep.write(ep.size or 0 if append else 0, data)
 
 
+def _read_redirect(node, target: str) -> str:
+    """`<`: a file's bytes, nothing from /dev/null; an endless device (/dev/zero) cannot be read whole."""
+    from .tools.endpoint import open_endpoint
+    ep = open_endpoint(node, target)
+    if ep.kind == "file" and ep.fs.getattr(ep.ino).is_dir:
+        raise FsError(errno.EISDIR)
+    size = ep.size
+    if size is None:
+        raise ValueError("endless input is not modelled")
+    return ep.read(0, size).decode(errors="surrogateescape")
+
+
 def _run_command(node, command: Command, stdin: str | None) -> Result:
     if not command.env:
         return _run_redirected(node, command, stdin)
@@ -216,9 +230,9 @@ def _run_redirected(node, command: Command, stdin: str | None) -> Result:
     for op, target in command.redirects:
         if op == "<":
             try:
-                stdin = node.kernel.vfs.read_file(node.abspath(target)).decode(errors="surrogateescape")
+                stdin = _read_redirect(node, target)
             except Exception as exc:  # noqa: BLE001 - the shell reports any open failure the same way
-                return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+                return Result(1, "", f"bash: line 1: {target}: {getattr(exc, 'strerror', exc)}\n")
     result = node.run(command.argv, stdin) if command.argv else Result()
     for op, target in command.redirects:
         if op in (">", ">>", "2>"):
@@ -226,7 +240,7 @@ def _run_redirected(node, command: Command, stdin: str | None) -> Result:
             try:
                 _write_redirect(node, target, data.encode(errors="surrogateescape"), append=op == ">>")
             except Exception as exc:  # noqa: BLE001
-                return Result(1, "", f"bash: {target}: {getattr(exc, 'strerror', exc)}\n")
+                return Result(1, "", f"bash: line 1: {target}: {getattr(exc, 'strerror', exc)}\n")
             result = Result(result.rc, result.stdout, "") if op == "2>" else Result(result.rc, "", result.stderr)
         elif op == "2>&1":
             result = Result(result.rc, result.stdout + result.stderr, "")

@@ -60,6 +60,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
     bb = Blockblob(store, blob_id, size_bytes)
     locked = False
+    meta: dict[str, str | None] = {}
     try:
         stats = io.stat([bb.blocks_path])
         exists = bb.blocks_path in stats
@@ -73,15 +74,23 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             actual = stats[bb.blocks_path][0]
             if size_bytes and actual != size_bytes:
                 raise BlobError("SIGNATURE", f"blob {blob_id} has size {actual}, expected {size_bytes}")
-            stored_sig = io.read(store.path_of(blob_id, "sig")) or ""
+            # the fast path reads sig, hollow, dm and loopback at once; NC reads each when it needs it
+            if io.fast:
+                meta = io.read_many([store.path_of(blob_id, s) for s in ("sig", "hollow", "dm", "loopback")])
+            stored_sig = (meta.get(store.path_of(blob_id, "sig")) if io.fast
+                          else io.read(store.path_of(blob_id, "sig"))) or ""
             if sig and stored_sig != sig:
                 raise BlobError("SIGNATURE", f"signature mismatch on blob {blob_id}")
             bb.size_bytes = actual
-            bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
-            bb.dm = store.read_lines(blob_id, "dm")
+            if io.fast:
+                bb.hollow = meta[store.path_of(blob_id, "hollow")] is not None
+                bb.dm = [line for line in (meta[store.path_of(blob_id, "dm")] or "").split("\n") if line]
+            else:
+                bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
+                bb.dm = store.read_lines(blob_id, "dm")
         store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
-        _ensure_loop(store, bb)
+        _ensure_loop(store, bb, (meta[store.path_of(blob_id, "loopback")] or "") if meta else None)
         return bb
     except Exception:
         if bb.created:
@@ -113,10 +122,13 @@ def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None) -> N
         store.unlock_store()
 
 
-def _ensure_loop(store: Blobstore, bb: Blockblob) -> None:
-    """A recorded loop is trusted if it is still a block device (only fsck checks what it points at)."""
+def _ensure_loop(store: Blobstore, bb: Blockblob, recorded: str | None = None) -> None:
+    """A recorded loop is trusted if it is still a block device (only fsck checks what it points at).
+    `recorded`: the loopback file as already read, if it was."""
     path = store.path_of(bb.id, "loopback")
-    recorded = store.io.read(path) or ""
+    if recorded is None:
+        recorded = store.io.read(path)
+    recorded = recorded or ""
     if recorded and store.io.is_block(recorded):
         bb.loop = recorded
         return

@@ -83,8 +83,7 @@ class Blobstore:
 
     # files, with the original's modes ----------------------------------------------------------
     def write_file(self, path: str, text: str) -> None:
-        self.io.write(path, text)
-        self.restrict(path)
+        self.io.write_with_mode(path, text, FILE_PERM)
 
     def restrict(self, path: str) -> None:
         """BLOBSTORE_FILE_PERM: no other user reads a blob's metadata or data, none writes anything."""
@@ -149,6 +148,8 @@ class Blobstore:
         if size_mtime is None:
             size_mtime = self.io.stat([blocks]).get(blocks, (0, 0.0))
         size, mtime = size_mtime
+        if self.io.fast:
+            return self._info_batched(blob_id, size, mtime)
         deps = self.read_lines(blob_id, "deps")
         mapped_in = sum(int(d.split()[4]) * 512 for d in deps if len(d.split()) == 5 and d.split()[2] == "map")
         lock_path = self.path_of(blob_id, "lock")
@@ -159,6 +160,20 @@ class Blobstore:
         return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened, abandoned,
                         bool(self.read_lines(blob_id, "refs")), bool(deps or self.read_lines(blob_id, "dm")),
                         self.io.exists(self.path_of(blob_id, "hollow")))
+
+    def _info_batched(self, blob_id: str, size: int, mtime: float) -> BlobInfo:
+        """`info` from one read of the blob's metadata files (the fast path)."""
+        suffixes = ("deps", "lock", "refs", "dm", "hollow")
+        texts = self.io.read_many([self.path_of(blob_id, s) for s in suffixes])
+        meta = {s: texts[self.path_of(blob_id, s)] for s in suffixes}
+
+        def lines(suffix: str) -> list[str]:
+            return [line for line in (meta[suffix] or "").split("\n") if line]
+        deps = lines("deps")
+        mapped_in = sum(int(d.split()[4]) * 512 for d in deps if len(d.split()) == 5 and d.split()[2] == "map")
+        opened = self.locks.holder(self.path_of(blob_id, "lock")) is not None
+        return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened, not opened and bool(meta["lock"]),
+                        bool(lines("refs")), bool(deps or lines("dm")), meta["hollow"] is not None)
 
     def scan(self, exclude: str | None = None) -> list[BlobInfo]:
         ids = [i for i in self.ids() if i != exclude]

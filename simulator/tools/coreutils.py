@@ -444,7 +444,7 @@ def sort(node, argv, stdin):
     return Result(0, "".join(line + "\n" for line in lines))
 
 
-@tool("true", "udevadm", "modprobe")
+@tool("true", ":", "udevadm", "modprobe")
 def noop(node, argv, stdin):
     return Result(0)
 

@@ -90,45 +90,101 @@ def _canonical_missing(vfs, full: str) -> str:
 
 @tool("find")
 def find(node, argv, stdin):
-    """`find ROOT... [-type f|d|l] [-name GLOB]`: paths in directory order, depth first, like GNU find."""
+    """`find ROOT... [-maxdepth N] [-type f|d|l] [-name GLOB] [-printf FMT] [-exec CMD {} ;]`: paths in
+    directory order, depth first, like GNU find; the actions run per matching path, left to right (-print
+    when there is none). -printf knows %p %f %s %% and \\n \\0 \\t \\\\."""
     args = argv[1:]
     roots = []
     while args and not args[0].startswith("-"):
         roots.append(args.pop(0))
     kind = name = None
+    maxdepth = None
+    actions: list[tuple[str, object]] = []
     while args:
         opt = args.pop(0)
-        if opt in ("-type", "-name") and args:
+        if opt in ("-type", "-name", "-maxdepth", "-printf", "-exec") and not args:
+            raise Abort(f"find: missing argument to `{opt}'\n")
+        if opt == "-type":
+            kind = args.pop(0)
+        elif opt == "-name":
+            name = args.pop(0)
+        elif opt == "-maxdepth":
             value = args.pop(0)
-            if opt == "-type":
-                kind = value
-            else:
-                name = value
+            if not value.isdigit():
+                raise Abort(f"find: Expected a positive decimal integer argument to -maxdepth, but got '{value}'\n")
+            maxdepth = int(value)
+        elif opt == "-printf":
+            actions.append(("printf", args.pop(0)))
+        elif opt == "-exec":
+            if ";" not in args:
+                raise Abort("find: missing argument to `-exec'\n")
+            end = args.index(";")
+            actions.append(("exec", args[:end]))
+            args = args[end + 1:]
         else:
             raise Abort(f"find: unknown predicate `{opt}'\n")
     vfs = node.kernel.vfs
-    out, err = [], ""
+    out: list[str] = []
+    err = ""
 
     def matches(path: str, attr) -> bool:
         if kind == "f" and not attr.is_reg or kind == "d" and not attr.is_dir or kind == "l" and not attr.is_lnk:
             return False
         return name is None or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], name)
 
-    def visit(path: str, loc) -> None:
+    def act(path: str, attr) -> None:
+        nonlocal err
+        if not actions:
+            out.append(path + "\n")
+        for action, value in actions:
+            if action == "printf":
+                out.append(_find_printf(value, path, attr))
+            else:
+                result = node.run([path if word == "{}" else word for word in value])
+                out.append(result.stdout)
+                err += result.stderr
+                if result.rc != 0:   # -exec is also a test: what follows it runs only if the command succeeded
+                    return
+
+    def visit(path: str, loc, depth: int) -> None:
         attr = loc.fs.getattr(loc.ino)
         if matches(path, attr):
-            out.append(path + "\n")
-        if attr.is_dir:
+            act(path, attr)
+        if attr.is_dir and (maxdepth is None or depth < maxdepth):
             for child, _ in loc.fs.readdir(loc.ino):   # lookup_child steps into mounted filesystems
                 if child not in (".", ".."):
-                    visit(path.rstrip("/") + "/" + child, vfs.lookup_child(loc, child))
+                    visit(path.rstrip("/") + "/" + child, vfs.lookup_child(loc, child), depth + 1)
 
+    failed = False
     for root in roots or ["."]:
         try:
-            visit(root, vfs.walk(node.abspath(root), follow=False))
+            loc = vfs.walk(node.abspath(root), follow=False)
         except FsError as exc:
             err += f"find: '{root}': {exc.strerror}\n"
-    return Result(1 if err else 0, "".join(out), err)
+            failed = True
+            continue
+        visit(root, loc, 0)
+    return Result(1 if failed else 0, "".join(out), err)
+
+
+def _find_printf(fmt: str, path: str, attr) -> str:
+    out, i = [], 0
+    while i < len(fmt):
+        c = fmt[i]
+        nxt = fmt[i + 1] if i + 1 < len(fmt) else ""
+        if c == "%" and nxt in ("p", "f", "s", "%"):
+            out.append({"p": path, "f": path.rstrip("/").rsplit("/", 1)[-1] or "/", "s": str(attr.size),
+                        "%": "%"}[nxt])
+            i += 2
+        elif c == "\\" and nxt in ("n", "0", "t", "\\"):
+            out.append({"n": "\n", "0": "\0", "t": "\t", "\\": "\\"}[nxt])
+            i += 2
+        elif c == "%" and nxt:
+            raise Abort(f"find (simulated): -printf directive '%{nxt}' is not modelled\n")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 @tool("test", "[")
@@ -178,3 +234,47 @@ def cmp(node, argv, stdin):
     prefix = a[:common]
     line = prefix.count(10) + (0 if prefix.endswith(b"\n") else 1)
     return Result(1, "", f"cmp: EOF on {short} after byte {common}, line {line}\n")
+
+
+@tool("install")
+def install(node, argv, stdin):
+    """`install [-m MODE] SRC DEST`: a copy with the given mode (0755 by default). An existing file is
+    rewritten in place, keeping its inode, as GNU install does; DEST may be a directory. SRC /dev/stdin is the
+    command's stdin: the one-command way to write a file with its mode."""
+    args = argv[1:]
+    mode = 0o755
+    paths = []
+    while args:
+        a = args.pop(0)
+        if a == "-m" and args:
+            text = args.pop(0)
+            if not text or any(c not in "01234567" for c in text) or int(text, 8) > 0o7777:
+                raise Abort(f"install: invalid mode '{text}'\n")
+            mode = int(text, 8)
+        elif a.startswith("-") and a != "-":
+            raise Abort(f"install (simulated): option '{a}' is not modelled\n")
+        else:
+            paths.append(a)
+    if len(paths) != 2:
+        raise Abort("install (simulated): only `install [-m MODE] SRC DEST` is modelled\n")
+    src, dest = paths
+    vfs = node.kernel.vfs
+    if src == "/dev/stdin":
+        data = (stdin or "").encode("utf-8", "surrogateescape")
+    else:
+        try:
+            data = vfs.read_file(node.abspath(src))
+        except FsError as exc:
+            raise Abort(f"install: cannot stat '{src}': {exc.strerror}\n")
+    target = node.abspath(dest)
+    try:
+        if vfs.stat(target).is_dir:
+            target = target.rstrip("/") + "/" + src.rstrip("/").rsplit("/", 1)[-1]
+    except FsError:
+        pass
+    try:
+        loc = vfs.write_file(target, data, mode=mode)
+    except FsError as exc:
+        raise Abort(f"install: cannot create regular file '{dest}': {exc.strerror}\n")
+    loc.fs.setattr(loc.ino, mode=mode)
+    return Result(0)
