@@ -1,0 +1,92 @@
+"""The fast path's metadata round trips: one `find` reads several files, one `install` writes one with its
+mode; both must give exactly what NC's `cat`/`tee`+`chmod` give, and the simulator's tools must behave as
+this machine's GNU tools do."""
+import shutil
+import subprocess
+
+import pytest
+
+from engine.nodeio import NodeIO, _split_sized
+from harness.backends.sim import SimHost
+
+TRICKY = {
+    "/tmp/m/sig": "line one\n/tmp/m/dm\n12\nfake record\n",   # looks like a record header
+    "/tmp/m/empty": "",
+    "/tmp/m/dm": "euca-a\neuca-b\n",
+    "/tmp/m/bin": "\udcff\udcfe raw bytes",
+}
+
+
+def _node_io(fast: bool):
+    host = SimHost()
+    commands = []
+    run = host.run
+
+    def counting(argv, stdin=None):
+        commands.append(list(argv))
+        return run(argv, stdin)
+    host.run = counting
+    io = NodeIO(host)
+    io.fast = fast
+    io.mkdirs("/tmp/m")
+    for path, text in TRICKY.items():
+        io.write(path, text)
+    commands.clear()
+    return io, commands
+
+
+def test_read_many_is_one_command_and_reads_what_cat_reads():
+    paths = list(TRICKY) + ["/tmp/m/missing", "/tmp/m"]
+    slow, slow_cmds = _node_io(fast=False)
+    fast, fast_cmds = _node_io(fast=True)
+    expected = slow.read_many(paths)
+    assert expected == {p: (TRICKY.get(p) or None) for p in paths}
+    assert len(slow_cmds) == len(paths)
+    assert fast.read_many(paths) == expected
+    assert len(fast_cmds) == 1 and fast_cmds[0][0] == "find"
+
+
+def test_split_sized_refuses_what_it_cannot_split():
+    assert _split_sized(b"/a\n3\nxyz/b\n0\n") == {"/a": "xyz", "/b": ""}
+    assert _split_sized(b"/a\n9\nxyz") is None           # shorter than its size
+    assert _split_sized(b"/a\nnot-a-size\nxyz") is None
+    assert _split_sized(b"") == {}
+
+
+def test_write_with_mode_is_one_install_on_the_fast_path():
+    for fast, count in ((False, 2), (True, 1)):
+        io, cmds = _node_io(fast)
+        io.write_with_mode("/tmp/m/lock", "owner/1", 0o660)
+        assert len(cmds) == count
+        assert io.quiet(["stat", "-c", "%a %s", "/tmp/m/lock"]).stdout == "660 7\n"
+        assert io.read("/tmp/m/lock") == "owner/1"
+
+
+SETUP = ("rm -rf {d} && mkdir -p {d}/sub && printf 'a\\nb' > {d}/one && : > {d}/empty && "
+         "printf 'x\\n' > {d}/two && echo s > {d}/sub/deep; ")
+FIND_CASES = [
+    "find {d}/one {d}/missing {d}/empty {d}/two {d} -maxdepth 0 -type f -printf '%p\\n%s\\n' -exec cat {{}} \\;",
+    "find {d} -maxdepth 1 -type f -name 'o*' -printf '%f|%%|\\t\\n'", "find {d} -maxdepth 0",
+    "find {d} -type f -name deep", "find {d}/one -exec", "find {d}/one -maxdepth", "find {d}/one -printf",
+    "find {d}/one -maxdepth x", "find {d}/one -maxdepth 0 -exec echo X {{}} Y \\;",
+    "find {d}/one -maxdepth 0 -exec false \\; -printf never",
+]
+INSTALL_CASES = [
+    "echo hello > {d}/ex && printf 'new\\n' | install -m 0660 /dev/stdin {d}/ex && stat -c '%a %s' {d}/ex && cat {d}/ex",
+    "install -m 0660 /dev/stdin {d}/nonexist/x < /dev/null", "install -m 0660 {d}/nope {d}/x2",
+    "install -m 9999 /dev/stdin {d}/x3 </dev/null",
+    "mkdir -p {d}/idir && echo q | install -m 0600 /dev/stdin {d}/idir && stat -c '%a %s' {d}/idir/stdin",
+    "echo z > {d}/src1 && install {d}/src1 {d}/dst1 && stat -c '%a' {d}/dst1",
+]
+
+
+@pytest.mark.skipif(shutil.which("find") is None or shutil.which("install") is None, reason="needs GNU tools")
+@pytest.mark.parametrize("case", FIND_CASES + INSTALL_CASES)
+def test_find_and_install_like_gnu(case, tmp_path):
+    real_dir = str(tmp_path / "fx")
+    script = SETUP + case
+    real = subprocess.run(["bash", "-c", script.format(d=real_dir)], capture_output=True, text=True,
+                          env={"LANG": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    sim = SimHost().node.sh(script.format(d="/tmp/fx"))
+    assert (sim.rc, sim.stdout, sim.stderr) == (real.returncode, real.stdout.replace(real_dir, "/tmp/fx"),
+                                                real.stderr.replace(real_dir, "/tmp/fx"))
