@@ -125,17 +125,27 @@ class NodeIO:
         return result.stdout if result.rc == 0 and result.stdout else None
 
     def read_many(self, paths: list[str]) -> dict[str, str | None]:
-        """Several whole-file reads, each as `read` gives it (missing or empty: None). On the fast path one
-        `find` prints each existing regular file's path, size and bytes, so the sizes split the contents
-        without any guessing; NC's way (and any output that does not parse) is a `cat` per file."""
-        if not self.fast or not paths or not all(p.startswith("/") and "\n" not in p for p in paths):
+        """Several whole-file reads, each as `read` gives it (missing or empty: None)."""
+        if not self.fast:
             return {p: self.read(p) for p in paths}
-        result = self.quiet(["find", *paths, "-maxdepth", "0", "-type", "f", "-printf", "%p\\n%s\\n",
-                             "-exec", "cat", "{}", ";"], check=False)
-        found = _split_sized(result.stdout.encode("utf-8", "surrogateescape"))
-        if found is None or not set(found) <= set(paths):
-            return {p: self.read(p) for p in paths}
+        found = self.read_files(paths)
         return {p: (found.get(p) or None) for p in paths}
+
+    def read_files(self, paths: list[str]) -> dict[str, str]:
+        """The regular files among `paths` that exist, with their contents (empty ones too). On the fast path
+        one `find` prints each one's path, size and bytes, so the sizes split the contents without guessing;
+        otherwise (and for output that does not parse) a `test -f` and a `cat` per file."""
+        if self.fast and paths and all(p.startswith("/") and "\n" not in p for p in paths):
+            result = self.quiet(["find", *paths, "-maxdepth", "0", "-type", "f", "-printf", "%p\\n%s\\n",
+                                 "-exec", "cat", "{}", ";"], check=False)
+            found = _split_sized(result.stdout.encode("utf-8", "surrogateescape"))
+            if found is not None and set(found) <= set(paths):
+                return found
+        out = {}
+        for p in paths:
+            if self.quiet(["test", "-f", p], check=False).rc == 0:
+                out[p] = self.quiet(["cat", p], check=False).stdout
+        return out
 
     def write(self, path: str, text: str) -> None:
         self.quiet(["tee", path], text)

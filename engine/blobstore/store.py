@@ -161,19 +161,23 @@ class Blobstore:
                         bool(self.read_lines(blob_id, "refs")), bool(deps or self.read_lines(blob_id, "dm")),
                         self.io.exists(self.path_of(blob_id, "hollow")))
 
+    INFO_FILES = ("deps", "lock", "refs", "dm", "hollow")
+
     def _info_batched(self, blob_id: str, size: int, mtime: float) -> BlobInfo:
         """`info` from one read of the blob's metadata files (the fast path)."""
-        suffixes = ("deps", "lock", "refs", "dm", "hollow")
-        texts = self.io.read_many([self.path_of(blob_id, s) for s in suffixes])
-        meta = {s: texts[self.path_of(blob_id, s)] for s in suffixes}
+        return self.info_from(blob_id, size, mtime,
+                              self.io.read_files([self.path_of(blob_id, s) for s in self.INFO_FILES]))
 
+    def info_from(self, blob_id: str, size: int, mtime: float, files: dict[str, str]) -> BlobInfo:
+        """`info` from metadata files already read (path -> contents, for those that exist)."""
         def lines(suffix: str) -> list[str]:
-            return [line for line in (meta[suffix] or "").split("\n") if line]
+            return [line for line in files.get(self.path_of(blob_id, suffix), "").split("\n") if line]
         deps = lines("deps")
         mapped_in = sum(int(d.split()[4]) * 512 for d in deps if len(d.split()) == 5 and d.split()[2] == "map")
         opened = self.locks.holder(self.path_of(blob_id, "lock")) is not None
-        return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened, not opened and bool(meta["lock"]),
-                        bool(lines("refs")), bool(deps or lines("dm")), meta["hollow"] is not None)
+        return BlobInfo(blob_id, max(0, size - mapped_in), mtime, opened,
+                        not opened and bool(files.get(self.path_of(blob_id, "lock"))), bool(lines("refs")),
+                        bool(deps or lines("dm")), self.path_of(blob_id, "hollow") in files)
 
     def scan(self, exclude: str | None = None) -> list[BlobInfo]:
         ids = [i for i in self.ids() if i != exclude]
