@@ -154,7 +154,8 @@ class NodeIO:
         """A file written and given its mode: NC's write then chmod, or on the fast path one `install` (which
         rewrites an existing file in place)."""
         if self.fast:
-            self.quiet(["install", "-m", f"0{mode:o}", "/dev/stdin", path], text)
+            # /proc/self/fd/0, not /dev/stdin: a minimal node (our QEMU one) has no /dev/stdin link
+            self.quiet(["install", "-m", f"0{mode:o}", "/proc/self/fd/0", path], text)
         else:
             self.quiet(["tee", path], text)
             self.quiet(["chmod", f"0{mode:o}", path])

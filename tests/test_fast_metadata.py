@@ -77,6 +77,7 @@ INSTALL_CASES = [
     "install -m 9999 /dev/stdin {d}/x3 </dev/null",
     "mkdir -p {d}/idir && echo q | install -m 0600 /dev/stdin {d}/idir && stat -c '%a %s' {d}/idir/stdin",
     "echo z > {d}/src1 && install {d}/src1 {d}/dst1 && stat -c '%a' {d}/dst1",
+    "printf 'abc' | install -m 0660 /proc/self/fd/0 {d}/pfd && stat -c '%a %s' {d}/pfd && cat {d}/pfd",
 ]
 
 

@@ -239,7 +239,7 @@ def cmp(node, argv, stdin):
 @tool("install")
 def install(node, argv, stdin):
     """`install [-m MODE] SRC DEST`: a copy with the given mode (0755 by default). An existing file is
-    rewritten in place, keeping its inode, as GNU install does; DEST may be a directory. SRC /dev/stdin is the
+    rewritten in place, keeping its inode, as GNU install does; DEST may be a directory. SRC /dev/stdin or /proc/self/fd/0 is the
     command's stdin: the one-command way to write a file with its mode."""
     args = argv[1:]
     mode = 0o755
@@ -259,7 +259,7 @@ def install(node, argv, stdin):
         raise Abort("install (simulated): only `install [-m MODE] SRC DEST` is modelled\n")
     src, dest = paths
     vfs = node.kernel.vfs
-    if src == "/dev/stdin":
+    if src in ("/dev/stdin", "/proc/self/fd/0"):
         data = (stdin or "").encode("utf-8", "surrogateescape")
     else:
         try:
