@@ -1,12 +1,12 @@
-"""The fast path's metadata round trips: one `find` reads several files, one `install` writes one with its
-mode; both must give exactly what NC's `cat`/`tee`+`chmod` give, and the simulator's tools must behave as
-this machine's GNU tools do."""
+"""The fast path's metadata round trips: one `stat` and one `cat` read several files, one `install` writes one
+with its mode; both must give exactly what NC's `cat`/`tee`+`chmod` give, and the simulator's tools must
+behave as this machine's GNU tools do."""
 import shutil
 import subprocess
 
 import pytest
 
-from engine.nodeio import NodeIO, _split_sized
+from engine.nodeio import NodeIO
 from harness.backends.sim import SimHost
 
 TRICKY = {
@@ -35,7 +35,7 @@ def _node_io(fast: bool):
     return io, commands
 
 
-def test_read_many_is_one_command_and_reads_what_cat_reads():
+def test_read_many_is_a_stat_and_a_cat_and_reads_what_cat_reads():
     paths = list(TRICKY) + ["/tmp/m/missing", "/tmp/m"]
     slow, slow_cmds = _node_io(fast=False)
     fast, fast_cmds = _node_io(fast=True)
@@ -43,14 +43,22 @@ def test_read_many_is_one_command_and_reads_what_cat_reads():
     assert expected == {p: (TRICKY.get(p) or None) for p in paths}
     assert len(slow_cmds) == len(paths)
     assert fast.read_many(paths) == expected
-    assert len(fast_cmds) == 1 and fast_cmds[0][0] == "find"
+    assert [c[0] for c in fast_cmds] == ["stat", "cat"]
+    fast_cmds.clear()
+    assert fast.read_files(["/tmp/m/empty", "/tmp/m/missing"]) == {"/tmp/m/empty": ""}
+    assert [c[0] for c in fast_cmds] == ["stat"]   # nothing has bytes: no cat
 
 
-def test_split_sized_refuses_what_it_cannot_split():
-    assert _split_sized(b"/a\n3\nxyz/b\n0\n") == {"/a": "xyz", "/b": ""}
-    assert _split_sized(b"/a\n9\nxyz") is None           # shorter than its size
-    assert _split_sized(b"/a\nnot-a-size\nxyz") is None
-    assert _split_sized(b"") == {}
+def test_read_files_falls_back_when_the_bytes_do_not_add_up():
+    fast, cmds = _node_io(fast=True)
+    stat = fast.quiet
+
+    def shrinking(argv, stdin=None, check=True):
+        if argv[0] == "cat" and len(argv) > 2:   # a file rewritten between the stat and the cat
+            fast.write("/tmp/m/dm", "x\n")
+        return stat(argv, stdin, check)
+    fast.quiet = shrinking
+    assert fast.read_files(["/tmp/m/sig", "/tmp/m/dm"]) == {"/tmp/m/sig": TRICKY["/tmp/m/sig"], "/tmp/m/dm": "x\n"}
 
 
 def test_write_with_mode_is_one_install_on_the_fast_path():

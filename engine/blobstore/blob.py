@@ -40,6 +40,9 @@ class Blockblob:
         return self.store.revocation == "lru"
 
 
+OPEN_FILES = ("sig", "hollow", "dm", "loopback")   # what opening an existing blob reads
+
+
 def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool = False, excl: bool = False,
               hollow: bool = False, sig: str | None = None, timeout: float = 0.05) -> Blockblob:
     """blockblob_open: exclusive per-blob lock, space check and LRU purge on create, sig check on open,
@@ -60,9 +63,12 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
     bb = Blockblob(store, blob_id, size_bytes)
     locked = False
-    meta: dict[str, str | None] = {}
+    files: dict[str, str] | None = None   # the fast path's metadata files, read with the blocks file's stat
     try:
-        stats = io.stat([bb.blocks_path])
+        if io.fast:
+            stats, files = io.stat_and_read([bb.blocks_path], [store.path_of(blob_id, s) for s in OPEN_FILES])
+        else:
+            stats = io.stat([bb.blocks_path])
         exists = bb.blocks_path in stats
         if exists and create and excl:
             raise BlobError("EXIST", f"blob {blob_id} already exists")
@@ -74,23 +80,21 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             actual = stats[bb.blocks_path][0]
             if size_bytes and actual != size_bytes:
                 raise BlobError("SIGNATURE", f"blob {blob_id} has size {actual}, expected {size_bytes}")
-            # the fast path reads sig, hollow, dm and loopback at once; NC reads each when it needs it
-            if io.fast:
-                meta = io.read_many([store.path_of(blob_id, s) for s in ("sig", "hollow", "dm", "loopback")])
-            stored_sig = (meta.get(store.path_of(blob_id, "sig")) if io.fast
+            stored_sig = (files.get(store.path_of(blob_id, "sig")) if files is not None
                           else io.read(store.path_of(blob_id, "sig"))) or ""
             if sig and stored_sig != sig:
                 raise BlobError("SIGNATURE", f"signature mismatch on blob {blob_id}")
             bb.size_bytes = actual
-            if io.fast:
-                bb.hollow = meta[store.path_of(blob_id, "hollow")] is not None
-                bb.dm = [line for line in (meta[store.path_of(blob_id, "dm")] or "").split("\n") if line]
+            if files is not None:
+                bb.hollow = store.path_of(blob_id, "hollow") in files
+                bb.dm = [line for line in files.get(store.path_of(blob_id, "dm"), "").split("\n") if line]
             else:
                 bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
                 bb.dm = store.read_lines(blob_id, "dm")
         store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
-        _ensure_loop(store, bb, (meta[store.path_of(blob_id, "loopback")] or "") if meta else None)
+        _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None and exists
+                     else None)
         return bb
     except Exception:
         if bb.created:
@@ -159,15 +163,15 @@ def close_blob(bb: Blockblob) -> None:
 
 
 def _close_batched(store: Blobstore, bb: Blockblob, lock_path: str) -> None:
-    """close_blob on the fast path: the blocks file's stat says whether it exists, and one read of the metadata
-    files answers in-use, the recorded loop and whether the lock file is there."""
-    stats = store.io.stat([bb.blocks_path])
+    """close_blob on the fast path: one stat of the blocks and metadata files and one read of those with bytes
+    answer whether it exists, in-use, the recorded loop and whether the lock file is there."""
+    loopback = store.path_of(bb.id, "loopback")
+    stats, files = store.io.stat_and_read([bb.blocks_path],
+                                          [store.path_of(bb.id, s) for s in store.INFO_FILES] + [loopback])
     if bb.blocks_path not in stats:
-        if store.io.exists(lock_path):
+        if lock_path in files:
             store.io.write(lock_path, "")
         return
-    loopback = store.path_of(bb.id, "loopback")
-    files = store.io.read_files([store.path_of(bb.id, s) for s in store.INFO_FILES] + [loopback])
     info = store.info_from(bb.id, *stats[bb.blocks_path], files)
     if not (info.mapped or info.backed):
         _detach_own_loop(store, bb.id, files.get(loopback) or None, known=True)
