@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("diff-run", help="run scenarios or traces on two backends and compare them after every step")
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files, directories, or traces (.log, .txt, .sh)")
     p.add_argument("--backends", default="sim,uml", help="two backends, comma-separated (default sim,uml)")
+    p.add_argument("--fast-path", action="store_true",
+                   help="run the scenarios on the engine's fast path on both backends (those whose faults name "
+                        "NC's exact commands are skipped)")
     p.add_argument("--ignore", default="", metavar="ids,uuids",
                    help="ids: compare blob ids without their hash suffix; uuids: UUIDs as <uuid> (for scenarios "
                         "whose images are made on the node, so their digests and filesystem UUIDs, and the names "
@@ -139,6 +142,8 @@ def run(args) -> int:
                             f"{len(commands)} commands, replayed as debian12")
     for sc in scenarios:
         reason = next(filter(None, (sc.unmet(b) for b in backends)), "")
+        if args.fast_path and sc.engine_path == "compatible":
+            reason = "its faults name NC 3.3's exact commands (engine_path: compatible)"
         if reason:
             print(f"SKIP {sc.name}: {reason}")
             continue
@@ -146,7 +151,8 @@ def run(args) -> int:
         try:
             for backend in backends:
                 host = make_host(backend, dialect=sc.dialect, seed=sc.seed)
-                results.append(run_scenario(load(sc.path), host=host))
+                run = load(sc.path).fast_path() if args.fast_path else load(sc.path)
+                results.append(run_scenario(run, host=host))
         except ValueError as exc:
             print(f"nc-harness diff-run: {exc}", file=sys.stderr)
             return 2
