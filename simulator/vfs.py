@@ -78,13 +78,20 @@ class VFS:
     def root(self) -> Location:
         return self._enter(Location(self.root_fs, self.root_fs.root_ino))
 
-    def walk(self, path: str, follow: bool = True, cwd: str = "/", _links: int = 0) -> Location:
+    def _cacheable(self, path: str) -> bool:
+        """Whether lookups of `path` may use the cache (absolute, on a root fs that counts its removals), after
+        dropping it if a name went away since it was filled."""
         gen = getattr(self.root_fs, "generation", None)
         if gen is None or not path.startswith("/"):
-            return self._walk(path, follow, cwd, 0)[0]
+            return False
         if gen != self._walk_gen:
             self._walk_cache.clear()
             self._walk_gen = gen
+        return True
+
+    def walk(self, path: str, follow: bool = True, cwd: str = "/", _links: int = 0) -> Location:
+        if not self._cacheable(path):
+            return self._walk(path, follow, cwd, 0)[0]
         key = (path, follow)
         loc = self._walk_cache.get(key)
         if loc is not None:
@@ -182,12 +189,8 @@ class VFS:
         return loc, "/" + "/".join(canon)
 
     def canonical(self, path: str, cwd: str = "/") -> str:
-        gen = getattr(self.root_fs, "generation", None)
-        if gen is None or not path.startswith("/"):
+        if not self._cacheable(path):
             return self._walk(path, True, cwd, 0)[1]
-        if gen != self._walk_gen:
-            self._walk_cache.clear()
-            self._walk_gen = gen
         key = (path, None)   # beside walk's (path, follow) entries, under the same rules
         found = self._walk_cache.get(key)
         if found is None:

@@ -88,6 +88,11 @@ def _kbytes(k: int) -> str:
     return f"{(k + 2**39) >> 40} PB"
 
 
+def row(label: str, value) -> str:
+    """One line of the listing: the label and its colon padded to 26 columns."""
+    return f"{label + ':':<26}{value}\n"
+
+
 def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     (inodes, blocks, r_blocks, free_blocks, free_inodes, first_data_block, log_block, log_cluster,
      blocks_per_group, clusters_per_group, inodes_per_group, mtime, wtime) = struct.unpack_from("<13I", sb, 0)
@@ -97,11 +102,11 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     first_ino, inode_size = struct.unpack_from("<IH", sb, 84)
     block_size = 1024 << log_block
     lines = [
-        f"Filesystem volume name:   {_cstr(sb[120:136]) or '<none>'}\n",
-        f"Last mounted on:          {_cstr(sb[136:200]) or '<not available>'}\n",
-        f"Filesystem UUID:          {_uuid(sb[104:120])}\n",
+        row("Filesystem volume name", _cstr(sb[120:136]) or '<none>'),
+        row("Last mounted on", _cstr(sb[136:200]) or '<not available>'),
+        row("Filesystem UUID", _uuid(sb[104:120])),
         f"Filesystem magic number:  0x{magic:04X}\n",
-        f"Filesystem revision #:    {rev} {({0: '(original)', 1: '(dynamic)'}).get(rev, '(unknown)')}\n",
+        row("Filesystem revision #", f"{rev} {({0: '(original)', 1: '(dynamic)'}).get(rev, '(unknown)')}"),
         f"Filesystem features:     {_features(sb)}\n",
     ]
     flags = struct.unpack_from("<I", sb, 0x160)[0]
@@ -111,34 +116,34 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
         lines.append("Filesystem flags:         " + ("".join(names) + "\n" if names else "(none)\n"))
     lines.append(f"Default mount options:   {_mount_options(struct.unpack_from('<I', sb, 0x100)[0])}\n")
     if sb[0x200]:
-        lines.append(f"Mount options:            {_cstr(sb[0x200:0x240])}\n")
+        lines.append(row("Mount options", _cstr(sb[0x200:0x240])))
     lines.append(f"Filesystem state:         {'clean' if state & 1 else 'not clean'}"
                  f"{' with errors' if state & 2 else ''}\n")
     lines += [
-        f"Errors behavior:          {_ERRORS.get(errors, 'Unknown (continue)')}\n",
-        f"Filesystem OS type:       {_OS[creator_os] if creator_os < len(_OS) else '(unknown os)'}\n",
-        f"Inode count:              {inodes}\n",
-        f"Block count:              {blocks}\n",
-        f"Reserved block count:     {r_blocks}\n",
+        row("Errors behavior", _ERRORS.get(errors, 'Unknown (continue)')),
+        row("Filesystem OS type", _OS[creator_os] if creator_os < len(_OS) else '(unknown os)'),
+        row("Inode count", inodes),
+        row("Block count", blocks),
+        row("Reserved block count", r_blocks),
     ]
     overhead = struct.unpack_from("<I", sb, 0x248)[0]
     if overhead:
-        lines.append(f"Overhead clusters:        {overhead}\n")
+        lines.append(row("Overhead clusters", overhead))
     lines += [
-        f"Free blocks:              {free_blocks}\n",
-        f"Free inodes:              {free_inodes}\n",
-        f"First block:              {first_data_block}\n",
-        f"Block size:               {block_size}\n",
-        f"Fragment size:            {1024 << log_cluster}\n",
+        row("Free blocks", free_blocks),
+        row("Free inodes", free_inodes),
+        row("First block", first_data_block),
+        row("Block size", block_size),
+        row("Fragment size", 1024 << log_cluster),
     ]
     reserved_gdt = struct.unpack_from("<H", sb, 0xCE)[0]
     if reserved_gdt:
-        lines.append(f"Reserved GDT blocks:      {reserved_gdt}\n")
+        lines.append(row("Reserved GDT blocks", reserved_gdt))
     lines += [
-        f"Blocks per group:         {blocks_per_group}\n",
-        f"Fragments per group:      {clusters_per_group}\n",
-        f"Inodes per group:         {inodes_per_group}\n",
-        f"Inode blocks per group:   {(inodes_per_group * inode_size + block_size - 1) // block_size}\n",
+        row("Blocks per group", blocks_per_group),
+        row("Fragments per group", clusters_per_group),
+        row("Inodes per group", inodes_per_group),
+        row("Inode blocks per group", (inodes_per_group * inode_size + block_size - 1) // block_size),
     ]
     mkfs_time = struct.unpack_from("<I", sb, 0x108)[0]
     if mkfs_time:
@@ -146,8 +151,8 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     lines += [
         f"Last mount time:          {_ctime(mtime) if mtime else 'n/a' + chr(10)}",
         f"Last write time:          {_ctime(wtime)}",
-        f"Mount count:              {mnt_count}\n",
-        f"Maximum mount count:      {max_mnt}\n",
+        row("Mount count", mnt_count),
+        row("Maximum mount count", max_mnt),
         f"Last checked:             {_ctime(lastcheck)}",
         f"Check interval:           {checkinterval} ({interval_string(checkinterval)})\n",
     ]
@@ -155,33 +160,31 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
         lines.append(f"Next check after:         {_ctime(lastcheck + checkinterval)}")
     kbytes = struct.unpack_from("<Q", sb, 0x178)[0]
     if kbytes:
-        lines.append(f"Lifetime writes:          {_kbytes(kbytes)}\n")
-    lines.append(f"Reserved blocks uid:      {res_uid} (user {users.get(res_uid, 'unknown')})\n"
-                 if res_uid in users else f"Reserved blocks uid:      {res_uid} (user unknown)\n")
-    lines.append(f"Reserved blocks gid:      {res_gid} (group {groups[res_gid]})\n"
-                 if res_gid in groups else f"Reserved blocks gid:      {res_gid} (group unknown)\n")
+        lines.append(row("Lifetime writes", _kbytes(kbytes)))
+    lines.append(row("Reserved blocks uid", f"{res_uid} (user {users.get(res_uid, 'unknown')})"))
+    lines.append(row("Reserved blocks gid", f"{res_gid} (group {groups.get(res_gid, 'unknown')})"))
     if rev >= 1:
         lines += [f"First inode:              {first_ino}\n", f"Inode size:\t          {inode_size}\n"]
         min_extra, want_extra = struct.unpack_from("<HH", sb, 0x15C)
         if min_extra:
-            lines.append(f"Required extra isize:     {min_extra}\n")
+            lines.append(row("Required extra isize", min_extra))
         if want_extra:
-            lines.append(f"Desired extra isize:      {want_extra}\n")
+            lines.append(row("Desired extra isize", want_extra))
     if any(sb[0xD0:0xE0]):
-        lines.append(f"Journal UUID:             {_uuid(sb[0xD0:0xE0])}\n")
+        lines.append(row("Journal UUID", _uuid(sb[0xD0:0xE0])))
     journal_inum, journal_dev, last_orphan = struct.unpack_from("<III", sb, 0xE0)
     if journal_inum:
-        lines.append(f"Journal inode:            {journal_inum}\n")
+        lines.append(row("Journal inode", journal_inum))
     if journal_dev:
         lines.append(f"Journal device:\t          0x{journal_dev:04x}\n")
     if last_orphan:
-        lines.append(f"First orphan inode:       {last_orphan}\n")
+        lines.append(row("First orphan inode", last_orphan))
     hash_version = sb[0xFC]
     if struct.unpack_from("<I", sb, 92)[0] & 0x20 or hash_version:
         name = _HASHES[hash_version] if hash_version < len(_HASHES) else "unknown"
-        lines.append(f"Default directory hash:   {name}\n")
+        lines.append(row("Default directory hash", name))
     if any(sb[0xEC:0xFC]):
-        lines.append(f"Directory Hash Seed:      {_uuid(sb[0xEC:0xFC])}\n")
+        lines.append(row("Directory Hash Seed", _uuid(sb[0xEC:0xFC])))
     if sb[0xFD]:
         lines.append("Journal backup:           " + ("inode blocks\n" if sb[0xFD] == 1 else f"type {sb[0xFD]}\n"))
     return "".join(lines)
