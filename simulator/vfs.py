@@ -261,27 +261,27 @@ class VFS:
         return loc
 
     def mkdir_p(self, path: str, mode: int = 0o755) -> None:
-        """`mkdir -p`. Without `.`/`..` components: walk back to the deepest existing directory and create the
-        rest below it, instead of walking every prefix from the root."""
+        """`mkdir -p`. Without `.`/`..` components: each prefix is one (cached) lookup below the one before,
+        and the rest is created below the deepest that exists."""
         parts = [p for p in path.split("/") if p]
         if "." in parts or ".." in parts:
             return self._mkdir_each(parts, mode)
-        have = len(parts)
-        while have:
+        loc = self.root()
+        prefix = ""
+        for i, name in enumerate(parts):
+            prefix += "/" + name
             try:
-                loc = self.walk("/" + "/".join(parts[:have]))
+                found = self.walk(prefix)
             except FsError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
-                have -= 1
-                continue
-            if not loc.fs.getattr(loc.ino).is_dir:
-                raise FsError(errno.EEXIST if have == len(parts) else errno.ENOTDIR)
-            break
-        else:
-            loc = self.root()
-        for name in parts[have:]:
-            loc = Location(loc.fs, loc.fs.mkdir(loc.ino, name, mode))
+                for missing in parts[i:]:
+                    loc = Location(loc.fs, loc.fs.mkdir(loc.ino, missing, mode))
+                return
+            if not found.fs.getattr(found.ino).is_dir:
+                # GNU mkdir -p names the component it could not make a directory of
+                raise FsError(errno.EEXIST if i == len(parts) - 1 else errno.ENOTDIR, detail=prefix)
+            loc = found
 
     def _mkdir_each(self, parts: list[str], mode: int) -> None:
         cur = ""
@@ -290,7 +290,7 @@ class VFS:
             try:
                 loc = self.walk(cur)
                 if not loc.fs.getattr(loc.ino).is_dir:
-                    raise FsError(errno.ENOTDIR if cur != "/" + "/".join(parts) else errno.EEXIST)
+                    raise FsError(errno.ENOTDIR if cur != "/" + "/".join(parts) else errno.EEXIST, detail=cur)
             except FsError as exc:
                 if exc.errno != errno.ENOENT:
                     raise

@@ -405,3 +405,19 @@ def test_dd_size_suffixes_like_coreutils(node, size, expected):
 def test_dd_rejects_the_suffixes_coreutils_rejects(node, size):
     result = node.sh(f"dd if=/dev/zero of=/tmp/s bs={size} count=1")
     assert result.rc == 1 and result.stderr == f"dd: invalid number: '{size}'\n"
+
+
+MKDIR_CASES = ["touch {d}/f && mkdir -p {d}/f/x/y {d}/ok/z; ls -d {d}/ok/z", "cd {d} && touch g && mkdir -p g/x/y",
+               "touch {d}/f && mkdir -p {d}/f", "touch {d}/f && mkdir -p {d}//f/x/", "mkdir -p {d}/a/b/c && ls -d {d}/a/b/c",
+               "cd {d} && touch g && mkdir -p ./g/x", "cd {d} && mkdir -p h/../h/./i && ls -d h/i",
+               "mkdir -p {d}/d && ln -s {d}/d {d}/l && mkdir -p {d}/l/x/y && ls -d {d}/d/x/y"]
+
+
+@pytest.mark.parametrize("case", MKDIR_CASES)
+def test_mkdir_p_names_the_component_it_failed_on_like_coreutils(case, tmp_path):
+    real_dir = str(tmp_path / "m")
+    real = subprocess.run(["bash", "-c", f"mkdir -p {real_dir} && " + case.format(d=real_dir)], capture_output=True,
+                          text=True, env={"LANG": "C", "PATH": "/usr/bin:/bin"})
+    sim = Node(dialect="debian12").sh("mkdir -p /tmp/m && " + case.format(d="/tmp/m"))
+    assert (sim.rc, sim.stdout, sim.stderr) == (real.returncode, real.stdout.replace(real_dir, "/tmp/m"),
+                                                real.stderr.replace(real_dir, "/tmp/m"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import stat as st
 import time
 
@@ -32,7 +33,7 @@ def _each(paths, action, message: str) -> Result:
         try:
             action(path)
         except FsError as exc:
-            err += message.format(path=path, error=exc.strerror) + "\n"
+            err += message.format(path=getattr(exc, "shown", path), error=exc.strerror) + "\n"
     return Result(1 if err else 0, "", err)
 
 
@@ -45,7 +46,16 @@ def mkdir(node, argv, stdin):
 
     def make(path: str) -> None:
         if "p" in flags:
-            vfs.mkdir_p(node.abspath(path))
+            try:
+                vfs.mkdir_p(node.abspath(path))
+            except FsError as exc:
+                if exc.detail:   # the failing component, written as the operand wrote it
+                    base = 0 if path.startswith("/") else len([p for p in node.cwd.split("/") if p])
+                    ends = [m.end() for m in re.finditer(r"[^/]+", path)]
+                    k = len([p for p in exc.detail.split("/") if p]) - base
+                    if 0 < k <= len(ends):
+                        exc.shown = path[:ends[k - 1]]
+                raise
         else:
             parent, name = vfs.parent(node.abspath(path))
             parent.fs.mkdir(parent.ino, name, 0o755)
