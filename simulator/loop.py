@@ -135,8 +135,8 @@ class LoopDriver:
         self._unbound: list[int] = []
         # the bound devices in both listing orders, kept sorted as devices are bound and detached, so that a
         # listing costs what it prints, not the size of the pool
-        self._numeric: list[int] = []
-        self._kernfs: list[tuple[int, str, int]] = []
+        self._numeric: list[tuple[int, LoopDevice]] = []
+        self._kernfs: list[tuple[int, str, LoopDevice]] = []
 
     def add(self, number: int) -> LoopDevice:
         dev = self.devices.get(number)
@@ -166,23 +166,23 @@ class LoopDriver:
 
     def bound(self, order: str = "numeric") -> list[LoopDevice]:
         """Bound devices by number, or ("kernfs") in the order sysfs lists them."""
-        devices = self.devices
         if order == "kernfs":
-            return [devices[e[2]] for e in self._kernfs]
-        return [devices[n] for n in self._numeric]
+            return [e[2] for e in self._kernfs]
+        return [e[1] for e in self._numeric]
 
     def bind(self, dev: LoopDevice, *args, **kwargs) -> None:
         """LOOP_SET_FD: `dev.bind`'s arguments."""
         dev.bind(*args, **kwargs)
-        bisect.insort(self._numeric, dev.number)
-        bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev.number))
+        # keys are unique, so the device objects themselves are never compared
+        bisect.insort(self._numeric, (dev.number, dev), key=lambda e: e[0])
+        bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev), key=lambda e: e[:2])
 
     def detach(self, dev: LoopDevice) -> None:
         """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""
         backing_dev, fs, ino = dev.backing_dev, dev.fs, dev.ino
         dev.unbind()
-        del self._numeric[bisect.bisect_left(self._numeric, dev.number)]
-        del self._kernfs[bisect.bisect_left(self._kernfs, (kernfs_hash(dev.name), dev.name, dev.number))]
+        del self._numeric[bisect.bisect_left(self._numeric, dev.number, key=lambda e: e[0])]
+        del self._kernfs[bisect.bisect_left(self._kernfs, (kernfs_hash(dev.name), dev.name), key=lambda e: e[:2])]
         heapq.heappush(self._unbound, dev.number)
         if backing_dev is not None:
             backing_dev.release(dev.devnode)
