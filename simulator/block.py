@@ -14,9 +14,9 @@ class BlockDevice:
     major = 0
     minor = 0
     read_only = False
+    open_count = 0                 # holders: dm tables, mounts, loop devices on top, swap
 
     def __init__(self) -> None:
-        self.open_count = 0        # holders: dm tables, mounts, loop devices on top, swap
         self.holders: list[str] = []
 
     @property

@@ -24,22 +24,23 @@ def kernfs_hash(name: str) -> int:
 
 class LoopDevice(BlockDevice):
     major = LOOP_MAJOR
+    # an unbound device's state, as class defaults: a node boots with hundreds of them (bind sets its own)
+    bound = False
+    fs = None                      # filesystem of the backing file
+    ino = 0
+    backing_dev: BlockDevice | None = None
+    file_name = ""                 # the path as the kernel recorded it (lo_file_name / backing_file)
+    st_dev = 0
+    offset = 0
+    sizelimit = 0
+    autoclear = False
+    _size = 0
+    inode = None                   # the pinned backing inode, when its filesystem pins
 
     def __init__(self, number: int):
         super().__init__()
         self.number = number
         self.minor = number
-        self.bound = False
-        self.fs = None             # filesystem of the backing file
-        self.ino = 0
-        self.backing_dev: BlockDevice | None = None
-        self.file_name = ""        # the path as the kernel recorded it (lo_file_name / backing_file)
-        self.st_dev = 0
-        self.offset = 0
-        self.sizelimit = 0
-        self.autoclear = False
-        self._size = 0
-        self.inode = None          # the pinned backing inode, when its filesystem pins
         self.listing: dict[str, tuple[str, str]] = {}   # status line parts per losetup format, this binding
 
     @property
