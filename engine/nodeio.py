@@ -124,13 +124,6 @@ class NodeIO:
         result = self.quiet(["cat", path], check=False)
         return result.stdout if result.rc == 0 and result.stdout else None
 
-    def read_many(self, paths: list[str]) -> dict[str, str | None]:
-        """Several whole-file reads, each as `read` gives it (missing or empty: None)."""
-        if not self.fast:
-            return {p: self.read(p) for p in paths}
-        found = self.read_files(paths)
-        return {p: (found.get(p) or None) for p in paths}
-
     def read_files(self, paths: list[str]) -> dict[str, str]:
         """The regular files among `paths` that exist, with their contents (empty ones too)."""
         return self.stat_and_read([], paths)[1]

@@ -35,18 +35,22 @@ def _node_io(fast: bool):
     return io, commands
 
 
-def test_read_many_is_a_stat_and_a_cat_and_reads_what_cat_reads():
+def test_read_files_is_a_stat_and_a_cat_and_reads_what_cat_reads():
     paths = list(TRICKY) + ["/tmp/m/missing", "/tmp/m"]
     slow, slow_cmds = _node_io(fast=False)
     fast, fast_cmds = _node_io(fast=True)
-    expected = slow.read_many(paths)
-    assert expected == {p: (TRICKY.get(p) or None) for p in paths}
-    assert len(slow_cmds) == len(paths)
-    assert fast.read_many(paths) == expected
+    expected = {p: text for p, text in TRICKY.items()}   # every regular file, the empty one too
+    assert slow.read_files(paths) == expected
+    assert [c[0] for c in slow_cmds] == ["test", "cat"] * len(TRICKY) + ["test", "test"]
+    assert fast.read_files(paths) == expected
     assert [c[0] for c in fast_cmds] == ["stat", "cat"]
     fast_cmds.clear()
     assert fast.read_files(["/tmp/m/empty", "/tmp/m/missing"]) == {"/tmp/m/empty": ""}
     assert [c[0] for c in fast_cmds] == ["stat"]   # nothing has bytes: no cat
+    fast_cmds.clear()
+    stats, files = fast.stat_and_read(["/tmp/m/dm", "/tmp/m/missing"], ["/tmp/m/sig"])
+    assert set(stats) == {"/tmp/m/dm"} and stats["/tmp/m/dm"][0] == len(TRICKY["/tmp/m/dm"])
+    assert files == {"/tmp/m/sig": TRICKY["/tmp/m/sig"]} and len(fast_cmds) == 2
 
 
 def test_read_files_falls_back_when_the_bytes_do_not_add_up():
