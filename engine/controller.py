@@ -205,6 +205,21 @@ class NodeController:
             self.io.rmdir(path)
         return left
 
+    def _remove_unrecorded_instance_dirs(self, known) -> None:
+        """An instance directory with no instance.xml: a launch killed before its record was written, or a
+        terminate killed after removing it. Its blobs went with fsck (they belong to no known instance); the
+        links and the directory go here."""
+        for user in self.io.listdir(self.work.path):
+            user_dir = f"{self.work.path}/{user}"
+            if user.startswith(".") or not self.io.is_dir(user_dir):
+                continue
+            for instance_id in self.io.listdir(user_dir):
+                path = f"{user_dir}/{instance_id}"
+                if (user, instance_id) in known or not self.io.is_dir(path) or \
+                        self.io.exists(f"{path}/instance.xml"):
+                    continue
+                self._destroy_backing(Instance(instance_id, user))
+
     def delete_regex(self, store: Blobstore, pattern: str, under: str = "") -> int:
         """blobstore_delete_regex: passes until nothing more can go; mapped blobs wait for their users.
         Opening a blob re-attaches a loop if it has none, as the original's open does."""
@@ -284,6 +299,7 @@ class NodeController:
             inst = Instance.from_xml(self.io.read(xml_path) or "")
             if inst is not None and (inst.user, inst.id) not in known:
                 self._destroy_backing(inst)
+        self._remove_unrecorded_instance_dirs(known)
         if self.cache is not None:
             deleted += fsck(self.cache)
         return removed + deleted + sweep_orphans(stores, self.config.dm_prefix)

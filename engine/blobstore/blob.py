@@ -75,7 +75,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         if not exists and not create:
             raise BlobError("NOENT", f"blob {blob_id} does not exist")
         if not exists:
-            _create(store, bb, hollow, sig)
+            _create(store, bb, hollow, sig, lock_path)
         else:
             actual = stats[bb.blocks_path][0]
             if size_bytes and actual != size_bytes:
@@ -91,7 +91,8 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             else:
                 bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
                 bb.dm = store.read_lines(blob_id, "dm")
-        store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
+        if not bb.created:
+            store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
         _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None and exists
                      else None)
@@ -109,13 +110,17 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         raise
 
 
-def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None) -> None:
+def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None, lock_path: str) -> None:
     store.lock_store()
     try:
         if not hollow:
             store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
         bb.created = True
         store.io.make_sparse(bb.blocks_path, bb.size_bytes)
+        # marked open before anything else is written: a process killed from here on leaves an abandoned blob,
+        # which the next start's fsck deletes, never one that looks whole (a cache blob killed after its sig
+        # was written used to be reused, empty, by the next launch)
+        store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         store.restrict(bb.blocks_path)
         if hollow:
             store.write_file(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
