@@ -82,7 +82,7 @@ def test_el6_listing_is_refused_not_guessed():
 
 OPTION_CASES = ["-i -5", "-c 16001", "-c -16001", "-c -1", "-C abc", "-C 70000", "-i 99999999", "-i 5x", "-c 5x",
                 "-i ''", "-L abcdefghijklmnopqrst", "-i 10s", "-i 2W", "-i 0x10", "-c 010", "-c 5 -i -5",
-                "-i 3w -c 7 -C 2", "-c 5 -c 6", "-x", "-c", "-c5"]
+                "-i 3w -c 7 -C 2", "-c 5 -c 6", "-x", "-c", "-c5", "-c ''", "-C ''", "-c ' 5'", "-c 0x5"]
 
 
 @pytest.mark.skipif("1.47" not in _real_version(), reason="the texts are e2fsprogs 1.47's")

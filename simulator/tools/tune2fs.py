@@ -27,7 +27,8 @@ _MODELLED = _WITH_VALUE + ("-l",)
 
 
 def _strtol(text: str) -> tuple[int, str]:
-    """C's strtol/strtoul with base 0: sign, 0x hex, leading-0 octal; the unparsed rest."""
+    """C's strtol/strtoul with base 0: leading blanks, sign, 0x hex, leading-0 octal; the unparsed rest."""
+    text = text.lstrip(" \t\n\r\f\v")
     i, sign = 0, 1
     if text[:1] in "+-" and text:
         sign, i = (-1 if text[0] == "-" else 1), 1
@@ -58,7 +59,7 @@ def _interval(text: str) -> int | None:
 
 
 def _mount_count(text: str, low: int) -> int | None:
-    value, rest = _strtol(text) if text else (0, "x")
+    value, rest = _strtol(text)
     return None if rest or not low <= value <= 16000 else value
 
 
