@@ -13,7 +13,7 @@ UUID = "11111111-2222-3333-4444-555555555555"
 SCRIPTS = [f"truncate -s {size} {{f}} && mkswap -U {UUID} {{f}}"
            for size in ("40K", "44K", "1M", "1500K", "2M", "7M", "10M", "100M", "1G", "3G")] + [
     f"truncate -s 1M {{f}} && chmod 600 {{f}} && mkswap -L sw -U {UUID} {{f}}",
-    "truncate -s 1M {f} && mkswap -U bad {f}",
+    "truncate -s 1M {f} && mkswap -U bad {f}", "mkswap -U bad {f}.missing",
     f"truncate -s 1M {{f}} && chmod 600 {{f}} && mkswap -U {UUID} {{f}} && mkswap -U {UUID} {{f}}",
     f"truncate -s 16M {{f}} && mkfs.ext3 -q -F {{f}} && chmod 600 {{f}} && mkswap -U {UUID} {{f}}",
 ]

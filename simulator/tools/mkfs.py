@@ -229,6 +229,11 @@ def mkswap(node, argv, stdin):
             continue
         positional.append(args[i])
         i += 1
+    if fixed_uuid is not None:   # checked with the options, before the device is looked at
+        try:
+            uuidlib.UUID(fixed_uuid)
+        except ValueError:
+            raise Abort("mkswap: error: parsing UUID failed\n") from None
     if not positional:
         raise Abort("mkswap: no device specified\nTry 'mkswap --help' for more information.\n")
     device = positional[0]
@@ -251,12 +256,7 @@ def mkswap(node, argv, stdin):
     if size < 10 * 4096:
         raise Abort("mkswap: error: swap area needs to be at least 40 KiB\n")
     pages = size // 4096
-    swap_uuid = node.rng.uuid4()
-    if fixed_uuid is not None:
-        try:
-            swap_uuid = uuidlib.UUID(fixed_uuid)
-        except ValueError:
-            raise Abort("mkswap: error: parsing UUID failed\n") from None
+    swap_uuid = node.rng.uuid4() if fixed_uuid is None else uuidlib.UUID(fixed_uuid)
     err = "" if node.dialect.util_linux.startswith("2.17") else _swap_file_warnings(ep, device)
     old = fs_type(ep)
     if old is not None and not node.dialect.util_linux.startswith("2.17"):
