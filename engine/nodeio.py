@@ -55,6 +55,7 @@ class RecordedCommand:
 class Recorder:
     """The commands the engine issued, rendered as NC 3.3 logs them."""
     commands: list[RecordedCommand] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)   # every argv the engine ran, its own file I/O included
 
     def add(self, when: float, text: str, rc: int, stderr: str = "") -> None:
         self.commands.append(RecordedCommand(when, text, rc, stderr))
@@ -90,6 +91,7 @@ class NodeIO:
     def _run(self, argv: list[str], stdin: str | None):
         if self.killed is not None:
             raise self.killed
+        self.recorder.issued.append(" ".join(argv))
         with self._lock:
             try:
                 return self.host.run(list(argv), stdin)

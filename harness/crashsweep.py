@@ -22,11 +22,13 @@ be left.
 from __future__ import annotations
 
 import copy
+import re
 
 import yaml
 
 from .runner import run_scenario
 from .scenario import parse
+from .compare import ids_as_wildcards
 from .sweep import FaultPoint, SweepReport, checked_points, fault_for, load_for_sweep, run_points
 
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
@@ -47,13 +49,16 @@ def running_before(steps: list[dict], upto: int) -> list[str]:
     return running
 
 
-def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool) -> dict:
+def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool, complete: bool = False) -> dict:
     """The scenario document for a crash after the `nth` command matching `pattern`, which falls in step
-    `step_index` (1-based, of the original document)."""
+    `step_index` (1-based, of the original document). `complete`: the crash comes after a launch wrote its
+    final record, so (without a reboot) the restart adopts it and there is nothing to launch again."""
     steps = doc["steps"]
     crashed = copy.deepcopy(steps[step_index - 1])
     (kind, args), = crashed.items()
     running = [] if reboot else running_before(steps, step_index - 1)
+    if complete and not reboot and kind == "run_instance":
+        running.append(args["id"])
     if kind == "terminate_instance" and args["id"] in running:
         running.remove(args["id"])
     program = [{"inject_fault": {"match": pattern, "nth": nth, "crash": True, "after": True}}]
@@ -75,7 +80,7 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
                      and next(iter(r.values()))["id"] == args["id"]), None)
         if user is not None:      # no half-made bundle clone outlives the process that made it
             program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
-    if kind == "run_instance" and "expect_error" not in args:
+    if kind == "run_instance" and "expect_error" not in args and args["id"] not in running:
         program.append(crashed)                           # the launch again, from what recovery left
         running.append(args["id"])
     elif kind == "bundle_instance" and args["id"] in running:
@@ -102,8 +107,49 @@ def pattern_label(pattern: str, nth: int) -> str:
     return f"{tool}-{nth}"
 
 
+# what a crash after a read-only command leaves is what a crash after the command before it leaves
+_READS = {"cat", "test", "stat", "ls", "find", "readlink", "sleep", "true"}
+_RUN_STEPS = ("run_instance", "terminate_instance", "bundle_instance")
+
+
+def changes_something(line: str) -> bool:
+    words = line.split()
+    tool = words[0].rsplit("/", 1)[-1] if words else ""
+    rest = words[1:]
+    if tool in _READS:
+        return False
+    if tool == "losetup" and (rest in (["-a"],) or (len(rest) == 1 and rest[0].startswith("/dev/")) or "-j" in rest):
+        return False
+    if tool == "dmsetup" and rest[:1] in (["ls"], ["table"], ["info"], ["status"], ["deps"]):
+        return False
+    return not (tool in ("mount", "virsh") and (not rest or rest[:1] == ["list"]))
+
+
+def all_command_points(issued: list[str], steps, kinds: dict[int, str]) -> list[tuple[int, int, str, int, bool]]:
+    """(k, step, pattern, nth, complete) for every command the engine ran that changes something, in the steps
+    that launch, terminate or bundle; nth counts the engine's own commands only (lock tokens carry the
+    process id, so they match any)."""
+    out = []
+    for step in steps:
+        if kinds.get(step.index) not in _RUN_STEPS:
+            continue
+        first, last = step.issued
+        saves = [j for j in range(first, last) if issued[j].endswith("/instance.xml")
+                 and issued[j].split()[0] in ("tee", "install")]
+        for j in range(first, last):
+            if not changes_something(issued[j]):
+                continue
+            pattern = "^" + re.sub(r"\\ \d+\\.\d+\\ ", r"\\ [0-9]+\\.[0-9]+\\ ",
+                                   ids_as_wildcards(issued[j])) + "$"
+            rx = re.compile(pattern)
+            nth = sum(1 for line in issued[:j + 1] if rx.search(line))
+            complete = kinds[step.index] == "run_instance" and len(saves) >= 2 and j >= saves[-1]
+            out.append((j + 1, step.index, pattern, nth, complete))
+    return out
+
+
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
-                  fast_path: bool = False) -> SweepReport:
+                  fast_path: bool = False, all_commands: bool = False) -> SweepReport:
     from harness.backends.sim import SimHost
     sc = load_for_sweep(path, fast_path)      # refuses what the sweep cannot run, with the loader's errors
     if any(step.kind == "image" for step in sc.steps):
@@ -124,13 +170,25 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
     commands = [c.text for c in base.recorder.commands]
     report = SweepReport(base.scenario.name)
     ranges = [(s.index, s.commands) for s in base.steps]
+    by_k = {}
+    if all_commands:
+        # every command the engine ran, its own metadata reads and writes included, not only NC's logged ones
+        commands = base.recorder.issued
+        kinds = {i + 1: next(iter(raw)) for i, raw in enumerate(doc["steps"])}
+        by_k = {k: rest for k, *rest in all_command_points(commands, base.steps, kinds)}
 
     def points(k: int) -> list[FaultPoint]:
-        step_index = next(index for index, (first, last) in ranges if first < k <= last)
-        pattern, nth = fault_for(commands, k)
+        if all_commands:
+            if k not in by_k:
+                return []
+            step_index, pattern, nth, complete = by_k[k]
+        else:
+            step_index = next(index for index, (first, last) in ranges if first < k <= last)
+            pattern, nth = fault_for(commands, k)
+            complete = False
         out = []
         for reboot in (False, True) if reboots else (False,):
-            program = crash_program(doc, step_index, pattern, nth, reboot)
+            program = crash_program(doc, step_index, pattern, nth, reboot, complete)
             sc = parse(yaml.safe_dump(program, sort_keys=False), path)
             host = SimHost(dialect=sc.dialect, seed=sc.seed)
             result = run_scenario(sc, host=host)
@@ -140,7 +198,10 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
             out.append(point)
         return out
 
-    for group in run_points(points, checked_points(only, len(commands)), jobs):
+    ks = checked_points(only, len(commands))
+    if all_commands:
+        ks = [k for k in ks if k in by_k]
+    for group in run_points(points, ks, jobs):
         report.points += group
     return report
 

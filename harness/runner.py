@@ -24,6 +24,7 @@ class StepOutcome:
     message: str = ""
     details: list[str] = field(default_factory=list)
     commands: tuple[int, int] = (0, 0)   # recorder slice
+    issued: tuple[int, int] = (0, 0)     # slice of recorder.issued: every command the engine ran in the step
 
 
 @dataclass
@@ -145,7 +146,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             for step in scenario.steps:
                 if on_step is not None:
                     on_step(result, step)
-                first = len(result.recorder.commands)
+                first, first_issued = len(result.recorder.commands), len(result.recorder.issued)
                 before = snapshot(host)
                 result.snapshots[step.index] = before
                 try:
@@ -153,10 +154,12 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                 except StepFailure as exc:
                     result.state_before, result.state_after = before, snapshot(host)
                     result.steps.append(StepOutcome(step.index, step.label, "failed", str(exc), exc.details,
-                                                    (first, len(result.recorder.commands))))
+                                                    (first, len(result.recorder.commands)),
+                                                    (first_issued, len(result.recorder.issued))))
                     raise
                 result.steps.append(StepOutcome(step.index, step.label, "passed", "", [],
-                                                (first, len(result.recorder.commands))))
+                                                (first, len(result.recorder.commands)),
+                                                (first_issued, len(result.recorder.issued))))
     except StepFailure as exc:
         result.ok, result.failure, result.details = False, str(exc), exc.details
     except StagingError as exc:

@@ -139,3 +139,45 @@ def test_crash_sweeps_refuse_image_tool_scenarios_in_one_line(capsys, tmp_path):
     assert "crash sweeps do not cover image steps" in capsys.readouterr().err
 
 
+
+
+def _all_command_points():
+    import yaml
+    from harness.crashsweep import all_command_points
+    from harness.runner import run_scenario
+    from harness.scenario import load
+    base = run_scenario(load(COLD))
+    with open(COLD, encoding="utf-8") as fh:
+        kinds = {i + 1: next(iter(raw)) for i, raw in enumerate(yaml.safe_load(fh)["steps"])}
+    return base, all_command_points(base.recorder.issued, base.steps, kinds)
+
+
+def test_all_command_crash_points_include_the_engines_own_metadata_writes():
+    """Every command the engine ran that changes something, in launch and terminate steps; reads are left out
+    (a crash after one leaves what a crash after the command before it leaves); only the final record of a
+    launch counts as complete."""
+    base, points = _all_command_points()
+    issued = base.recorder.issued
+    lines = [issued[k - 1] for k, *_ in points]
+    assert len(points) > 3 * len(base.recorder.commands)
+    assert not any(line.split()[0] in ("cat", "test", "stat") for line in lines)
+    assert any(line.startswith("tee ") and line.endswith("/sig") for line in lines)
+    assert any(line.startswith("ln -s ") for line in lines)
+    complete = [issued[k - 1] for k, _, _, _, done in points if done]
+    assert complete and all("instance.xml" in line for line in complete)
+
+
+def test_crashes_between_metadata_writes_recover_cleanly():
+    """Regression e15's windows as sweep points: after a new cache blob's sig, after the instance directory is
+    made, after a terminate removed instance.xml; each also with a reboot there."""
+    from harness.crashsweep import sweep_crashes
+    base, points = _all_command_points()
+    issued = base.recorder.issued
+    wanted = [next(k for k, *_ in points if issued[k - 1].startswith("tee ") and "/cache/emi-" in issued[k - 1]
+                   and issued[k - 1].endswith("/sig")),
+              next(k for k, *_ in points if issued[k - 1].startswith("mkdir -p ") and "/i-" in issued[k - 1]),
+              next(k for k, *_ in points if issued[k - 1].startswith("rm -rf ") and
+                   issued[k - 1].endswith("/instance.xml"))]
+    report = sweep_crashes(COLD, only=wanted, all_commands=True)
+    assert report.line() == "fault points: 6, clean: 6, leaks: 0, wrong state: 0", \
+        [p.detail for p in report.points if p.outcome != "clean"]

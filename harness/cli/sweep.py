@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
     p.add_argument("--fast-path", action="store_true",
                    help="sweep the engine's fast path (expect_commands steps dropped; refused for scenarios "
                         "with engine_path: compatible)")
+    p.add_argument("--all-commands", action="store_true",
+                   help="--crashes: kill the engine after every command it runs that changes something, its own "
+                        "metadata writes included, not only the commands NC logs (launch, terminate and "
+                        "bundle steps)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
@@ -50,9 +54,11 @@ def run(args) -> int:
             raise ValueError(f"--times: {args.times}: must be 1 or more")
         if not 1 <= args.jobs <= 64:
             raise ValueError(f"--jobs: {args.jobs}: must be 1 to 64")
+        if args.all_commands and not args.crashes:
+            raise ValueError("--all-commands: only with --crashes")
         if args.crashes:
             report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs,
-                                   fast_path=args.fast_path)
+                                   fast_path=args.fast_path, all_commands=args.all_commands)
         else:
             report = sweep_faults(args.path, args.times, only, jobs=args.jobs, fast_path=args.fast_path)
     except (ScenarioError, ValueError) as exc:
