@@ -298,6 +298,9 @@ class NodeController:
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             inst = Instance.from_xml(self.io.read(xml_path) or "")
             if inst is not None and (inst.user, inst.id) not in known:
+                if inst.state == "teardown" and domains is not None and inst.id in domains:
+                    # a terminate killed between recording it and stopping the domain: finish it
+                    self.io.cmd(["virsh", "destroy", inst.id], check=False)
                 self._destroy_backing(inst)
         self._remove_unrecorded_instance_dirs(known)
         if self.cache is not None:

@@ -175,7 +175,10 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         # every command the engine ran, its own metadata reads and writes included, not only NC's logged ones
         commands = base.recorder.issued
         kinds = {i + 1: next(iter(raw)) for i, raw in enumerate(doc["steps"])}
-        by_k = {k: rest for k, *rest in all_command_points(commands, base.steps, kinds)}
+        # with a hypervisor, a launch is adopted only once its domain runs: its final record completes nothing
+        adoptable = "hypervisor" not in (doc.get("node") or {})
+        by_k = {k: (step, pattern, nth, complete and adoptable)
+                for k, step, pattern, nth, complete in all_command_points(commands, base.steps, kinds)}
 
     def points(k: int) -> list[FaultPoint]:
         if all_commands:
