@@ -157,6 +157,9 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         # loops and mounts to whoever finds them
         raise ValueError(f"{path}: crash sweeps do not cover image steps (one-shot tools, nothing recovers "
                          "them; --faults does)")
+    if any(step.kind == "inject_fault" and step.args.get("crash") for step in sc.steps):
+        raise ValueError(f"{path}: the scenario kills the engine itself (inject_fault with crash: true); a crash "
+                         "sweep cannot add its own crash to it (--faults can)")
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     if fast_path:

@@ -181,3 +181,10 @@ def test_crashes_between_metadata_writes_recover_cleanly():
     report = sweep_crashes(COLD, only=wanted, all_commands=True)
     assert report.line() == "fault points: 6, clean: 6, leaks: 0, wrong state: 0", \
         [p.detail for p in report.points if p.outcome != "clean"]
+
+
+def test_crash_sweeps_refuse_scenarios_that_kill_the_engine_themselves(capsys):
+    path = os.path.join(ROOT, "scenarios", "regressions", "e14-crash-before-metadata.yaml")
+    assert main(["sweep", path, "--crashes", "--all-commands"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kills the engine itself" in err
