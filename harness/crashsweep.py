@@ -159,7 +159,7 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
                          "them; --faults does)")
     if any(step.kind == "inject_fault" and step.args.get("crash") for step in sc.steps):
         raise ValueError(f"{path}: the scenario kills the engine itself (inject_fault with crash: true); a crash "
-                         "sweep cannot add its own crash to it (--faults can)")
+                         "sweep cannot add its own crash to it")
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     if fast_path:
