@@ -32,7 +32,7 @@ _MONTH, _WEEK, _DAY = 86400 * 30, 86400 * 7, 86400
 def _ctime(seconds: int) -> str:
     """ctime(3) in UTC, the nodes' zone: the day of the month padded with a space."""
     t = time.gmtime(seconds)
-    return f"{time.strftime('%a %b', t)} {t.tm_mday:2d} {time.strftime('%H:%M:%S %Y', t)}\n"
+    return f"{time.strftime('%a %b', t)} {t.tm_mday:2d} {time.strftime('%H:%M:%S %Y', t)}"
 
 
 def interval_string(secs: int) -> str:
@@ -66,7 +66,7 @@ def _features(sb: bytes) -> str:
             if word & (1 << bit):
                 name = table[bit] if bit < len(table) else None
                 names.append(name or f"FEATURE_{'CIR'[kind]}{bit}")
-    return "".join(" " + n for n in names) if names else " (none)"
+    return " ".join(names) or "(none)"
 
 
 def _mount_options(mask: int) -> str:
@@ -78,7 +78,7 @@ def _mount_options(mask: int) -> str:
         if m & 0x60 or not mask & m:
             continue
         out.append(_MOUNT_OPTS[bit] if bit < len(_MOUNT_OPTS) and _MOUNT_OPTS[bit] else f"MNTOPT_{bit}")
-    return "".join(" " + o for o in out) if out else " (none)"
+    return " ".join(out) or "(none)"
 
 
 def _kbytes(k: int) -> str:
@@ -105,20 +105,19 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
         row("Filesystem volume name", _cstr(sb[120:136]) or '<none>'),
         row("Last mounted on", _cstr(sb[136:200]) or '<not available>'),
         row("Filesystem UUID", _uuid(sb[104:120])),
-        f"Filesystem magic number:  0x{magic:04X}\n",
+        row("Filesystem magic number", f"0x{magic:04X}"),
         row("Filesystem revision #", f"{rev} {({0: '(original)', 1: '(dynamic)'}).get(rev, '(unknown)')}"),
-        f"Filesystem features:     {_features(sb)}\n",
+        row("Filesystem features", _features(sb)),
     ]
     flags = struct.unpack_from("<I", sb, 0x160)[0]
     if flags:
         names = [n for bit, n in ((1, "signed_directory_hash "), (2, "unsigned_directory_hash "),
                                   (4, "test_filesystem ")) if flags & bit]
-        lines.append("Filesystem flags:         " + ("".join(names) + "\n" if names else "(none)\n"))
-    lines.append(f"Default mount options:   {_mount_options(struct.unpack_from('<I', sb, 0x100)[0])}\n")
+        lines.append(row("Filesystem flags", "".join(names) or "(none)"))
+    lines.append(row("Default mount options", _mount_options(struct.unpack_from('<I', sb, 0x100)[0])))
     if sb[0x200]:
         lines.append(row("Mount options", _cstr(sb[0x200:0x240])))
-    lines.append(f"Filesystem state:         {'clean' if state & 1 else 'not clean'}"
-                 f"{' with errors' if state & 2 else ''}\n")
+    lines.append(row("Filesystem state", ("clean" if state & 1 else "not clean") + (" with errors" if state & 2 else "")))
     lines += [
         row("Errors behavior", _ERRORS.get(errors, 'Unknown (continue)')),
         row("Filesystem OS type", _OS[creator_os] if creator_os < len(_OS) else '(unknown os)'),
@@ -147,24 +146,25 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     ]
     mkfs_time = struct.unpack_from("<I", sb, 0x108)[0]
     if mkfs_time:
-        lines.append(f"Filesystem created:       {_ctime(mkfs_time)}")
+        lines.append(row("Filesystem created", _ctime(mkfs_time)))
     lines += [
-        f"Last mount time:          {_ctime(mtime) if mtime else 'n/a' + chr(10)}",
-        f"Last write time:          {_ctime(wtime)}",
+        row("Last mount time", _ctime(mtime) if mtime else "n/a"),
+        row("Last write time", _ctime(wtime)),
         row("Mount count", mnt_count),
         row("Maximum mount count", max_mnt),
-        f"Last checked:             {_ctime(lastcheck)}",
-        f"Check interval:           {checkinterval} ({interval_string(checkinterval)})\n",
+        row("Last checked", _ctime(lastcheck)),
+        row("Check interval", f"{checkinterval} ({interval_string(checkinterval)})"),
     ]
     if checkinterval:
-        lines.append(f"Next check after:         {_ctime(lastcheck + checkinterval)}")
+        lines.append(row("Next check after", _ctime(lastcheck + checkinterval)))
     kbytes = struct.unpack_from("<Q", sb, 0x178)[0]
     if kbytes:
         lines.append(row("Lifetime writes", _kbytes(kbytes)))
     lines.append(row("Reserved blocks uid", f"{res_uid} (user {users.get(res_uid, 'unknown')})"))
     lines.append(row("Reserved blocks gid", f"{res_gid} (group {groups.get(res_gid, 'unknown')})"))
     if rev >= 1:
-        lines += [f"First inode:              {first_ino}\n", f"Inode size:\t          {inode_size}\n"]
+        # libe2p's own quirk: a tab after this one label
+        lines += [row("First inode", first_ino), f"Inode size:\t          {inode_size}\n"]
         min_extra, want_extra = struct.unpack_from("<HH", sb, 0x15C)
         if min_extra:
             lines.append(row("Required extra isize", min_extra))
@@ -186,5 +186,5 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     if any(sb[0xEC:0xFC]):
         lines.append(row("Directory Hash Seed", _uuid(sb[0xEC:0xFC])))
     if sb[0xFD]:
-        lines.append("Journal backup:           " + ("inode blocks\n" if sb[0xFD] == 1 else f"type {sb[0xFD]}\n"))
+        lines.append(row("Journal backup", "inode blocks" if sb[0xFD] == 1 else f"type {sb[0xFD]}"))
     return "".join(lines)
