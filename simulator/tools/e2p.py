@@ -117,7 +117,8 @@ def list_super(sb: bytes, users: dict[int, str], groups: dict[int, str]) -> str:
     lines.append(row("Default mount options", _mount_options(struct.unpack_from('<I', sb, 0x100)[0])))
     if sb[0x200]:
         lines.append(row("Mount options", _cstr(sb[0x200:0x240])))
-    lines.append(row("Filesystem state", ("clean" if state & 1 else "not clean") + (" with errors" if state & 2 else "")))
+    state_text = ("clean" if state & 1 else "not clean") + (" with errors" if state & 2 else "")
+    lines.append(row("Filesystem state", state_text))
     lines += [
         row("Errors behavior", _ERRORS.get(errors, 'Unknown (continue)')),
         row("Filesystem OS type", _OS[creator_os] if creator_os < len(_OS) else '(unknown os)'),
