@@ -205,18 +205,17 @@ class NodeController:
             self.io.rmdir(path)
         return left
 
-    def _remove_unrecorded_instance_dirs(self, known) -> None:
+    def _remove_unrecorded_instance_dirs(self, known, recorded: set[str]) -> None:
         """An instance directory with no instance.xml: a launch killed before its record was written, or a
         terminate killed after removing it. Its blobs went with fsck (they belong to no known instance); the
-        links and the directory go here."""
+        links and the directory go here. `recorded`: the directories the restart found an instance.xml in."""
         for user in self.io.listdir(self.work.path):
             user_dir = f"{self.work.path}/{user}"
             if user.startswith(".") or not self.io.is_dir(user_dir):
                 continue
             for instance_id in self.io.listdir(user_dir):
                 path = f"{user_dir}/{instance_id}"
-                if (user, instance_id) in known or not self.io.is_dir(path) or \
-                        self.io.exists(f"{path}/instance.xml"):
+                if (user, instance_id) in known or path in recorded or not self.io.is_dir(path):
                     continue
                 self._destroy_backing(Instance(instance_id, user))
 
@@ -295,14 +294,16 @@ class NodeController:
             # a bundling task dies with the process that ran it: its clone of the root is garbage now
             self.io.quiet(["rm", "-rf", f"{self.instance_dir(user, instance_id)}/bundle"], check=False)
         deleted = fsck(self.work, stale)
+        recorded = set()
         for xml_path in self.io.find(self.work.path, "instance.xml"):
+            recorded.add(xml_path.rsplit("/", 1)[0])
             inst = Instance.from_xml(self.io.read(xml_path) or "")
             if inst is not None and (inst.user, inst.id) not in known:
                 if inst.state == "teardown" and domains is not None and inst.id in domains:
                     # a terminate killed between recording it and stopping the domain: finish it
                     self.io.cmd(["virsh", "destroy", inst.id], check=False)
                 self._destroy_backing(inst)
-        self._remove_unrecorded_instance_dirs(known)
+        self._remove_unrecorded_instance_dirs(known, recorded)
         if self.cache is not None:
             deleted += fsck(self.cache)
         return removed + deleted + sweep_orphans(stores, self.config.dm_prefix)

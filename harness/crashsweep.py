@@ -185,8 +185,6 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
 
     def points(k: int) -> list[FaultPoint]:
         if all_commands:
-            if k not in by_k:
-                return []
             step_index, pattern, nth, complete = by_k[k]
         else:
             step_index = next(index for index, (first, last) in ranges if first < k <= last)

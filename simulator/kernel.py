@@ -84,12 +84,7 @@ class Kernel:
         root = self._dev_dir("/dev")
         for dev in devs:
             self.devices[dev.key] = dev
-        nodes = [(f"loop{dev.number}", st.S_IFBLK | 0o660, (dev.major, dev.minor)) for dev in devs]
-        if hasattr(root.fs, "mknod_many"):
-            root.fs.mknod_many(root.ino, nodes)
-        else:
-            for name, mode, rdev in nodes:
-                self._mknod(root, name, rdev)
+        root.fs.mknod_many(root.ino, [(dev.name, st.S_IFBLK | 0o660, dev.key) for dev in devs])
 
     def unregister(self, dev: BlockDevice) -> None:
         self.devices.pop(dev.key, None)

@@ -61,6 +61,13 @@ class FileSystem:
         """Just the mode bits: path walking asks only this, so it must be cheap."""
         return self.getattr(ino).mode
 
+    def mknod_many(self, dir_ino: int, nodes) -> None:
+        """mknod for each (name, mode, rdev) not yet in the directory (a kernel's boot-time device nodes); a
+        filesystem may do it faster."""
+        for name, mode, rdev in nodes:
+            if self.lookup(dir_ino, name) is None:
+                self.mknod(dir_ino, name, mode, rdev)
+
     def lookup(self, dir_ino: int, name: str) -> int | None: raise NotImplementedError
     def getattr(self, ino: int) -> Stat: raise NotImplementedError
     def readdir(self, dir_ino: int) -> list[tuple[str, int]]: raise NotImplementedError

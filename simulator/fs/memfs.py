@@ -137,8 +137,7 @@ class MemoryFS(FileSystem):
             raise
 
     def mknod_many(self, dir_ino, nodes) -> None:
-        """mknod for each (name, mode, rdev) not yet in the directory: a kernel's boot-time device nodes,
-        whose names need no checking."""
+        """FileSystem.mknod_many without a lookup and name check per node: boot makes hundreds."""
         parent = self._dir(dir_ino)
         entries, now = parent.entries, self.clock.now
         for name, mode, rdev in nodes:

@@ -11,7 +11,8 @@ DEV_NULL = (1, 3)
 DEV_ZERO = (1, 5)
 DEV_RANDOM = (1, 8)
 DEV_URANDOM = (1, 9)
-_ENDLESS = (DEV_ZERO, DEV_RANDOM, DEV_URANDOM)
+_RANDOM = (DEV_RANDOM, DEV_URANDOM)
+_ENDLESS = (DEV_ZERO, *_RANDOM)
 
 
 class Endpoint:
@@ -38,7 +39,7 @@ class Endpoint:
             return self.device.read(offset, length)
         if self.special == DEV_ZERO:
             return bytes(length)
-        if self.special in (DEV_RANDOM, DEV_URANDOM):
+        if self.special in _RANDOM:
             return self.node.rng.randbytes(length)
         if self.special is not None:
             return b""
@@ -63,7 +64,7 @@ class Endpoint:
     def data_ranges(self, offset: int, length: int) -> list[tuple[int, int]]:
         if self.device is not None:
             return self.device.data_ranges(offset, length)
-        if self.special in (DEV_RANDOM, DEV_URANDOM):
+        if self.special in _RANDOM:
             return [(offset, length)]
         if self.special is not None:
             return []
