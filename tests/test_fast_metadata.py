@@ -84,7 +84,8 @@ FIND_CASES = [
     "find {d}/one -maxdepth 0 -exec false \\; -printf never",
 ]
 INSTALL_CASES = [
-    "echo hello > {d}/ex && printf 'new\\n' | install -m 0660 /dev/stdin {d}/ex && stat -c '%a %s' {d}/ex && cat {d}/ex",
+    "echo hello > {d}/ex && printf 'new\\n' | install -m 0660 /dev/stdin {d}/ex && stat -c '%a %s' {d}/ex "
+    "&& cat {d}/ex",
     "install -m 0660 /dev/stdin {d}/nonexist/x < /dev/null", "install -m 0660 {d}/nope {d}/x2",
     "install -m 9999 /dev/stdin {d}/x3 </dev/null",
     "mkdir -p {d}/idir && echo q | install -m 0600 /dev/stdin {d}/idir && stat -c '%a %s' {d}/idir/stdin",

@@ -408,7 +408,8 @@ def test_dd_rejects_the_suffixes_coreutils_rejects(node, size):
 
 
 MKDIR_CASES = ["touch {d}/f && mkdir -p {d}/f/x/y {d}/ok/z; ls -d {d}/ok/z", "cd {d} && touch g && mkdir -p g/x/y",
-               "touch {d}/f && mkdir -p {d}/f", "touch {d}/f && mkdir -p {d}//f/x/", "mkdir -p {d}/a/b/c && ls -d {d}/a/b/c",
+               "touch {d}/f && mkdir -p {d}/f", "touch {d}/f && mkdir -p {d}//f/x/",
+               "mkdir -p {d}/a/b/c && ls -d {d}/a/b/c",
                "cd {d} && touch g && mkdir -p ./g/x", "cd {d} && mkdir -p h/../h/./i && ls -d h/i",
                "mkdir -p {d}/d && ln -s {d}/d {d}/l && mkdir -p {d}/l/x/y && ls -d {d}/d/x/y"]
 

@@ -1,5 +1,6 @@
-"""tune2fs's options and `tune2fs -l` on the simulator against the real tune2fs 1.47 of this machine, on the same filesystem bytes:
-each case builds a filesystem on a simulated node, copies the image out, and lists it with both."""
+"""tune2fs's options and `tune2fs -l` on the simulator against the real tune2fs 1.47 of this machine, on the same
+filesystem bytes: each case builds a filesystem on a simulated node, copies the image out, and lists it with
+both."""
 import shutil
 import subprocess
 

@@ -413,7 +413,8 @@ def stat_(node, argv, stdin):
             continue
         if fmt:
             repl = {"%s": str(e.size), "%a": f"{e.mode & 0o7777:o}", "%u": str(e.uid), "%g": str(e.gid),
-                    "%i": str(e.ino), "%d": str(e.dev), "%n": path, "%F": _kind(e), "%f": f"{e.mode:x}", "%A": _mode_string(e.mode),
+                    "%i": str(e.ino), "%d": str(e.dev), "%n": path, "%F": _kind(e), "%f": f"{e.mode:x}",
+                    "%A": _mode_string(e.mode),
                     "%h": str(e.nlink), "%b": str(e.blocks), "%U": _user(e.uid), "%G": _group(e.gid),
                     "%.9Y": f"{e.mtime:.9f}", "%Y": str(int(e.mtime)), "%X": str(int(e.mtime)), "%t": f"{e.rdev[0]:x}" if e.rdev else "0",
                     "%T": f"{e.rdev[1]:x}" if e.rdev else "0"}

@@ -239,8 +239,8 @@ def cmp(node, argv, stdin):
 @tool("install")
 def install(node, argv, stdin):
     """`install [-m MODE] SRC DEST`: a copy with the given mode (0755 by default). An existing file is
-    rewritten in place, keeping its inode, as GNU install does; DEST may be a directory. SRC /dev/stdin or /proc/self/fd/0 is the
-    command's stdin: the one-command way to write a file with its mode."""
+    rewritten in place, keeping its inode, as GNU install does; DEST may be a directory. SRC /dev/stdin or
+    /proc/self/fd/0 is the command's stdin: the one-command way to write a file with its mode."""
     args = argv[1:]
     mode = 0o755
     paths = []
