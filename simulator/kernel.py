@@ -82,9 +82,13 @@ class Kernel:
     def register_loops(self, devs: list[LoopDevice]) -> None:
         """Boot's loop pool: the same nodes `register` makes, /dev looked up once."""
         root = self._dev_dir("/dev")
+        nodes = []
+        mode = st.S_IFBLK | 0o660
         for dev in devs:
-            self.devices[dev.key] = dev
-        root.fs.mknod_many(root.ino, [(dev.name, st.S_IFBLK | 0o660, dev.key) for dev in devs])
+            key = (dev.major, dev.number)
+            self.devices[key] = dev
+            nodes.append((f"loop{dev.number}", mode, key))
+        root.fs.mknod_many(root.ino, nodes)
 
     def unregister(self, dev: BlockDevice) -> None:
         self.devices.pop(dev.key, None)

@@ -109,6 +109,15 @@ class Command:
 
 def parse(source: str) -> list[tuple[str, list[Command]]]:
     """[(connector, pipeline)] where connector is ';', '&&' or '||' joining it to the previous one."""
+    if _NEEDS_LEXER.search(source) is None:   # plain words: one command, maybe after VAR=value prefixes
+        words = [w for w in source.replace("\t", " ").split(" ") if w]   # str.split() would split at \x1c too
+        if not words:
+            return []
+        cmd = Command(words)
+        while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+            key, value = words.pop(0).split("=", 1)
+            cmd.env[key] = value
+        return [(";", [cmd])]
     tokens = tokenize(source)
     items: list[tuple[str, list[Command]]] = []
     pipeline: list[Command] = []

@@ -90,9 +90,13 @@ class VFS:
         return True
 
     def walk(self, path: str, follow: bool = True, cwd: str = "/", _links: int = 0) -> Location:
+        key = (path, follow)
+        if getattr(self.root_fs, "generation", None) == self._walk_gen:   # _cacheable's test, inlined: hot
+            loc = self._walk_cache.get(key)
+            if loc is not None:
+                return loc
         if not self._cacheable(path):
             return self._walk(path, follow, cwd, 0)[0]
-        key = (path, follow)
         loc = self._walk_cache.get(key)
         if loc is not None:
             return loc
@@ -188,16 +192,40 @@ class VFS:
             raise FsError(errno.ENOTDIR)
         return loc, "/" + "/".join(canon)
 
-    def canonical(self, path: str, cwd: str = "/") -> str:
+    def canonical(self, path: str, cwd: str = "/", _links: int = 0) -> str:
         if not self._cacheable(path):
             return self._walk(path, True, cwd, 0)[1]
         key = (path, None)   # beside walk's (path, follow) entries, under the same rules
         found = self._walk_cache.get(key)
         if found is None:
+            found = self._canonical_below_parent(path, _links) if _links < MAX_SYMLINKS else None
+            if found is not None:
+                return found
             self._left_root = False
             found = self._walk(path, True, cwd, 0)[1]
             if not self._left_root:
                 self._walk_cache[key] = found
+        return found
+
+    def _canonical_below_parent(self, path: str, links: int) -> str | None:
+        """The canonical path of a plain absolute path from its parent's (cached) one, as `walk` finds a
+        location from its parent's: a loop attached to a file just made would otherwise walk every component.
+        None when only a full walk can say."""
+        head, _, name = path.rpartition("/")
+        if not name or name in (".", "..") or "//" in path or "/./" in path or "/../" in path:
+            return None
+        loc = self.walk(path, follow=False)      # the errors a full walk would raise, and the cache filled
+        parent = head or "/"
+        if st.S_ISLNK(loc.fs.mode_of(loc.ino)):
+            target = self._link_target(parent, loc)
+            if target is None:
+                return None
+            found = self.canonical(target, "/", links + 1)
+        else:
+            found = self.canonical(parent).rstrip("/") + "/" + name
+        if (loc.fs is self.root_fs and (parent, None) in self._walk_cache
+                and (path, False) in self._walk_cache):
+            self._walk_cache[(path, None)] = found
         return found
 
     def parent(self, path: str, cwd: str = "/") -> tuple[Location, str]:
@@ -266,6 +294,12 @@ class VFS:
         parts = [p for p in path.split("/") if p]
         if "." in parts or ".." in parts:
             return self._mkdir_each(parts, mode)
+        try:   # the whole path first: a node's `mkdir -p` mostly names a directory that is already there
+            found = self.walk("/" + "/".join(parts))
+            if st.S_ISDIR(found.fs.mode_of(found.ino)):
+                return
+        except FsError:
+            pass
         loc = self.root()
         prefix = ""
         for i, name in enumerate(parts):

@@ -160,6 +160,12 @@ class SnapshotTarget(Target):
     def read(self, offset, length):
         self._check()
         size = self.chunk * SECTOR
+        index, within = divmod(offset, size)
+        if within + length <= size:   # inside one chunk, as most block reads are
+            cow_chunk = self.exceptions.get(index)
+            if cow_chunk is None:
+                return self.origin.read(offset, length)
+            return self.cow.read(cow_chunk * size + within, length)
         out = bytearray(length)
         for index, within, at, n in self._chunks(offset, length):
             cow_chunk = self.exceptions.get(index)
@@ -177,11 +183,17 @@ class SnapshotTarget(Target):
             cow_chunk = self.exceptions.get(index)
             if cow_chunk is None:
                 cow_chunk = self._allocate()
-                original = self.origin.read(index * size, min(size, self.origin.size - index * size))
-                self.cow.write(cow_chunk * size, original)
+                span = min(size, self.origin.size - index * size)
+                if within == 0 and n >= span:   # the write replaces the whole chunk: nothing to copy first
+                    chunk = bytes(view[at:at + n])
+                else:   # the copied chunk with the write laid over it, in one write: the same bytes result
+                    chunk = bytearray(self.origin.read(index * size, span))
+                    chunk[within:within + n] = view[at:at + n]
+                self.cow.write(cow_chunk * size, bytes(chunk))
                 self.exceptions[index] = cow_chunk
                 if self.persistent:
                     self._write_exception(index, cow_chunk)
+                continue
             self.cow.write(cow_chunk * size + within, bytes(view[at:at + n]))
 
     def _write_exception(self, old: int, new: int) -> None:

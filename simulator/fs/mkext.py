@@ -116,22 +116,30 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
     def group_of(block: int) -> int:
         return (block - geo.first_data_block) // geo.blocks_per_group
 
-    def take(count: int, goal_group: int) -> list[int]:
-        """First-fit free blocks from the goal group on."""
-        out: list[int] = []
+    def take(count: int, goal_group: int):
+        """First-fit free blocks from the goal group on: a range when they are one run (a journal's 16,384
+        blocks are, and a list of them costs more than the rest of mke2fs)."""
+        runs: list[range] = []
+        got = 0
         g = goal_group
-        while len(out) < count:
+        while got < count:
             start, _, _, it = geo.meta(g)
             lo = it + geo.inode_blocks_per_group
             taken_hi = max(hi for _, hi in used[g])
             lo = max(lo, taken_hi)
             hi = start + geo.group_blocks(g)
-            n = min(count - len(out), hi - lo)
+            n = min(count - got, hi - lo)
             if n > 0:
-                out.extend(range(lo, lo + n))
+                if runs and runs[-1].stop == lo:
+                    runs[-1] = range(runs[-1].start, lo + n)
+                else:
+                    runs.append(range(lo, lo + n))
+                got += n
                 used[g].append((lo, lo + n))
             g = (g + 1) % geo.groups
-        return out
+        if len(runs) == 1:
+            return runs[0]
+        return [b for run in runs for b in run]
 
     lpf_blocks = min(12, max(2, 16384 // bs))
     root_block = take(1, 0)[0]
@@ -156,16 +164,13 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
             nonlocal pos
             pos += count
             return run[pos - count:pos]
-        data: list[int] = []
         slots = [0] * 15
         direct = next_blocks(min(12, journal))
         slots[:len(direct)] = direct
-        data.extend(direct)
         if n_ind:
             ind = next_blocks(1)[0]
             slots[12] = ind
             ptrs = next_blocks(min(per, journal - 12))
-            data.extend(ptrs)
             indirect_writes[ind] = struct.pack(f"<{len(ptrs)}I", *ptrs)
         if n_dind:
             dind = next_blocks(1)[0]
@@ -176,12 +181,11 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
                 leaf = next_blocks(1)[0]
                 firsts.append(leaf)
                 ptrs = next_blocks(min(per, remaining))
-                data.extend(ptrs)
                 indirect_writes[leaf] = struct.pack(f"<{len(ptrs)}I", *ptrs)
                 remaining -= len(ptrs)
             indirect_writes[dind] = struct.pack(f"<{len(firsts)}I", *firsts)
         journal_slots = slots
-        journal_first = data[0]
+        journal_first = direct[0]
 
     # Clear what an old signature might have left (mke2fs zaps bytes 1024-4095).
     dev.write(1024, bytes(3072))
