@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from .fs.base import FsError
 from .tools import Result
 
-OPERATORS = ("2>&1", "&&", "||", ">>", "2>", ";", "|", ">", "<", "\n")
 
 
 class ShellSyntaxError(Exception):
@@ -26,10 +25,12 @@ class Op:
     text: str
 
 
-_OP_START = frozenset(o[0] for o in OPERATORS)
-# one match per token piece: separators, runs of ordinary characters, whole quoted strings
-_PIECE = re.compile(r"(?P<space>[ \t]+)|(?P<plain>[^\s'\"\\#<>|&;()]+)|'(?P<sq>[^']*)'"
-                    r'|"(?P<dq>[^"\\]*(?:\\[\s\S][^"\\]*)*)"')
+# one match per token piece: separators, a line continuation, operators (longest first), runs of ordinary
+# characters, whole quoted strings, a backslash escape; anything else is one character (see tokenize)
+_PIECE = re.compile(r"(?P<space>[ \t]+)|(?P<cont>\\\n)|(?P<op>2>&1|&&|\|\||>>|2>|[;|><\n])"
+                    r"|(?P<plain>[^\s'\"\\#<>|&;()]+)|'(?P<sq>[^']*)'"
+                    r'|"(?P<dq>[^"\\]*(?:\\[\s\S][^"\\]*)*)"|\\(?P<esc>[\s\S])')
+_PLAIN = re.compile(r"[^\s'\"\\#<>|&;()]+")
 _DQ_ESCAPE = re.compile(r'\\([\\"$`\n])')
 
 
@@ -48,53 +49,50 @@ def tokenize(source: str) -> list:
     current: list[str] | None = None
     match = _PIECE.match
     while i < n:
-        c = source[i]
-        if c in _OP_START:
-            op = next((o for o in OPERATORS if source.startswith(o, i)), None)
-            # `2>` is an operator only at a word's start
-            if op and not (current is not None and op in ("2>", "2>&1")):
+        m = match(source, i)
+        if m is None:
+            c = source[i]
+            if c == "#" and current is None:
+                end = source.find("\n", i)
+                i = n if end < 0 else end
+                continue
+            if c == "'":
+                raise ShellSyntaxError("unexpected EOF while looking for matching `''")
+            if c == '"':
+                raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
+            if current is None:
+                current = []
+            current.append(c)   # `(`, `)`, a lone `&`, \r, a backslash at the very end: part of the word
+            i += 1
+            continue
+        kind = m.lastgroup
+        if kind == "op":
+            op = m.group("op")
+            if op[0] == "2" and current is not None:   # `2>` is an operator only at a word's start
+                m = _PLAIN.match(source, i)
+                kind = "plain"
+            else:
                 if current is not None:
                     tokens.append(Word("".join(current)))
                     current = None
                 tokens.append(Op(op))
-                i += len(op)
+                i = m.end()
                 continue
-        m = match(source, i)
-        if m is not None:
-            kind = m.lastgroup
-            i = m.end()
-            if kind == "space":
-                if current is not None:
-                    tokens.append(Word("".join(current)))
-                    current = None
-                continue
-            if current is None:
-                current = []
-            if kind == "plain" or kind == "sq":
-                current.append(m.group(kind))
-            else:
-                text = m.group("dq")
-                current.append(_DQ_ESCAPE.sub(_dq_escape, text) if "\\" in text else text)
+        i = m.end()
+        if kind == "space":
+            if current is not None:
+                tokens.append(Word("".join(current)))
+                current = None
             continue
-        if c == "\\" and i + 1 < n:
-            if source[i + 1] != "\n":   # a backslash-newline joins lines
-                if current is None:
-                    current = []
-                current.append(source[i + 1])
-            i += 2
+        if kind == "cont":   # a backslash-newline joins lines
             continue
-        if c == "#" and current is None:
-            end = source.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        if c == "'":
-            raise ShellSyntaxError("unexpected EOF while looking for matching `''")
-        if c == '"':
-            raise ShellSyntaxError('unexpected EOF while looking for matching `"\'')
         if current is None:
             current = []
-        current.append(c)
-        i += 1
+        if kind == "dq":
+            text = m.group("dq")
+            current.append(_DQ_ESCAPE.sub(_dq_escape, text) if "\\" in text else text)
+        else:
+            current.append(m.group(0) if kind == "plain" else m.group(kind))
     if current is not None:
         tokens.append(Word("".join(current)))
     return tokens

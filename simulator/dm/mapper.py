@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import errno
 import heapq
 
@@ -110,6 +111,7 @@ class DmDevice(BlockDevice):
         return runs
 
 
+@functools.lru_cache(maxsize=8192)
 def _hash_str(name: str) -> int:
     """2.6.32's dm-ioctl name hash: 64 buckets, walked in bucket order, newest first."""
     h = 0
