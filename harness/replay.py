@@ -29,8 +29,13 @@ class Failure:
 class ReplayOutcome:
     executed: int = 0
     failures: list[Failure] = field(default_factory=list)
-    transcript: list[str] = field(default_factory=list)
     then_outputs: list[str] = field(default_factory=list)
+    # (command, rc, stdout, stderr, stdin) per command run, formatted only when the transcript is asked for
+    entries: list[tuple] = field(default_factory=list)
+
+    @property
+    def transcript(self) -> list[str]:
+        return [format_transcript_entry(*entry) for entry in self.entries]
 
 
 def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, check: bool = False,
@@ -39,7 +44,7 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
     for cmd in commands:
         result = host.run_shell(cmd.text, cmd.stdin)
         outcome.executed += 1
-        outcome.transcript.append(format_transcript_entry(cmd.text, result.rc, result.stdout, result.stderr, cmd.stdin))
+        outcome.entries.append((cmd.text, result.rc, result.stdout, result.stderr, cmd.stdin))
         reason = None
         if check and cmd.expected is not None:
             exp = cmd.expected
@@ -58,7 +63,7 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
     for line in then or []:
         result = host.run_shell(line)
         outcome.then_outputs.append(result.stdout)
-        outcome.transcript.append(format_transcript_entry(line, result.rc, result.stdout, result.stderr))
+        outcome.entries.append((line, result.rc, result.stdout, result.stderr, None))
     return outcome
 
 

@@ -180,6 +180,10 @@ def run(node, source: str, stdin: str | None = None) -> Result:
         items = parse(source)
     except ShellSyntaxError as exc:
         return Result(2, "", f"bash: -c: line 1: {exc}\n")
+    if len(items) == 1 and len(items[0][1]) == 1:   # one command, as most logged lines are
+        command = items[0][1][0]
+        if not command.env and not command.redirects and command.argv:
+            return node.run(command.argv, stdin)
     out, err = [], []
     rc = 0
     for connector, pipeline in items:

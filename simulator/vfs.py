@@ -90,13 +90,14 @@ class VFS:
         return True
 
     def walk(self, path: str, follow: bool = True, cwd: str = "/", _links: int = 0) -> Location:
-        key = (path, follow)
-        if getattr(self.root_fs, "generation", None) == self._walk_gen:   # _cacheable's test, inlined: hot
-            loc = self._walk_cache.get(key)
-            if loc is not None:
-                return loc
-        if not self._cacheable(path):
+        # _cacheable's test, inlined: this is the simulator's hottest function
+        gen = getattr(self.root_fs, "generation", None)
+        if gen is None or path[:1] != "/":
             return self._walk(path, follow, cwd, 0)[0]
+        if gen != self._walk_gen:
+            self._walk_cache.clear()
+            self._walk_gen = gen
+        key = (path, follow)
         loc = self._walk_cache.get(key)
         if loc is not None:
             return loc
