@@ -8,7 +8,7 @@ from .block import BlockDevice
 from .dm.mapper import DeviceMapper, DmDevice
 from .fs.base import FsError
 from .fs.memfs import MemoryFS
-from .loop import LoopDevice, LoopDriver
+from .loop import LOOP_MAJOR, LoopDevice, LoopDriver
 from .vfs import VFS
 
 
@@ -79,16 +79,19 @@ class Kernel:
             if mapper.fs.lookup(mapper.ino, dev.name) is None:
                 mapper.fs.symlink(mapper.ino, dev.name, f"../dm-{dev.minor}")
 
-    def register_loops(self, devs: list[LoopDevice]) -> None:
-        """Boot's loop pool: the same nodes `register` makes, /dev looked up once."""
+    def register_loop_nodes(self, numbers: list[int]) -> None:
+        """Boot's loop pool: the nodes `register` would make, /dev looked up once (the devices behind them are
+        made by the loop driver when first looked up: see `device`)."""
         root = self._dev_dir("/dev")
-        nodes = []
         mode = st.S_IFBLK | 0o660
-        for dev in devs:
-            key = (dev.major, dev.number)
-            self.devices[key] = dev
-            nodes.append((f"loop{dev.number}", mode, key))
-        root.fs.mknod_many(root.ino, nodes)
+        root.fs.mknod_many(root.ino, [(f"loop{n}", mode, (LOOP_MAJOR, n)) for n in numbers])
+
+    def device(self, key: tuple[int, int]) -> BlockDevice | None:
+        """The device registered under (major, minor), or None."""
+        dev = self.devices.get(key)
+        if dev is None and key[0] == LOOP_MAJOR:
+            return self.loop.get(key[1])
+        return dev
 
     def unregister(self, dev: BlockDevice) -> None:
         self.devices.pop(dev.key, None)
@@ -114,7 +117,7 @@ class Kernel:
         attr = self.vfs.stat(path)
         if not attr.is_blk or attr.rdev is None:
             raise FsError(errno.ENOTBLK)
-        dev = self.devices.get(attr.rdev)
+        dev = self.device(attr.rdev)
         if dev is None:
             raise FsError(errno.ENXIO)
         return dev
@@ -125,7 +128,7 @@ class Kernel:
             key = (int(major), int(minor))
         except ValueError:
             raise FsError(errno.ENODEV) from None
-        dev = self.devices.get(key)
+        dev = self.device(key)
         if dev is None:
             raise FsError(errno.ENXIO)
         return dev

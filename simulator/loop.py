@@ -132,15 +132,26 @@ class LoopDriver:
 
     def __init__(self, kernel):
         self.kernel = kernel
-        self.devices: dict[int, LoopDevice] = {}
+        self.devices: dict[int, LoopDevice] = {}   # the devices made so far (see `get`)
+        # boot's pool: /dev/loopN exists for each, the device object is made when something first looks it up
+        # (a node boots with hundreds of them and a run touches a few)
+        self._unmade: set[int] = set()
         self._unbound: list[int] = []
         # the bound devices in both listing orders, kept sorted as devices are bound and detached, so that a
         # listing costs what it prints, not the size of the pool
         self._numeric: list[tuple[int, LoopDevice]] = []
         self._kernfs: list[tuple[int, str, LoopDevice]] = []
 
-    def add(self, number: int) -> LoopDevice:
+    def get(self, number: int) -> LoopDevice | None:
         dev = self.devices.get(number)
+        if dev is None and number in self._unmade:
+            self._unmade.discard(number)
+            dev = self.devices[number] = LoopDevice(number)
+            self.kernel.devices[(LOOP_MAJOR, number)] = dev
+        return dev
+
+    def add(self, number: int) -> LoopDevice:
+        dev = self.get(number)
         if dev is None:
             dev = LoopDevice(number)
             self.devices[number] = dev
@@ -149,21 +160,25 @@ class LoopDriver:
         return dev
 
     def add_at_boot(self, count: int) -> None:
-        """loop0..loop{count-1}, as max_loop makes them: one sort instead of an insertion per device."""
-        fresh = [LoopDevice(n) for n in range(count) if n not in self.devices]
-        for dev in fresh:
-            self.devices[dev.number] = dev
-        self.kernel.register_loops(fresh)
-        self._unbound = sorted(set(self._unbound) | {d.number for d in fresh})
+        """loop0..loop{count-1}, as max_loop makes them: their nodes now, the devices when first used."""
+        fresh = [n for n in range(count) if n not in self.devices and n not in self._unmade]
+        self._unmade.update(fresh)
+        self.kernel.register_loop_nodes(fresh)
+        self._unbound = sorted(set(self._unbound) | set(fresh))
+
+    def lowest_unbound(self) -> LoopDevice | None:
+        """The lowest-numbered device with nothing attached, or None. `_unbound` holds every unbound number
+        (and, lazily dropped here, some bound since): O(log n) on a node with thousands."""
+        while self._unbound and self.get(self._unbound[0]).bound:
+            heapq.heappop(self._unbound)
+        return self.get(self._unbound[0]) if self._unbound else None
 
     def find_free(self) -> LoopDevice:
-        """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound. `_unbound` holds every
-        unbound number (and, lazily dropped here, some bound since): O(log n) on a node with thousands."""
-        while self._unbound and self.devices[self._unbound[0]].bound:
-            heapq.heappop(self._unbound)
-        if self._unbound:
-            return self.devices[self._unbound[0]]
-        return self.add(max(self.devices, default=-1) + 1)
+        """LOOP_CTL_GET_FREE: the lowest unbound device, creating one if all are bound."""
+        dev = self.lowest_unbound()
+        if dev is not None:
+            return dev
+        return self.add(max(max(self.devices, default=-1), max(self._unmade, default=-1)) + 1)
 
     def bound(self, order: str = "numeric") -> list[LoopDevice]:
         """Bound devices by number, or ("kernfs") in the order sysfs lists them."""

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import struct
+import sys
 import uuid as uuidlib
+from array import array
 
 from .extgeo import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
                    LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
@@ -18,6 +20,16 @@ DEFM_XATTR_USER = 0x4
 DEFM_ACL = 0x8
 EXT2_FLAGS_SIGNED_HASH = 0x1
 BG_INODE_ZEROED = 0x4
+
+
+def _le32s(values) -> bytes:
+    """Little-endian 32-bit words: a journal's block pointers, a thousand to a block (array packs them in C)."""
+    words = array("I", values)
+    if words.itemsize != 4:
+        return struct.pack(f"<{len(words)}I", *words)
+    if sys.byteorder != "little":
+        words.byteswap()
+    return words.tobytes()
 
 
 def _set_bits(bitmap: bytearray, lo: int, hi: int) -> None:
@@ -171,7 +183,7 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
             ind = next_blocks(1)[0]
             slots[12] = ind
             ptrs = next_blocks(min(per, journal - 12))
-            indirect_writes[ind] = struct.pack(f"<{len(ptrs)}I", *ptrs)
+            indirect_writes[ind] = _le32s(ptrs)
         if n_dind:
             dind = next_blocks(1)[0]
             slots[13] = dind
@@ -181,9 +193,9 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
                 leaf = next_blocks(1)[0]
                 firsts.append(leaf)
                 ptrs = next_blocks(min(per, remaining))
-                indirect_writes[leaf] = struct.pack(f"<{len(ptrs)}I", *ptrs)
+                indirect_writes[leaf] = _le32s(ptrs)
                 remaining -= len(ptrs)
-            indirect_writes[dind] = struct.pack(f"<{len(firsts)}I", *firsts)
+            indirect_writes[dind] = _le32s(firsts)
         journal_slots = slots
         journal_first = direct[0]
 

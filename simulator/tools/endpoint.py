@@ -92,7 +92,7 @@ def open_endpoint(node, path: str, write: bool = False, create: bool = False, mo
     if st.S_ISCHR(attr.mode):
         return Endpoint(node, path, special=attr.rdev)
     if attr.is_blk:
-        dev = node.kernel.devices.get(attr.rdev)
+        dev = node.kernel.device(attr.rdev)
         if dev is None:
             raise FsError(errno.ENXIO)
         return Endpoint(node, path, device=dev)

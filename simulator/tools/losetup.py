@@ -84,7 +84,7 @@ def attach(node, dev: LoopDevice, file_path: str, offset: int, sizelimit: int, r
     canonical = kernel.vfs.canonical(file_path, node.cwd)
     backing_dev = None
     if attr.is_blk:
-        backing_dev = kernel.devices.get(attr.rdev)
+        backing_dev = kernel.device(attr.rdev)
         if backing_dev is None:
             raise FsError(errno.ENXIO)
         size = backing_dev.size
@@ -220,9 +220,10 @@ def losetup(node, argv, stdin):
 def _find_free(node) -> LoopDevice:
     loop = node.kernel.loop
     if node.dialect.losetup_format == "old":
-        for number in sorted(loop.devices):
-            if not loop.devices[number].bound:
-                return loop.devices[number]
+        # old util-linux tries /dev/loop0, 1, ... and cannot make one more
+        dev = loop.lowest_unbound()
+        if dev is not None:
+            return dev
         raise Abort("losetup: could not find any free loop device\n")
     return loop.find_free()
 

@@ -66,7 +66,7 @@ def mount(node, argv, stdin):
         loop_used.autoclear = True
         dev = loop_used
     elif attr.is_blk:
-        dev = kernel.devices.get(attr.rdev)
+        dev = kernel.device(attr.rdev)
         if dev is None:
             raise _fail(node, target, f"special device {source} does not exist")
     else:
@@ -134,7 +134,7 @@ def umount(node, argv, stdin):
             continue
         mount.fs.on_umount()
         vfs.remove_mount(mount)
-        dev = kernel.devices.get(mount.device_key)
+        dev = kernel.device(mount.device_key)
         if dev is not None:
             dev.release(mount.target)
             kernel.released(dev)
