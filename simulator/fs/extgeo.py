@@ -2,6 +2,7 @@
 journal for a device (shared by mke2fs's layout in mkext.py and the mounted view in ext2.py)."""
 from __future__ import annotations
 
+import functools
 import stat as st
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ def journal_blocks_for(blocks: int) -> int:
     return 262144
 
 
+@functools.lru_cache(maxsize=4096)
 def _has_super(group: int) -> bool:
     if group <= 1:
         return True

@@ -51,19 +51,19 @@ def _ramp(count: int) -> tuple[int, int]:
 
 
 def _set_bits(bitmap: bytearray, lo: int, hi: int) -> None:
-    """Set bits lo..hi-1: whole bytes at once, single bits only at the ragged ends."""
+    """Set bits lo..hi-1: whole bytes at once, masks for the ragged ends."""
     if hi <= lo:
         return
-    first_full, last_full = (lo + 7) // 8, hi // 8
-    if first_full >= last_full:
-        for i in range(lo, hi):
-            bitmap[i >> 3] |= 1 << (i & 7)
+    first, last = lo >> 3, (hi - 1) >> 3
+    lo_mask = (0xFF << (lo & 7)) & 0xFF
+    hi_mask = 0xFF >> (7 - ((hi - 1) & 7))
+    if first == last:
+        bitmap[first] |= lo_mask & hi_mask
         return
-    for i in range(lo, first_full * 8):
-        bitmap[i >> 3] |= 1 << (i & 7)
-    bitmap[first_full:last_full] = b"\xff" * (last_full - first_full)
-    for i in range(last_full * 8, hi):
-        bitmap[i >> 3] |= 1 << (i & 7)
+    bitmap[first] |= lo_mask
+    if last > first + 1:
+        bitmap[first + 1:last] = b"\xff" * (last - first - 1)
+    bitmap[last] |= hi_mask
 
 
 def _inode(mode: int, size: int, links: int, now: int, blocks_512: int, block_slots: list[int]) -> bytearray:
@@ -138,9 +138,10 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
     journal = journal_blocks_for(geo.blocks) if kind in ("ext3", "ext4") else 0
     if journal < 0:
         journal = 0
+    metas = [geo.meta(g) for g in range(geo.groups)]   # each a few calls: asked for several times a group
     used: dict[int, list[tuple[int, int]]] = {g: [] for g in range(geo.groups)}
     for g in range(geo.groups):
-        start, bb, ib, it = geo.meta(g)
+        start, bb, ib, it = metas[g]
         used[g].append((start, it + geo.inode_blocks_per_group))
 
     def group_of(block: int) -> int:
@@ -153,7 +154,7 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
         got = 0
         g = goal_group
         while got < count:
-            start, _, _, it = geo.meta(g)
+            start, _, _, it = metas[g]
             lo = it + geo.inode_blocks_per_group
             taken_hi = max(hi for _, hi in used[g])
             lo = max(lo, taken_hi)
@@ -249,29 +250,30 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
         sb[0xFC] = DX_HASH_HALF_MD4
         struct.pack_into("<I", sb, 0x100, DEFM_XATTR_USER | DEFM_ACL)
         struct.pack_into("<I", sb, 0x160, EXT2_FLAGS_SIGNED_HASH)
-        tables = sum(geo.meta(g)[3] + geo.inode_blocks_per_group - geo.group_start(g) for g in range(geo.groups))
+        tables = sum(metas[g][3] + geo.inode_blocks_per_group - metas[g][0] for g in range(geo.groups))
         struct.pack_into("<I", sb, 0x248, tables + journal + geo.first_data_block)   # s_overhead_clusters
         if journal:
             sb[0xFD] = JNL_BACKUP_BLOCKS   # the journal inode's block map, for e2fsck to rebuild it from
             struct.pack_into("<15I", sb, 0x10C, *journal_slots)
             struct.pack_into("<II", sb, 0x148, (journal * bs) >> 32, (journal * bs) & 0xFFFFFFFF)
 
+    ibitmap = bytearray(bs)   # every group's: its inodes free, the padding past them set
+    _set_bits(ibitmap, geo.inodes_per_group, bs * 8)
+    ibitmap_rest = bytes(ibitmap)
+    _set_bits(ibitmap, 0, LOST_FOUND_INO)   # group 0's reserved inodes and lost+found
+    ibitmap_first = bytes(ibitmap)
     for g in range(geo.groups):
-        start, bb, ib, it = geo.meta(g)
+        start, bb, ib, it = metas[g]
         bitmap = bytearray(bs)
         for lo, hi in used[g]:
             _set_bits(bitmap, lo - start, hi - start)
         _set_bits(bitmap, geo.group_blocks(g), bs * 8)
         dev.write(bb * bs, bytes(bitmap))
-        ibitmap = bytearray(bs)
-        _set_bits(ibitmap, geo.inodes_per_group, bs * 8)
-        if g == 0:
-            _set_bits(ibitmap, 0, LOST_FOUND_INO)
-        dev.write(ib * bs, bytes(ibitmap))
+        dev.write(ib * bs, ibitmap_first if g == 0 else ibitmap_rest)
 
     gdt = bytearray(geo.gdt_blocks * bs)
     for g in range(geo.groups):
-        start, bb, ib, it = geo.meta(g)
+        start, bb, ib, it = metas[g]
         free = geo.group_blocks(g) - sum(hi - lo for lo, hi in used[g])
         free_inodes = geo.inodes_per_group - (LOST_FOUND_INO if g == 0 else 0)
         dirs = 2 if g == 0 else 0
@@ -292,7 +294,7 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
 
     def put_inode(ino: int, raw: bytearray) -> None:
         g, index = divmod(ino - 1, geo.inodes_per_group)
-        pos = geo.meta(g)[3] * bs + index * geo.inode_size
+        pos = metas[g][3] * bs + index * geo.inode_size
         if geo.inode_size > 128:
             extra = bytearray(geo.inode_size - 128)
             struct.pack_into("<H", extra, 0, 32)
@@ -305,7 +307,7 @@ def _make_filesystem(dev, geo: Geometry, kind: str, fs_uuid: uuidlib.UUID, now: 
         # the bad blocks inode gets its times and nothing else
         bad = bytearray(128)
         struct.pack_into("<III", bad, 8, now, now, now)
-        dev.write(geo.meta(0)[3] * bs, bytes(bad))
+        dev.write(metas[0][3] * bs, bytes(bad))
         _write_resize_inode(dev, geo, resize_dind, now, put_inode)
 
     spb = bs // 512
