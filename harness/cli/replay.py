@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("replay", help="replay a logged command trace on the simulator or a node")
     p.add_argument("trace", help="trace file: NC log lines, bare commands, or a '$ command' transcript")
     p.add_argument("--dialect", default="debian12", choices=["debian12", "el6"])
-    p.add_argument("--backend", default="sim", help="sim (default) or local")
+    p.add_argument("--backend", default="sim",
+                   help="sim (default), uml, qemu, local, ssh://user@host[:port] or vagrant:NAME")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--then", action="append", default=[], metavar="CMD",
                    help="run after the trace; its stdout is printed (repeatable, in order)")
