@@ -1,13 +1,13 @@
 """The loop driver: /dev/loopN devices over files (or other block devices)."""
 from __future__ import annotations
 
-import bisect
 import functools
 import errno
 import heapq
 
 from .block import BlockDevice
 from .fs.base import FsError
+from .listing import BlockedListing
 
 LOOP_MAJOR = 7
 
@@ -139,8 +139,8 @@ class LoopDriver:
         self._unbound: list[int] = []
         # the bound devices in both listing orders, kept sorted as devices are bound and detached, so that a
         # listing costs what it prints, not the size of the pool
-        self._numeric: list[tuple[int, LoopDevice]] = []
-        self._kernfs: list[tuple[int, str, LoopDevice]] = []
+        self._numeric = BlockedListing()   # keyed by number
+        self._kernfs = BlockedListing()    # keyed by (kernfs hash, name)
 
     def get(self, number: int) -> LoopDevice | None:
         dev = self.devices.get(number)
@@ -182,23 +182,25 @@ class LoopDriver:
 
     def bound(self, order: str = "numeric") -> list[LoopDevice]:
         """Bound devices by number, or ("kernfs") in the order sysfs lists them."""
-        if order == "kernfs":
-            return [e[2] for e in self._kernfs]
-        return [e[1] for e in self._numeric]
+        return list((self._kernfs if order == "kernfs" else self._numeric).items())
+
+    def listing(self, order: str, tag: str, line, token) -> str:
+        """`line(dev)` of every bound device in that order, re-rendered only where a device was bound or
+        detached since, or everywhere when `token` (what else the lines depend on) changed."""
+        return (self._kernfs if order == "kernfs" else self._numeric).render(tag, line, token)
 
     def bind(self, dev: LoopDevice, *args, **kwargs) -> None:
         """LOOP_SET_FD: `dev.bind`'s arguments."""
         dev.bind(*args, **kwargs)
-        # keys are unique, so the device objects themselves are never compared
-        bisect.insort(self._numeric, (dev.number, dev), key=lambda e: e[0])
-        bisect.insort(self._kernfs, (kernfs_hash(dev.name), dev.name, dev), key=lambda e: e[:2])
+        self._numeric.insert(dev.number, dev)
+        self._kernfs.insert((kernfs_hash(dev.name), dev.name), dev)
 
     def detach(self, dev: LoopDevice) -> None:
         """LOOP_CLR_FD. Modern kernels defer a busy detach with autoclear; the caller decides."""
         backing_dev, fs, ino = dev.backing_dev, dev.fs, dev.ino
         dev.unbind()
-        del self._numeric[bisect.bisect_left(self._numeric, dev.number, key=lambda e: e[0])]
-        del self._kernfs[bisect.bisect_left(self._kernfs, (kernfs_hash(dev.name), dev.name), key=lambda e: e[:2])]
+        self._numeric.remove(dev.number)
+        self._kernfs.remove((kernfs_hash(dev.name), dev.name))
         heapq.heappush(self._unbound, dev.number)
         if backing_dev is not None:
             backing_dev.release(dev.devnode)

@@ -8,6 +8,7 @@ import heapq
 
 from ..block import SECTOR, BlockDevice
 from ..fs.base import FsError
+from ..listing import BlockedListing
 from .targets import Target
 
 DM_MAJOR = 253
@@ -27,7 +28,6 @@ class DmDevice(BlockDevice):
         self.suspended = False
         self.event_nr = 0
         self._starts: list[int] = []
-        self.table_text: str | None = None   # `dmsetup table` lines of the live table, made on first listing
 
     @property
     def devnode(self) -> str:
@@ -42,7 +42,6 @@ class DmDevice(BlockDevice):
 
     def set_live(self, targets: list[Target] | None) -> None:
         self.live = targets
-        self.table_text = None
         self._starts = [t.start * SECTOR for t in targets] if targets else []
 
     def _pieces(self, offset: int, length: int):
@@ -128,7 +127,7 @@ class DeviceMapper:
         self.by_minor: dict[int, DmDevice] = {}
         self._created: dict[str, int] = {}
         # every device, kept in DM_LIST_DEVICES order as it is created and removed: a listing is one pass
-        self._order: list[tuple[object, DmDevice]] = []
+        self._order = BlockedListing()
         self._freed: list[int] = []        # heap of minors given back, some maybe reused since
         self._next_minor = 0               # every minor below it has been handed out at least once
         self._seq = 0
@@ -154,7 +153,7 @@ class DeviceMapper:
         self.by_minor[dev.minor] = dev
         self._seq += 1
         self._created[name] = self._seq
-        bisect.insort(self._order, (self._list_key(dev), dev), key=lambda e: e[0])
+        self._order.insert(self._list_key(dev), dev)
         self.kernel.register(dev)
         return dev
 
@@ -179,6 +178,7 @@ class DeviceMapper:
             old = dev.live
             dev.set_live(dev.inactive)
             dev.inactive = None
+            self._order.touch(self._list_key(dev))
             self._drop_table(dev, old)
         dev.suspended = False
 
@@ -190,8 +190,7 @@ class DeviceMapper:
             raise FsError(errno.EBUSY)
         self._drop_table(dev, dev.live)
         self._drop_table(dev, dev.inactive)
-        key = self._list_key(dev)
-        del self._order[bisect.bisect_left(self._order, key, key=lambda e: e[0])]
+        self._order.remove(self._list_key(dev))
         dev.set_live(None)
         dev.inactive = None
         del self.by_name[dev.name]
@@ -211,7 +210,12 @@ class DeviceMapper:
 
     def listed(self) -> list[DmDevice]:
         """Devices in the order the kernel's DM_LIST_DEVICES returns them."""
-        return [dev for _, dev in self._order]
+        return list(self._order.items())
+
+    def table_listing(self, line) -> str:
+        """`line(dev)` of every device in listing order, re-rendered only where a device came, went or resumed
+        a new table since the last listing."""
+        return self._order.render("table", line)
 
     def _list_key(self, dev: DmDevice):
         """2.6.32 walks its hash buckets, newest first within one; 6.x walks an rb-tree of names (bytewise)."""

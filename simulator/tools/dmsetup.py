@@ -309,10 +309,11 @@ def cmd_table(node, rest, stdin, flags):
     def render(dev, single):
         if single:
             return "".join(line + "\n" for line in table_lines(dev))
-        # a live table never changes until the next resume: a full node's listing reuses its text
-        if dev.table_text is None:
-            dev.table_text = "".join(f"{dev.name}: {line}\n" for line in table_lines(dev))
-        return dev.table_text
+        return "".join(f"{dev.name}: {line}\n" for line in table_lines(dev))
+    dm = node.kernel.dm
+    if not rest and dm.by_name:
+        # a live table never changes until the next resume: the driver keeps the listing's text
+        return Result(0, dm.table_listing(lambda dev: render(dev, False)))
     return _listing(node, rest, "table", render)
 
 

@@ -147,8 +147,10 @@ def losetup(node, argv, stdin):
 
     kernel = node.kernel
     if opts["all"]:
-        devs = listed(node)
-        return Result(0, "".join(status_line(node, d) + "\n" for d in devs))
+        # a line changes when its device is bound or detached, or (" (deleted)") when a name goes away
+        return Result(0, kernel.loop.listing(node.dialect.loop_order, node.dialect.losetup_format,
+                                             lambda d: status_line(node, d) + "\n",
+                                             getattr(kernel.rootfs, "generation", None)))
     if opts["assoc"] is not None:
         try:
             loc = kernel.vfs.walk(opts["assoc"])
