@@ -222,9 +222,12 @@ class VFS:
             if target is None:
                 return None
             found = self.canonical(target, "/", links + 1)
+            resolved_on_root = (target, None) in self._walk_cache
         else:
             found = self.canonical(parent).rstrip("/") + "/" + name
-        if (loc.fs is self.root_fs and (parent, None) in self._walk_cache
+            resolved_on_root = True
+        # cached under walk's rule: only what resolved without entering a mounted filesystem
+        if (resolved_on_root and loc.fs is self.root_fs and (parent, None) in self._walk_cache
                 and (path, False) in self._walk_cache):
             self._walk_cache[(path, None)] = found
         return found

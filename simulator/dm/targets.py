@@ -185,11 +185,14 @@ class SnapshotTarget(Target):
                 cow_chunk = self._allocate()
                 span = min(size, self.origin.size - index * size)
                 if within == 0 and n >= span:   # the write replaces the whole chunk: nothing to copy first
-                    chunk = bytes(view[at:at + n])
-                else:   # the copied chunk with the write laid over it, in one write: the same bytes result
+                    self.cow.write(cow_chunk * size, bytes(view[at:at + n]))
+                elif within + n <= span:   # the copied chunk with the write laid over it, in one write
                     chunk = bytearray(self.origin.read(index * size, span))
                     chunk[within:within + n] = view[at:at + n]
-                self.cow.write(cow_chunk * size, bytes(chunk))
+                    self.cow.write(cow_chunk * size, bytes(chunk))
+                else:   # past the origin's end (a snapshot longer than its origin): copy, then write
+                    self.cow.write(cow_chunk * size, self.origin.read(index * size, span))
+                    self.cow.write(cow_chunk * size + within, bytes(view[at:at + n]))
                 self.exceptions[index] = cow_chunk
                 if self.persistent:
                     self._write_exception(index, cow_chunk)
