@@ -42,20 +42,48 @@ def measure(host, fast: bool, tag: str) -> dict:
     if fast:
         sc.fast_path()
     marks = {}
+    timed: list[tuple[str, float]] = []   # (program, seconds) of every command the node ran
+    run = host.run
+
+    def timed_run(argv, stdin=None):
+        start = time.perf_counter()
+        try:
+            return run(argv, stdin)
+        finally:
+            timed.append((os.path.basename(argv[0]), time.perf_counter() - start))
 
     def on_step(result, step):
-        marks[step.index] = (time.perf_counter(), disk_bytes_written(host))
-    result = run_scenario(sc, host=host, on_step=on_step, isolation=tag)
+        count, now = len(timed), time.perf_counter()
+        marks[step.index] = (now, disk_bytes_written(host), count)
+    host.run = timed_run
+    try:
+        result = run_scenario(sc, host=host, on_step=on_step, isolation=tag)
+    finally:
+        del host.run
     if not result.ok:
         raise SystemExit(f"{'fast' if fast else 'compatible'}: {result.failure}")
-    end = (time.perf_counter(), disk_bytes_written(host))
+    count, now = len(timed), time.perf_counter()
+    end = (now, disk_bytes_written(host), count)
     out = {}
+    order = [s.index for s in sc.steps]   # indices are the original scenario's: the steps' order is the list's
     for label, step in (("cold", sc.steps[0]), ("warm", second)):
-        following = marks.get(step.index + 1, end)
+        position = order.index(step.index)
+        following = marks[order[position + 1]] if position + 1 < len(order) else end
         outcome = next(o for o in result.steps if o.index == step.index)
         out[label] = (following[0] - marks[step.index][0], outcome.commands[1] - outcome.commands[0],
-                      following[1] - marks[step.index][1])
+                      following[1] - marks[step.index][1], timed[marks[step.index][2]:following[2]])
     return out
+
+
+def breakdown(commands: list[tuple[str, float]], top: int = 8) -> str:
+    """Where a launch's time went, by program: what the node's cost per program started makes of it."""
+    by: dict[str, list] = {}
+    for program, seconds in commands:
+        entry = by.setdefault(program, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+    rows = sorted(by.items(), key=lambda kv: -kv[1][1])[:top]
+    return ", ".join(f"{name} {n}x {total:.1f} s" for name, (n, total) in rows)
 
 
 def main(argv: list[str]) -> int:
@@ -65,9 +93,9 @@ def main(argv: list[str]) -> int:
     finally:
         getattr(host, "close", lambda: None)()
     for mode, rows in results.items():
-        for label, (seconds, commands, written) in rows.items():
+        for label, (seconds, commands, written, ran) in rows.items():
             print(f"{mode:>10} {label}-cache launch: {seconds:6.2f} s, {commands:3d} commands, "
-                  f"{written / (1 << 20):7.1f} MiB written")
+                  f"{written / (1 << 20):7.1f} MiB written; {len(ran)} programs on the node: {breakdown(ran)}")
     warm = results["compatible"]["warm"][0] / results["fast"]["warm"][0]
     cold = results["compatible"]["cold"][0] / results["fast"]["cold"][0]
     print(f"fast path: warm cache {warm:.1f}x faster (target >= 3), cold cache {cold:.1f}x; commands per warm "

@@ -122,24 +122,26 @@ class NodeController:
         except Exception as exc:  # noqa: BLE001 - bad VBRs and unreachable manifests alike: one clear error
             del self.instances[instance_id]
             raise EngineError(f"{instance_id}: {exc}") from None
-        self.work.make_dirs(self.instance_dir(user, instance_id))
-        self._save(inst)
         ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,
                            self.config.inject_keys, abort=lambda: inst.state == "teardown")
         try:
             try:
+                self.work.make_dirs(self.instance_dir(user, instance_id))
+                self._save(inst)
                 if self._disk_sem:
                     with self._disk_sem:
                         implement(ctx, tree)
                 else:
                     implement(ctx, tree)
-            except Exception as exc:  # noqa: BLE001 - any failure of the build is rolled back the same way
+                inst.backing = self._link_backing(inst, tree)
+                if inst.state != "teardown":        # a terminate that came during the build tears it down next
+                    inst.state = "running"
+                self._save(inst)
+            except Exception as exc:  # noqa: BLE001 - any failure of the launch is rolled back the same way:
+                # its directory, its record and its links too (a failed mkdir or record write used to leave the
+                # instance in the table for good, and a failed link its whole disk)
                 self._rollback(inst, ctx)
                 raise EngineError(f"{instance_id}: {exc}") from exc
-            inst.backing = self._link_backing(inst, tree)
-            if inst.state != "teardown":        # a terminate that came during the build tears it down next
-                inst.state = "running"
-            self._save(inst)
             return inst
         finally:
             inst.built.set()
@@ -184,15 +186,21 @@ class NodeController:
             inst.built.wait()
             if self.instances.get(instance_id) is not inst:
                 return
-        self._save(inst)
-        if self.config.hypervisor:
-            self.io.cmd(["virsh", "destroy", instance_id], check=False)   # already gone is fine
-        left = self._destroy_backing(inst)
-        del self.instances[instance_id]
+        try:
+            self._save(inst)
+            if self.config.hypervisor:
+                self.io.cmd(["virsh", "destroy", instance_id], check=False)   # already gone is fine
+            left = self._destroy_backing(inst, strict=True)
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed command of the teardown: the instance stays listed
+            raise EngineError(f"{instance_id}: terminate failed: {exc}") from exc
         if left:
+            # still listed, in teardown: a second terminate (or the next restart's fsck) finishes it
             raise EngineError(f"{instance_id}: {left} work blob(s) could not be removed")
+        del self.instances[instance_id]
 
-    def _destroy_backing(self, inst: Instance) -> int:
+    def _destroy_backing(self, inst: Instance, strict: bool = False) -> int:
         """destroy_instance_backing: delete the instance's work blobs by regex, then its other files."""
         path = self.instance_dir(inst.user, inst.id)
         if not self.io.is_dir(path):
@@ -202,7 +210,9 @@ class NodeController:
         if not left:
             for name in self.io.listdir(path):
                 self.io.quiet(["rm", "-rf", f"{path}/{name}"], check=False)
-            self.io.rmdir(path)
+            if not self.io.rmdir(path) and strict:
+                # a file that would not go: the directory stays, and so does the instance
+                raise EngineError(f"{inst.id}: its directory {path} could not be removed")
         return left
 
     def _remove_unrecorded_instance_dirs(self, known, recorded: set[str]) -> None:

@@ -115,12 +115,33 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
             if isinstance(bb, Blockblob):
                 _discard(ctx, bb)
             raise
-    finally:
-        for dep in opened:
-            if dep.bb is art.bb:
-                dep.bb = None   # handed over by the bypass above; closed with art
-            else:
-                _close(dep)
+    except Exception:
+        _close_inputs(opened, art, quiet=True)
+        raise
+    failure = _close_inputs(opened, art)
+    if failure is not None:
+        # made, but an input could not be closed: the launch fails, and this artifact goes like any failed
+        # creation (left open, its lock and loop would outlive the rollback)
+        bb, art.bb = art.bb, None
+        if isinstance(bb, Blockblob):
+            _discard(ctx, bb)
+        raise failure
+
+
+def _close_inputs(opened: list[Artifact], art: Artifact, quiet: bool = False) -> Exception | None:
+    """Close every dependency opened for `art` (one handed over to it by the bypass goes with it), all of them
+    even when one fails; the first failure is returned (`quiet`: the caller has its own error to raise)."""
+    failure = None
+    for dep in opened:
+        if dep.bb is art.bb:
+            dep.bb = None   # handed over by the bypass above; closed with art
+            continue
+        try:
+            _close(dep)
+        except Exception as exc:  # noqa: BLE001 - the others must still be closed
+            dep.bb = None
+            failure = failure or exc
+    return None if quiet else failure
 
 
 def _discard(ctx: BuildContext, bb: Blockblob) -> None:

@@ -21,6 +21,9 @@ class CommandError(Exception):
         super().__init__(f"'{rendered}' failed (rc={rc}): {detail}")
         self.rendered, self.rc, self.stderr = rendered, rc, stderr
 
+    def __reduce__(self):   # its own arguments, not the message: a sweep's worker process sends it back
+        return (CommandError, (self.rendered, self.rc, self.stderr))
+
 
 class Clock:
     """Wall time by default; the simulator's runner passes its virtual clock so runs stay deterministic."""

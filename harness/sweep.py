@@ -109,14 +109,24 @@ def load_for_sweep(path: str, fast_path: bool):
 
 
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
-                 fast_path: bool = False) -> SweepReport:
+                 fast_path: bool = False, all_commands: bool = False) -> SweepReport:
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
+
+    from .crashsweep import all_command_points
     base = run_scenario(load_for_sweep(path, fast_path))
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
     report = SweepReport(base.scenario.name)
+    by_k: dict[int, tuple[str, int]] = {}
+    if all_commands:
+        # every command the engine ran in its launch, terminate and bundle steps, its own metadata reads and
+        # writes included: NC made those as syscalls, and a failing one must be rolled back the same way
+        commands = base.recorder.issued
+        kinds = {step.index: step.kind for step in base.scenario.steps}
+        by_k = {k: (pattern, nth) for k, _, pattern, nth, _ in
+                all_command_points(commands, base.steps, kinds)}
 
     def point(k: int) -> FaultPoint:
         sc = load_for_sweep(path, fast_path)
@@ -126,12 +136,18 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
             if step.kind == "expect":      # a retry's extra second or token renames blobs, not devices
                 step.args["ignore"] = list(step.args.get("ignore", [])) + ["ids"]
         host = SimHost(dialect=sc.dialect, seed=sc.seed)
-        pattern, nth = fault_for(commands, k)
+        pattern, nth = by_k[k] if all_commands else fault_for(commands, k)
         host.node.faults.add(Fault(pattern, nth=nth, times=times))
-        result = run_scenario(sc, host=host, leak_check=False)
+        try:
+            result = run_scenario(sc, host=host, leak_check=False)
+        except Exception as exc:  # noqa: BLE001 - an engine error that escaped its step is this point's outcome
+            return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(exc).__name__}: {exc}")
         return _judge(k, commands[k - 1], result, host)
 
-    report.points = run_points(point, checked_points(only, len(commands)), jobs)
+    ks = checked_points(only, len(commands))
+    if all_commands:
+        ks = [k for k in ks if k in by_k]
+    report.points = run_points(point, ks, jobs)
     return report
 
 

@@ -62,7 +62,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
     except LockTimeout:
         raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
     bb = Blockblob(store, blob_id, size_bytes)
-    locked = False
+    locked = marking = False
     files: dict[str, str] | None = None   # the fast path's metadata files, read with the blocks file's stat
     try:
         if io.fast:
@@ -92,6 +92,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
                 bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
                 bb.dm = store.read_lines(blob_id, "dm")
         if not bb.created:
+            marking = True    # from here the lock file may say open, even if its write fails half-way
             store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
         _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None and exists
@@ -101,8 +102,8 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         if bb.created:
             io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES), lock_path + ".owner")
             _rmdirs(store, blob_id)
-        elif locked:
-            io.write(lock_path, "")
+        elif locked or marking:
+            _unmark_open(store, lock_path)
         elif made_dir:
             io.unlink(lock_path + ".owner")
             _rmdirs(store, blob_id)
@@ -142,7 +143,15 @@ def _ensure_loop(store: Blobstore, bb: Blockblob, recorded: str | None = None) -
         bb.loop = recorded
         return
     bb.loop = diskutil.loop_attach(store.io, bb.blocks_path)
-    store.write_file(path, bb.loop)
+    try:
+        store.write_file(path, bb.loop)
+    except Exception:
+        # a loop no record names would outlive the blob (rollback finds loops through `loopback`): undo it, and
+        # the record too, in case its write landed before the step that failed (`chmod` after `tee`)
+        diskutil.loop_detach(store.io, bb.loop)
+        bb.loop = ""
+        store.clear(path)
+        raise
 
 
 def in_use(store: Blobstore, blob_id: str) -> set[str]:
@@ -162,9 +171,19 @@ def close_blob(bb: Blockblob) -> None:
         if store.io.exists(bb.blocks_path) and not ({"mapped", "backed"} & in_use(store, bb.id)):
             _detach_own_loop(store, bb.id)
         if store.io.exists(lock_path):
-            store.io.write(lock_path, "")
+            _unmark_open(store, lock_path)
     finally:
         store.locks.release(lock_path)
+
+
+def _unmark_open(store: Blobstore, lock_path: str) -> None:
+    """Empty the lock file (the blob is no longer open); if that write fails, remove it, which says the same:
+    a lock file left naming us would make the blob look abandoned to the next fsck."""
+    try:
+        store.io.write(lock_path, "")
+    except CommandError:
+        if store.io.quiet(["rm", "-f", lock_path], check=False).rc != 0:
+            raise
 
 
 def _close_batched(store: Blobstore, bb: Blockblob, lock_path: str) -> None:
@@ -175,13 +194,13 @@ def _close_batched(store: Blobstore, bb: Blockblob, lock_path: str) -> None:
                                           [store.path_of(bb.id, s) for s in store.INFO_FILES] + [loopback])
     if bb.blocks_path not in stats:
         if lock_path in files:
-            store.io.write(lock_path, "")
+            _unmark_open(store, lock_path)
         return
     info = store.info_from(bb.id, *stats[bb.blocks_path], files)
     if not (info.mapped or info.backed):
         _detach_own_loop(store, bb.id, files.get(loopback) or None, known=True)
     if lock_path in files:
-        store.io.write(lock_path, "")
+        _unmark_open(store, lock_path)
 
 
 def delete_blob(bb: Blockblob, force: bool = False) -> None:
@@ -206,7 +225,8 @@ def _detach_own_loop(store: Blobstore, blob_id: str, loop: str | None = None, kn
         loop = store.io.read(path)
     if loop and diskutil.same_file(diskutil.loop_backing(store.io, loop), store.path_of(blob_id, "blocks")):
         diskutil.loop_detach(store.io, loop)
-    store.io.unlink(path)
+    if loop or not known:
+        store.clear(path)
 
 
 def partition_children(name: str) -> list[str]:

@@ -86,25 +86,41 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
     created: list[str] = []
     try:
         diskutil.dm_create_all(io, devices, created)
+        # the record names the devices for every later teardown: without it they would outlive the blob
+        store.write_lines(dest.id, "dm", [name for name, _ in devices])
     except Exception:
-        for name in reversed(created):
-            try:
-                diskutil.dm_remove(io, name)
-            except Exception:  # noqa: BLE001 - best effort; fsck finds the rest by name
-                pass
+        _remove_devices(io, created)
         raise
     dest.dm = [name for name, _ in devices]
-    store.write_lines(dest.id, "dm", dest.dm)
-    for e in entries:
-        if isinstance(e.source, Blockblob) and e.relation != "copy":
-            src = e.source
-            src.store.lock_store()
+    referenced: list[Blockblob] = []
+    try:
+        for e in entries:
+            if isinstance(e.source, Blockblob) and e.relation != "copy":
+                src = e.source
+                referenced.append(src)   # before the write: one that failed half-way may have landed
+                src.store.lock_store()
+                try:
+                    src.store.add_entry(src.id, "refs", f"{store.path} {dest.id}")
+                finally:
+                    src.store.unlock_store()
+                store.add_entry(dest.id, "deps",
+                                f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
+    except Exception:
+        # a reference whose `deps` line was not written is one the dest's teardown cannot find: taken back here
+        for src in referenced:
             try:
-                src.store.add_entry(src.id, "refs", f"{store.path} {dest.id}")
-            finally:
-                src.store.unlock_store()
-            store.add_entry(dest.id, "deps",
-                            f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
+                src.store.remove_entry(src.id, "refs", f"{store.path} {dest.id}")
+            except Exception:  # noqa: BLE001 - best effort; fsck drops references to missing blobs
+                pass
+        raise
+
+
+def _remove_devices(io, created: list[str]) -> None:
+    for name in reversed(created):
+        try:
+            diskutil.dm_remove(io, name)
+        except Exception:  # noqa: BLE001 - best effort; fsck finds the rest by name
+            pass
 
 
 def clone_whole(dest: Blockblob, source: Blockblob) -> None:

@@ -63,6 +63,10 @@ class LockTable:
         while self.io.quiet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc != 0:
             if not self.io.exists(path.rsplit("/", 1)[0]):
                 return   # the directory is gone (blob deleted meanwhile): nothing to exclude
+            if self.io.readlink(path + OWNER_SUFFIX) == self.token:
+                # ours, from a release whose `rm` failed: this process holds the path in memory now, and no
+                # other process takes a link that names us, so it is ours to hold again
+                return
             if timeout >= 0 and waited >= timeout:
                 raise LockTimeout(path)
             step = POLL_SECONDS if timeout < 0 else max(0.0, min(POLL_SECONDS, timeout - waited))

@@ -126,7 +126,13 @@ class Blobstore:
         if lines:
             self.write_file(path, "\n".join(lines) + "\n")
         else:
-            self.io.unlink(path)
+            self.clear(path)
+
+    def clear(self, path: str) -> None:
+        """Remove a metadata file; if `rm` fails, empty it (empty means absent to every reader): a stale `refs`
+        or `loopback` left by a failed removal would keep a blob in use, or name a loop it no longer holds."""
+        if self.io.quiet(["rm", "-f", path], check=False).rc != 0:
+            self.io.write_with_mode(path, "", FILE_PERM)
 
     def remove_entry(self, blob_id: str, suffix: str, entry: str) -> None:
         """The original moves the last line into the removed entry's place, so order is not kept."""

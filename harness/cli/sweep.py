@@ -25,9 +25,9 @@ def add_parser(sub) -> None:
                    help="sweep the engine's fast path (expect_commands steps dropped; refused for scenarios "
                         "with engine_path: compatible)")
     p.add_argument("--all-commands", action="store_true",
-                   help="--crashes: kill the engine after every command it runs that changes something, its own "
-                        "metadata writes included, not only the commands NC logs (launch, terminate and "
-                        "bundle steps)")
+                   help="every command the engine runs in launch, terminate and bundle steps, its own metadata "
+                        "reads and writes included, not only the commands NC logs: --faults fails each one, "
+                        "--crashes kills the engine after each one that changes something")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
@@ -54,13 +54,12 @@ def run(args) -> int:
             raise ValueError(f"--times: {args.times}: must be 1 or more")
         if not 1 <= args.jobs <= 64:
             raise ValueError(f"--jobs: {args.jobs}: must be 1 to 64")
-        if args.all_commands and not args.crashes:
-            raise ValueError("--all-commands: only with --crashes")
         if args.crashes:
             report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs,
                                    fast_path=args.fast_path, all_commands=args.all_commands)
         else:
-            report = sweep_faults(args.path, args.times, only, jobs=args.jobs, fast_path=args.fast_path)
+            report = sweep_faults(args.path, args.times, only, jobs=args.jobs, fast_path=args.fast_path,
+                                  all_commands=args.all_commands)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
         return 2
