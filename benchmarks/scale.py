@@ -86,13 +86,16 @@ class FillingNode:
         kernel = self.host.node.kernel
         run = self.host.run
         self.host.run_shell("truncate -s 1M /tmp/scale-probe")
+
+        def probe_loop() -> str:
+            return run(["losetup", "-j", "/tmp/scale-probe"]).stdout.split(":")[0]
         # each listing follows a change, as in a run (a device made, or a loop attached, just before it): the
         # lists' remembered text is re-rendered where the change fell, and the rest is reused
         changes = {
             "dmsetup table": (lambda: run(["dmsetup", "create", "scale-probe", "--table", "0 8 zero"]),
                               lambda: run(["dmsetup", "remove", "scale-probe"])),
             "losetup -a": (lambda: run(["losetup", "-f", "/tmp/scale-probe"]),
-                           lambda: run(["losetup", "-d", run(["losetup", "-j", "/tmp/scale-probe"]).stdout.split(":")[0]])),
+                           lambda: run(["losetup", "-d", probe_loop()])),
         }
         for name, argv, devices in (("dmsetup table", ["dmsetup", "table"], kernel.dm.listed()),
                                     ("losetup -a", ["losetup", "-a"], kernel.loop.bound())):

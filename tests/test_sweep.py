@@ -188,3 +188,23 @@ def test_crash_sweeps_refuse_scenarios_that_kill_the_engine_themselves(capsys):
     assert main(["sweep", path, "--crashes", "--all-commands"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "kills the engine itself" in err
+
+
+def test_faults_in_metadata_writes_roll_back_cleanly():
+    """`--faults --all-commands`: the engine's own metadata commands fail too. The points regression e17 keeps:
+    the instance directory's mkdir, a loopback record written after an attach, a store lock's release, and
+    a terminate's refs removal; each leaves a clean node (before the fixes: a stuck instance, a leaked loop,
+    a lock that timed out, a cache blob kept in use)."""
+    from harness.sweep import sweep_faults
+    base, points = _all_command_points()
+    issued = base.recorder.issued
+    wanted = [next(k for k, *_ in points if issued[k - 1].startswith("mkdir -p ") and "/i-" in issued[k - 1]),
+              next(k for k, *_ in points
+                   if issued[k - 1].startswith("tee ") and issued[k - 1].endswith("/loopback")),
+              next(k for k, *_ in points
+                   if issued[k - 1] == "rm -f /var/lib/eucalyptus/instances/work/.blobstore.owner"),
+              max(k for k, *_ in points if issued[k - 1].startswith("rm -f ") and issued[k - 1].endswith("/refs"))]
+    report = sweep_faults(COLD, only=wanted, all_commands=True)
+    assert report.line() == "fault points: 4, clean: 4, leaks: 0, wrong state: 0", \
+        [p.detail for p in report.points if p.outcome != "clean"]
+    assert [p.command for p in report.points] == [issued[k - 1] for k in wanted]
