@@ -225,8 +225,7 @@ def _detach_own_loop(store: Blobstore, blob_id: str, loop: str | None = None, kn
         loop = store.io.read(path)
     if loop and diskutil.same_file(diskutil.loop_backing(store.io, loop), store.path_of(blob_id, "blocks")):
         diskutil.loop_detach(store.io, loop)
-    if loop or not known:
-        store.clear(path)
+    store.clear(path)
 
 
 def partition_children(name: str) -> list[str]:
