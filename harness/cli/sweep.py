@@ -25,9 +25,9 @@ def add_parser(sub) -> None:
                    help="sweep the engine's fast path (expect_commands steps dropped; refused for scenarios "
                         "with engine_path: compatible)")
     p.add_argument("--all-commands", action="store_true",
-                   help="every command the engine runs in launch, terminate and bundle steps, its own metadata "
-                        "reads and writes included, not only the commands NC logs: --faults fails each one, "
-                        "--crashes kills the engine after each one that changes something")
+                   help="every command the engine runs that changes something in launch, terminate and bundle "
+                        "steps, its own metadata writes included, not only the commands NC logs: --faults fails "
+                        "each one, --crashes kills the engine after each one")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
