@@ -243,7 +243,12 @@ class NodeController:
                 except BlobError:
                     left += 1
                     continue
-                if store.read_lines(blob_id, "refs"):
+                try:
+                    referenced = bool(store.read_lines(blob_id, "refs"))
+                except Exception as exc:  # noqa: BLE001 - unreadable: counted as left, and closed like the rest
+                    self.io.log(f"could not read {blob_id}'s refs: {exc}")
+                    referenced = True
+                if referenced:
                     close_blob(bb)
                     left += 1
                     continue

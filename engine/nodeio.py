@@ -15,6 +15,11 @@ class HostLike(Protocol):
     def run(self, argv: list[str], stdin: str | None = None): ...
 
 
+# how the read tools report a path that is not there (coreutils and findutils: `cat: X: No such file or
+# directory`, `stat: cannot statx 'X': ...`, `find: 'X': ...`, `ls: cannot access 'X': ...`)
+_ABSENT = ("No such file or directory", "Not a directory")
+
+
 class CommandError(Exception):
     def __init__(self, rendered: str, rc: int, stderr: str):
         detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
@@ -124,9 +129,21 @@ class NodeIO:
         return result
 
     # plain file I/O ---------------------------------------------------------------------------
+    @staticmethod
+    def _read_failed(argv: list[str], result) -> None:
+        """A read that failed for another reason than a missing path raises: taking an I/O error for 'absent'
+        would have the engine act on metadata it never read."""
+        if result.rc != 0 and any(line.strip() and not line.endswith(_ABSENT) for line in result.stderr.splitlines()):
+            raise CommandError(" ".join(argv), result.rc, result.stderr)
+
+    def _read_cmd(self, argv: list[str]):
+        result = self.quiet(argv, check=False)
+        self._read_failed(argv, result)
+        return result
+
     def read(self, path: str) -> str | None:
         """Whole-file read; a missing or empty file is None, as the blobstore treats it."""
-        result = self.quiet(["cat", path], check=False)
+        result = self._read_cmd(["cat", path])
         return result.stdout if result.rc == 0 and result.stdout else None
 
     def read_files(self, paths: list[str]) -> dict[str, str]:
@@ -147,11 +164,11 @@ class NodeIO:
         files = {}
         for p in read_paths:
             if self.quiet(["test", "-f", p], check=False).rc == 0:
-                files[p] = self.quiet(["cat", p], check=False).stdout
+                files[p] = self._read_cmd(["cat", p]).stdout
         return self.stat(stat_paths), files
 
     def _stat_and_read_batched(self, stat_paths: list[str], read_paths: list[str]):
-        listed = self.quiet(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths], check=False).stdout
+        listed = self._read_cmd(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths]).stdout
         stats: dict[str, tuple[int, float]] = {}
         sizes: dict[str, int] = {}
         for line in listed.splitlines():
@@ -163,7 +180,7 @@ class NodeIO:
         nonempty = [p for p in read_paths if sizes.get(p)]
         data = b""
         if nonempty:
-            data = self.quiet(["cat", *nonempty], check=False).stdout.encode("utf-8", "surrogateescape")
+            data = self._read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape")
         if len(data) != sum(sizes[p] for p in nonempty):
             return None
         files, pos = {}, 0
@@ -199,14 +216,14 @@ class NodeIO:
         return self.quiet(["test", "-b", path], check=False).rc == 0
 
     def readlink(self, path: str) -> str | None:
-        result = self.quiet(["readlink", path], check=False)
+        result = self._read_cmd(["readlink", path])
         return result.stdout.rstrip("\n") if result.rc == 0 else None
 
     def stat(self, paths: list[str]) -> dict[str, tuple[int, float]]:
         """size and mtime of each existing path, in one command."""
         if not paths:
             return {}
-        result = self.quiet(["stat", "-c", "%s %.9Y %n", *paths], check=False)
+        result = self._read_cmd(["stat", "-c", "%s %.9Y %n", *paths])
         out = {}
         for line in result.stdout.splitlines():
             size, mtime, name = line.split(" ", 2)
@@ -214,11 +231,11 @@ class NodeIO:
         return out
 
     def find(self, root: str, name: str) -> list[str]:
-        result = self.quiet(["find", root, "-type", "f", "-name", name], check=False)
+        result = self._read_cmd(["find", root, "-type", "f", "-name", name])
         return sorted(result.stdout.splitlines())
 
     def listdir(self, path: str) -> list[str]:
-        result = self.quiet(["ls", "-1", "-A", path], check=False)
+        result = self._read_cmd(["ls", "-1", "-A", path])
         return sorted(n for n in result.stdout.splitlines() if n not in (".", ".."))
 
     def mkdirs(self, path: str) -> None:

@@ -125,11 +125,10 @@ def changes_something(line: str) -> bool:
     return not (tool in ("mount", "virsh") and (not rest or rest[:1] == ["list"]))
 
 
-def all_command_points(issued: list[str], steps, kinds: dict[int, str],
-                       reads: bool = False) -> list[tuple[int, int, str, int, bool]]:
-    """(k, step, pattern, nth, complete) for every command the engine ran that changes something (and with
-    `reads`, every one: a fault sweep fails reads too), in the steps that launch, terminate or bundle; nth
-    counts the engine's own commands only (lock tokens carry the process id, so they match any)."""
+def all_command_points(issued: list[str], steps, kinds: dict[int, str]) -> list[tuple[int, int, str, int, bool]]:
+    """(k, step, pattern, nth, complete) for every command the engine ran that changes something, in the steps
+    that launch, terminate or bundle; nth counts the engine's own commands only (lock tokens carry the
+    process id, so they match any)."""
     out = []
     for step in steps:
         if kinds.get(step.index) not in _RUN_STEPS:
@@ -138,7 +137,7 @@ def all_command_points(issued: list[str], steps, kinds: dict[int, str],
         saves = [j for j in range(first, last) if issued[j].endswith("/instance.xml")
                  and issued[j].split()[0] in ("tee", "install")]
         for j in range(first, last):
-            if not (reads or changes_something(issued[j])):
+            if not changes_something(issued[j]):
                 continue
             pattern = "^" + re.sub(r"\\ \d+\\.\d+\\ ", r"\\ [0-9]+\\.[0-9]+\\ ",
                                    ids_as_wildcards(issued[j])) + "$"
