@@ -165,11 +165,17 @@ def close_blob(bb: Blockblob) -> None:
     store = bb.store
     lock_path = store.path_of(bb.id, "lock")
     try:
-        if store.io.fast:
-            _close_batched(store, bb, lock_path)
-            return
-        if store.io.exists(bb.blocks_path) and not ({"mapped", "backed"} & in_use(store, bb.id)):
-            _detach_own_loop(store, bb.id)
+        try:
+            if store.io.fast:
+                _close_batched(store, bb, lock_path)
+                return
+            if store.io.exists(bb.blocks_path) and not ({"mapped", "backed"} & in_use(store, bb.id)):
+                _detach_own_loop(store, bb.id)
+        except Exception:
+            # whether others still map it could not be read: its loop stays (detaching one a dm table holds would
+            # autoclear it under them), but we no longer have it open, and the mark says so
+            _unmark_open(store, lock_path)
+            raise
         if store.io.exists(lock_path):
             _unmark_open(store, lock_path)
     finally:
