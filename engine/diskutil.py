@@ -65,12 +65,9 @@ _UNATTACHED = ("No such device or address", "No such file or directory")   # how
 
 
 def loop_backing(io: NodeIO, dev: str) -> str | None:
-    """The backing path `losetup DEV` reports (old util-linux truncates it with '*'); None if unattached."""
-    result = io.quiet([LOSETUP, dev], check=False)
-    if result.rc != 0 and not result.stderr.rstrip().endswith(_UNATTACHED):
-        # not an unattached device: an answer we did not get must not read as "holds nothing" (its owner would
-        # forget a loop it still has)
-        raise CommandError(f"{LOSETUP} {dev}", result.rc, result.stderr)
+    """The backing path `losetup DEV` reports (old util-linux truncates it with '*'); None if unattached. Any
+    other failure raises: read as "holds nothing", its owner would forget a loop it still has."""
+    result = io.read_cmd([LOSETUP, dev], absent=_UNATTACHED)
     m = LOSETUP_LINE.match(result.stdout.strip()) if result.rc == 0 else None
     return m.group(2) if m else None
 

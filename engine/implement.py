@@ -111,26 +111,28 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
         try:
             run_creator(ctx, art)
         except Exception:
-            bb, art.bb = art.bb, None
-            if isinstance(bb, Blockblob):
-                _discard(ctx, bb)
+            _discard_made(ctx, art)
             raise
     except Exception:
-        _close_inputs(opened, art, quiet=True)
+        _close_inputs(opened, art)   # this failure is the one to raise
         raise
     failure = _close_inputs(opened, art)
     if failure is not None:
         # made, but an input could not be closed: the launch fails, and this artifact goes like any failed
         # creation (left open, its lock and loop would outlive the rollback)
-        bb, art.bb = art.bb, None
-        if isinstance(bb, Blockblob):
-            _discard(ctx, bb)
+        _discard_made(ctx, art)
         raise failure
 
 
-def _close_inputs(opened: list[Artifact], art: Artifact, quiet: bool = False) -> Exception | None:
+def _discard_made(ctx: BuildContext, art: Artifact) -> None:
+    bb, art.bb = art.bb, None
+    if isinstance(bb, Blockblob):
+        _discard(ctx, bb)
+
+
+def _close_inputs(opened: list[Artifact], art: Artifact) -> Exception | None:
     """Close every dependency opened for `art` (one handed over to it by the bypass goes with it), all of them
-    even when one fails; the first failure is returned (`quiet`: the caller has its own error to raise)."""
+    even when one fails; the first failure is returned."""
     failure = None
     for dep in opened:
         if dep.bb is art.bb:
@@ -141,7 +143,7 @@ def _close_inputs(opened: list[Artifact], art: Artifact, quiet: bool = False) ->
         except Exception as exc:  # noqa: BLE001 - the others must still be closed
             dep.bb = None
             failure = failure or exc
-    return None if quiet else failure
+    return failure
 
 
 def _discard(ctx: BuildContext, bb: Blockblob) -> None:

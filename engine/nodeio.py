@@ -17,7 +17,7 @@ class HostLike(Protocol):
 
 # how the read tools report a path that is not there (coreutils and findutils: `cat: X: No such file or
 # directory`, `stat: cannot statx 'X': ...`, `find: 'X': ...`, `ls: cannot access 'X': ...`)
-_ABSENT = ("No such file or directory", "Not a directory")
+ABSENT = ("No such file or directory", "Not a directory")
 
 
 class CommandError(Exception):
@@ -129,21 +129,18 @@ class NodeIO:
         return result
 
     # plain file I/O ---------------------------------------------------------------------------
-    @staticmethod
-    def _read_failed(argv: list[str], result) -> None:
-        """A read that failed for another reason than a missing path raises: taking an I/O error for 'absent'
-        would have the engine act on metadata it never read."""
-        if result.rc != 0 and any(line.strip() and not line.endswith(_ABSENT) for line in result.stderr.splitlines()):
-            raise CommandError(" ".join(argv), result.rc, result.stderr)
-
-    def _read_cmd(self, argv: list[str]):
+    def read_cmd(self, argv: list[str], absent: tuple[str, ...] = ABSENT):
+        """A command that only reads; it raises when it failed for another reason than the one `absent` names
+        (its error lines end so): taking an I/O error for 'not there' would have the engine act on metadata it
+        never read."""
         result = self.quiet(argv, check=False)
-        self._read_failed(argv, result)
+        if result.rc != 0 and any(line.strip() and not line.endswith(absent) for line in result.stderr.splitlines()):
+            raise CommandError(" ".join(argv), result.rc, result.stderr)
         return result
 
     def read(self, path: str) -> str | None:
         """Whole-file read; a missing or empty file is None, as the blobstore treats it."""
-        result = self._read_cmd(["cat", path])
+        result = self.read_cmd(["cat", path])
         return result.stdout if result.rc == 0 and result.stdout else None
 
     def read_files(self, paths: list[str]) -> dict[str, str]:
@@ -164,11 +161,11 @@ class NodeIO:
         files = {}
         for p in read_paths:
             if self.quiet(["test", "-f", p], check=False).rc == 0:
-                files[p] = self._read_cmd(["cat", p]).stdout
+                files[p] = self.read_cmd(["cat", p]).stdout
         return self.stat(stat_paths), files
 
     def _stat_and_read_batched(self, stat_paths: list[str], read_paths: list[str]):
-        listed = self._read_cmd(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths]).stdout
+        listed = self.read_cmd(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths]).stdout
         stats: dict[str, tuple[int, float]] = {}
         sizes: dict[str, int] = {}
         for line in listed.splitlines():
@@ -180,7 +177,7 @@ class NodeIO:
         nonempty = [p for p in read_paths if sizes.get(p)]
         data = b""
         if nonempty:
-            data = self._read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape")
+            data = self.read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape")
         if len(data) != sum(sizes[p] for p in nonempty):
             return None
         files, pos = {}, 0
@@ -216,14 +213,14 @@ class NodeIO:
         return self.quiet(["test", "-b", path], check=False).rc == 0
 
     def readlink(self, path: str) -> str | None:
-        result = self._read_cmd(["readlink", path])
+        result = self.read_cmd(["readlink", path])
         return result.stdout.rstrip("\n") if result.rc == 0 else None
 
     def stat(self, paths: list[str]) -> dict[str, tuple[int, float]]:
         """size and mtime of each existing path, in one command."""
         if not paths:
             return {}
-        result = self._read_cmd(["stat", "-c", "%s %.9Y %n", *paths])
+        result = self.read_cmd(["stat", "-c", "%s %.9Y %n", *paths])
         out = {}
         for line in result.stdout.splitlines():
             size, mtime, name = line.split(" ", 2)
@@ -231,11 +228,11 @@ class NodeIO:
         return out
 
     def find(self, root: str, name: str) -> list[str]:
-        result = self._read_cmd(["find", root, "-type", "f", "-name", name])
+        result = self.read_cmd(["find", root, "-type", "f", "-name", name])
         return sorted(result.stdout.splitlines())
 
     def listdir(self, path: str) -> list[str]:
-        result = self._read_cmd(["ls", "-1", "-A", path])
+        result = self.read_cmd(["ls", "-1", "-A", path])
         return sorted(n for n in result.stdout.splitlines() if n not in (".", ".."))
 
     def mkdirs(self, path: str) -> None:

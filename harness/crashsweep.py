@@ -177,7 +177,7 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
     if all_commands:
         # every command the engine ran, its own metadata reads and writes included, not only NC's logged ones
         commands = base.recorder.issued
-        kinds = {i + 1: next(iter(raw)) for i, raw in enumerate(doc["steps"])}
+        kinds = {step.index: step.kind for step in base.scenario.steps}
         # with a hypervisor, a launch is adopted only once its domain runs: its final record completes nothing
         adoptable = "hypervisor" not in (doc.get("node") or {})
         by_k = {k: (step, pattern, nth, complete and adoptable)

@@ -84,14 +84,15 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
     main.sort(key=lambda item: item[0])
     devices.append((base, "\n".join(line for _, line in main)))
     created: list[str] = []
+    names = [name for name, _ in devices]
     try:
         diskutil.dm_create_all(io, devices, created)
         # the record names the devices for every later teardown: without it they would outlive the blob
-        store.write_lines(dest.id, "dm", [name for name, _ in devices])
+        store.write_lines(dest.id, "dm", names)
     except Exception:
         _remove_devices(io, created)
         raise
-    dest.dm = [name for name, _ in devices]
+    dest.dm = names
     referenced: list[Blockblob] = []
     try:
         for e in entries:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import functools
 import struct
-import sys
 import uuid as uuidlib
-from array import array
 
 from .extgeo import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
                    LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
@@ -27,12 +25,7 @@ def _le32s(values) -> bytes:
     """Little-endian 32-bit words: a journal's block pointers, a thousand to a block."""
     if isinstance(values, range) and values.step == 1:
         return _le32_run(values.start, len(values))
-    words = array("I", values)
-    if words.itemsize != 4:
-        return struct.pack(f"<{len(words)}I", *words)
-    if sys.byteorder != "little":
-        words.byteswap()
-    return words.tobytes()
+    return struct.pack(f"<{len(values)}I", *values)
 
 
 def _le32_run(start: int, count: int) -> bytes:
