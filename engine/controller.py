@@ -42,6 +42,9 @@ class NodeConfig:
     # opt in to fewer and cheaper commands for the same devices and bytes (`losetup -f --show`, `cp` for
     # whole-file copies); the default stays NC 3.3's exact command path
     fast_path: bool = False
+    # build up to this many independent artifacts at once (an instance's kernel, ramdisk and disk; a disk's
+    # partitions); 1 is NC 3.3's one after the other (engine/workers.py)
+    build_workers: int = 1
 
 
 @dataclass
@@ -70,6 +73,7 @@ class NodeController:
         self.images = images
         self.io = NodeIO(host, recorder, clock, log)
         self.io.fast = config.fast_path
+        self.io.workers = self.io.clock.workers(config.build_workers)
         self.locks = LockTable(self.io.clock, self.io)
         self.rng = random.Random(seed)
         self.instances: dict[str, Instance] = {}

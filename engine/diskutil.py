@@ -23,13 +23,13 @@ def loop_attach(io: NodeIO, path: str) -> str:
             io.clock.sleep(1)
         if io.fast:
             # find and attach in one command (util-linux retries its own find/attach race)
-            with loop_sem:
+            with io.workers.hold(loop_sem):
                 attached = io.cmd([LOSETUP, "-f", "--show", path], check=False)
             if attached.rc == 0 and attached.stdout.strip():
                 return attached.stdout.strip()
             last = CommandError(f"{LOSETUP} -f --show {path}", attached.rc, attached.stderr)
             continue
-        with loop_sem:
+        with io.workers.hold(loop_sem):
             found = io.cmd([LOSETUP, "-f"], check=False)
             dev = found.stdout.strip()
             if found.rc != 0 or not dev:
@@ -162,7 +162,7 @@ def mkswap(io: NodeIO, dev: str, size_bytes: int) -> None:
 
 
 def tune2fs(io: NodeIO, dev: str) -> None:
-    with loop_sem:
+    with io.workers.hold(loop_sem):
         io.cmd(["/sbin/tune2fs", dev, "-c", "0", "-i", "0"])
 
 
@@ -177,7 +177,7 @@ def parted_mkpart(io: NodeIO, dev: str, first: int, last: int, fs: str = "") -> 
 
 
 def mount(io: NodeIO, dev: str, mnt: str, read_only: bool = False) -> None:
-    with loop_sem:
+    with io.workers.hold(loop_sem):
         io.cmd(["mount"] + (["-o", "ro"] if read_only else []) + [dev, mnt])
 
 
@@ -204,7 +204,7 @@ def umount(io: NodeIO, mnt: str) -> None:
     """NC unmounts once and, when that fails, leaves the mount and every device under it behind for good
     (the fault sweep found it). A busy filesystem is usually busy for a moment, so: up to 3 tries, 100 ms
     apart; a filesystem that stays busy still fails as before."""
-    with loop_sem:
+    with io.workers.hold(loop_sem):
         for _ in range(UMOUNT_TRIES - 1):
             if io.cmd(["umount", mnt], check=False).rc == 0:
                 return

@@ -82,6 +82,11 @@ def implement(ctx: BuildContext, art: Artifact, timeout: float = PREP_TIMEOUT) -
 
 def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
     if art.creator is None:
+        if _concurrent(ctx, art):
+            failure = _first_failure(ctx.io.workers.run([_implement_and_close(ctx, d, timeout) for d in art.deps]))
+            if failure is not None:
+                raise failure
+            return
         for dep in art.deps:
             implement(ctx, dep, timeout)
             _close(dep)
@@ -94,7 +99,13 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
             raise
     opened: list[Artifact] = []
     try:
-        for dep in art.deps:
+        if _concurrent(ctx, art):
+            outcomes = ctx.io.workers.run([lambda d=d: implement(ctx, d, timeout) for d in art.deps])
+            opened.extend(d for d, (ok, _) in zip(art.deps, outcomes) if ok)
+            failure = _first_failure(outcomes)
+            if failure is not None:
+                raise failure
+        for dep in art.deps[len(opened):]:
             implement(ctx, dep, timeout)
             opened.append(dep)
         dep = art.deps[0] if len(art.deps) == 1 else None
@@ -122,6 +133,24 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
         # creation (left open, its lock and loop would outlive the rollback)
         _discard_made(ctx, art)
         raise failure
+
+
+def _concurrent(ctx: BuildContext, art: Artifact) -> bool:
+    """Several inputs, none inside another (no artifact is an input twice in a tree), and workers to spare."""
+    return ctx.io.workers.count > 1 and len(art.deps) > 1
+
+
+def _implement_and_close(ctx: BuildContext, dep: Artifact, timeout: float):
+    def task() -> None:
+        implement(ctx, dep, timeout)
+        _close(dep)
+    return task
+
+
+def _first_failure(outcomes: list) -> Exception | None:
+    """The failure of the first input in the tree's order, as the one-at-a-time build would have met first
+    (the others' artifacts are closed or discarded like any input's)."""
+    return next((value for ok, value in outcomes if not ok), None)
 
 
 def _discard_made(ctx: BuildContext, art: Artifact) -> None:

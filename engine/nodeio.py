@@ -5,10 +5,13 @@ seed's format); `file_*` helpers are plain file I/O the original does with sysca
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
+
+from .workers import Sequential, Threads, Turns
 
 
 class HostLike(Protocol):
@@ -39,16 +42,30 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
+    def workers(self, count: int) -> Sequential:
+        """What builds independent artifacts at once: real threads on a wall clock."""
+        return Threads(count) if count > 1 else Sequential()
+
 
 class VirtualClockAdapter(Clock):
     def __init__(self, virtual):
         self.virtual = virtual
+        self.turns: Turns | None = None
 
     def now(self) -> float:
         return self.virtual.now
 
     def sleep(self, seconds: float) -> None:
         self.virtual.advance(seconds)
+        if self.turns is not None:
+            self.turns.checkpoint()   # a sleeping task gives its turn away, as it gives the CPU away
+
+    def workers(self, count: int) -> Sequential:
+        """On virtual time, tasks take turns: the same seed gives the same interleaving (engine/workers.py)."""
+        if count <= 1:
+            return Sequential()
+        self.turns = Turns(count)
+        return self.turns
 
 
 @dataclass
@@ -94,10 +111,16 @@ class NodeIO:
         self.killed: BaseException | None = None
         self.fast = False        # NodeConfig.fast_path: fewer, cheaper commands for the same devices and bytes
         self.dm_concise = True   # until the node's dmsetup says it has no `create --concise`
-        self._lock = threading.Lock()
+        self.workers: Sequential = Sequential()   # NodeConfig.build_workers: see engine/workers.py
+        # one command at a time unless the transport says it takes several at once (its `concurrent`)
+        self._lock = contextlib.nullcontext() if getattr(host, "concurrent", False) else threading.Lock()
+        self._count_lock = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None):
         if self.killed is not None:
+            raise self.killed
+        self.workers.checkpoint()
+        if self.killed is not None:   # another task's command was a crash point while this one waited its turn
             raise self.killed
         self.recorder.issued.append(" ".join(argv))
         with self._lock:
@@ -115,7 +138,8 @@ class NodeIO:
         text = render or render_argv(argv, stdin)
         when = self.clock.now()
         result = self._run(argv, stdin)
-        self.commands_issued += 1
+        with self._count_lock:
+            self.commands_issued += 1
         self.recorder.add(when, text, result.rc, result.stderr)
         self.log(f"{text} -> rc={result.rc}")
         if check and result.rc != 0:

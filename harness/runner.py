@@ -87,7 +87,8 @@ class ScenarioRun:
                             cache_mb=node.get("cache_mb", 20480), work_mb=node.get("work_mb", 0),
                             inject_keys=node.get("inject_keys", True),
                             concurrent_disk_ops=node.get("concurrent_disk_ops", 4),
-                            hypervisor="hypervisor" in node, fast_path=node.get("fast_path", False))
+                            hypervisor="hypervisor" in node, fast_path=node.get("fast_path", False),
+                            build_workers=node.get("build_workers", 1))
         return NodeController(self.host, config, self.images, clock=clock_for(self.host), recorder=self.recorder,
                               seed=self.scenario.seed, log=self.result.log.append)
 

@@ -63,9 +63,9 @@ STEP_FIELDS = {
 }
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict,
-               "fast_path": bool}
+               "fast_path": bool, "build_workers": int}
 NODE_BOUNDS = {"seed": (0, 2**63 - 1), "cache_mb": (0, 1 << 20), "work_mb": (0, 1 << 20),
-               "concurrent_disk_ops": (0, 64)}
+               "concurrent_disk_ops": (0, 64), "build_workers": (1, 16)}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
                 "source": (str, False), "publish": (dict, False)}
@@ -106,6 +106,8 @@ class Scenario:
     requires: list[str] = field(default_factory=list)        # REQUIREMENTS beyond the engine
     aliases: set = field(default_factory=set)                 # register_as / register names so far
     engine_path: str = "any"        # or "compatible": its faults and races name NC 3.3's exact commands
+    # or "sequential": its faults, crashes or loop counts assume artifacts built one after the other
+    build_order: str = "any"
 
     @property
     def uses_store(self) -> bool:
@@ -201,7 +203,7 @@ def parse(text: str, path: str) -> Scenario:
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
     unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed", "requires",
-                          "engine_path"}
+                          "engine_path", "build_order"}
     if unknown:
         raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
     name = doc.get("name")
@@ -219,6 +221,9 @@ def parse(text: str, path: str) -> Scenario:
     if doc.get("engine_path", "any") not in ("any", "compatible"):
         raise ScenarioError(f"{path}: engine_path: 'any' or 'compatible' (its faults name NC 3.3's commands)")
     sc.engine_path = doc.get("engine_path", "any")
+    if doc.get("build_order", "any") not in ("any", "sequential"):
+        raise ScenarioError(f"{path}: build_order: 'any' or 'sequential' (its faults assume one build at a time)")
+    sc.build_order = doc.get("build_order", "any")
     node = doc.get("node") or {}
     if not isinstance(node, dict):
         raise ScenarioError(f"{path}: node: must be a mapping")

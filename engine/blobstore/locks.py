@@ -40,16 +40,24 @@ class LockTable:
         """timeout < 0 waits forever, 0 tries once. Held by this very thread: no wait can help, fail at once."""
         me = threading.get_ident()
         waited = 0.0
+        timed_out = False
         with self._cond:
             while path in self._holders:
                 if self._holders[path] == me or (timeout >= 0 and waited >= timeout):
-                    if timeout > 0:
-                        self.clock.sleep(max(0.0, timeout - waited))
-                    raise LockTimeout(path)
+                    timed_out = True
+                    break
                 step = POLL_SECONDS if timeout < 0 else min(POLL_SECONDS, timeout - waited)
-                self._cond.wait(step)
+                if self.io is not None:   # under the simulator's turns, waiting gives the holder its turn
+                    self.io.workers.wait(self._cond, step, self.clock)
+                else:
+                    self._cond.wait(step)
                 waited += step
-            self._holders[path] = me
+            else:
+                self._holders[path] = me
+        if timed_out:
+            if timeout > 0:   # the rest of the timeout is spent, outside the table (another task may hold it)
+                self.clock.sleep(max(0.0, timeout - waited))
+            raise LockTimeout(path)
         try:
             self._acquire_on_node(path, timeout - waited if timeout >= 0 else timeout)
         except LockTimeout:

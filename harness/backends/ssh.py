@@ -23,6 +23,7 @@ def remote_line(argv: list[str], stdin: str | None = None) -> str:
 
 class SshHost(RealNodeHost):
     name = "ssh"
+    concurrent = True   # a paramiko channel per command: the engine's build workers' commands overlap on the node
 
     def __init__(self, spec: str, identity_file: str | None = None):
         super().__init__()

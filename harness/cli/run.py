@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--fast-path", action="store_true",
                    help="the engine's fast path on every scenario (expect_commands steps, which name NC 3.3's "
                         "exact commands, are left out)")
+    p.add_argument("--build-workers", type=int, default=1, metavar="N",
+                   help="also run every scenario with N artifacts built at once (node option build_workers) and "
+                        "check it leaves the same devices, numbers aside, before every step (harness.parallel)")
     p.add_argument("--determinism-check", action="store_true",
                    help="run every scenario twice with its seed; the digests of the full command/event logs must match")
     p.set_defaults(run=run)
@@ -57,6 +60,9 @@ def run(args) -> int:
         except ValueError as exc:
             print(f"nc-harness run: {exc}", file=sys.stderr)
             return 2
+    if not 1 <= args.build_workers <= 16:
+        print("nc-harness run: --build-workers: 1 to 16", file=sys.stderr)
+        return 2
     if args.fast_path:
         for sc in scenarios:
             sc.fast_path()
@@ -66,11 +72,20 @@ def run(args) -> int:
         reason = sc.unmet(args.backend)
         if args.fast_path and sc.engine_path == "compatible":
             reason = "its faults name NC 3.3's exact commands (engine_path: compatible)"
+        if args.build_workers > 1 and sc.build_order == "sequential":
+            reason = "its faults or loop counts assume one build at a time (build_order: sequential)"
         if reason:
             print(f"SKIP {sc.name}: {reason}", flush=True)
             continue
-        result = run_scenario(sc, backend=args.backend, then=args.then, on_step=progress.step if progress else None)
-        line = result.line()
+        if args.build_workers > 1:
+            from ..parallel import compare_build_orders
+            comparison = compare_build_orders(sc, args.build_workers, args.backend)
+            result, line = comparison.at_once, comparison.line(args.build_workers)
+            result.ok = comparison.ok
+        else:
+            result = run_scenario(sc, backend=args.backend, then=args.then,
+                                  on_step=progress.step if progress else None)
+            line = result.line()
         if args.determinism_check:
             again = run_scenario(load(sc.path) if sc.path else sc, backend=args.backend, then=args.then)
             mismatch = first_divergence(result.events(), again.events())

@@ -1,0 +1,168 @@
+"""Independent artifacts built at once (NodeConfig.build_workers): the same devices as one at a time, a
+deterministic interleaving on the simulator, and rollback that leaves nothing behind."""
+import os
+import threading
+
+import pytest
+
+from conftest import ROOT
+
+from engine.workers import Sequential, Threads, Turns
+from harness.parallel import compare_build_orders
+from harness.scenario import ScenarioError, load
+from harness.shape import device_shape
+
+
+def _load(name: str, fast: bool = False):
+    sc = load(os.path.join(ROOT, "scenarios", f"{name}.yaml"))
+    return sc.fast_path() if fast else sc
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("name", ["cold-cache", "warm-cache", "termination-cleanup", "seed-two-instances",
+                                  "regressions/e11-partial-build-fails"])
+def test_built_at_once_the_node_has_the_same_devices_before_every_step(name, fast):
+    if fast and _load(name).engine_path == "compatible":
+        pytest.skip("names NC 3.3's commands")
+    comparison = compare_build_orders(_load(name, fast), 3)
+    assert comparison.ok, comparison.line(3)
+    one = [c.text for c in comparison.one_at_a_time.recorder.commands]
+    at_once = [c.text for c in comparison.at_once.recorder.commands]
+    assert one != at_once                      # really interleaved, not the same order again
+    # every device one build made, the other made too (a busy store lock can make a build start again)
+    assert {c for c in one if "dmsetup create" in c} <= {c for c in at_once if "dmsetup create" in c} or \
+        "/dev/loop" in " ".join(one)
+
+
+def test_the_interleaving_is_the_same_every_run():
+    from harness.runner import run_scenario
+    runs = []
+    for _ in range(2):
+        sc = _load("warm-cache", fast=True)
+        sc.node = dict(sc.node, build_workers=3)
+        sc.steps = [s for s in sc.steps if s.kind not in ("expect", "expect_commands")]
+        result = run_scenario(sc)
+        assert result.ok, result.failure
+        runs.append(result.events())
+    assert runs[0] == runs[1]
+    events = runs[0]
+    emi_download = next(i for i, e in enumerate(events) if "/emi-5E1D77A0.img " in e)
+    kernel_copied = next(i for i, e in enumerate(events) if "chmod 0664" in e and "eki-6A7F3B21" in e)
+    # one at a time, the kernel's work copy is done before the disk's image is fetched; at once, it is not
+    assert emi_download < kernel_copied
+
+
+def test_a_difference_in_devices_is_reported_with_the_step():
+    from harness import parallel
+    sc = _load("cold-cache")
+    real = parallel.device_shape
+    calls = []
+
+    def shifted(state):
+        calls.append(1)
+        text = real(state)
+        return text.replace("zero", "error") if len(calls) > 3 else text
+    parallel.device_shape = shifted
+    try:
+        comparison = compare_build_orders(sc, 2)
+    finally:
+        parallel.device_shape = real
+    assert not comparison.ok and "device shape differs" in comparison.line(2)
+
+
+def test_device_shape_names_loops_by_file_and_dm_devices_by_name():
+    state = {"losetup -a": "/dev/loop3: [25104]:<ino> (/w/a.blocks)\n/dev/loop0: [25104]:<ino> (/c/b/blocks)\n",
+             "dmsetup ls": "x-back\t(253:4)\nx\t(253:7)\n",
+             "dmsetup table": "x: 0 8 linear 253:4 0\nx-back: 0 8 snapshot 7:0 /dev/loop3 N 16\n",
+             "dmsetup info -c": "Name Maj Min Stat Open Targ Event UUID\nx 253 7 L--w 0 1 0\nx-back 253 4 L--w 1 1 3\n"}
+    renumbered = {"losetup -a": "/dev/loop1: [25104]:<ino> (/c/b/blocks)\n/dev/loop5: [25104]:<ino> (/w/a.blocks)\n",
+                  "dmsetup ls": "x-back\t(253:0)\nx\t(253:1)\n",
+                  "dmsetup table": "x: 0 8 linear 253:0 0\nx-back: 0 8 snapshot 7:1 /dev/loop5 N 16\n",
+                  "dmsetup info -c": "Name Maj Min Stat Open Targ Event UUID\nx 253 1 L--w 0 1 0\nx-back 253 0 L--w 1 1 9\n"}
+    shape = device_shape(state)
+    assert shape == device_shape(renumbered)
+    assert "x-back: 0 8 snapshot loop(/c/b/blocks) loop(/w/a.blocks) N 16" in shape
+    assert "x: 0 8 linear dm(x-back) 0" in shape
+    swapped = dict(renumbered, **{"dmsetup table": "x: 0 8 linear 253:0 0\nx-back: 0 8 snapshot 7:5 /dev/loop1 N 16\n"})
+    assert device_shape(swapped) != shape     # origin and store swapped is another stack
+
+
+def test_turns_run_one_task_at_a_time_and_pass_the_turn_at_each_checkpoint():
+    turns = Turns(3)
+    order, running, overlap = [], [0], []
+
+    def task(name):
+        def run():
+            for step in range(3):
+                running[0] += 1
+                overlap.append(running[0])
+                order.append(f"{name}{step}")
+                running[0] -= 1
+                turns.checkpoint()
+            return name
+        return run
+    outcomes = turns.run([task("a"), task("b"), task("c")])
+    assert outcomes == [(True, "a"), (True, "b"), (True, "c")]
+    assert order == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
+    assert max(overlap) == 1
+
+
+def test_turns_nest_and_a_lock_held_across_a_checkpoint_makes_the_other_task_wait_its_turn():
+    turns = Turns(2)
+    lock = threading.Lock()
+    order = []
+
+    def holder():
+        with turns.hold(lock):
+            order.append("hold")
+            turns.checkpoint()
+            order.append("still holding")
+        turns.checkpoint()
+
+    def waiter():
+        with turns.hold(lock):
+            order.append("got it")
+
+    def parent():
+        return turns.run([holder, waiter])
+    outcomes = turns.run([parent, lambda: order.append("sibling")])
+    assert [ok for ok, _ in outcomes] == [True, True]
+    assert order.index("still holding") < order.index("got it")
+
+
+def test_a_failing_task_is_reported_in_its_place_and_a_killed_one_kills_the_caller():
+    for workers in (Sequential(), Threads(2), Turns(2)):
+        def boom():
+            raise ValueError("no")
+        outcomes = workers.run([lambda: 1, boom])
+        assert outcomes[0] == (True, 1) and not outcomes[1][0] and isinstance(outcomes[1][1], ValueError)
+
+        class Killed(BaseException):
+            pass
+
+        def killed():
+            raise Killed()
+        with pytest.raises(Killed):
+            workers.run([killed, lambda: 2])
+
+
+def test_scenarios_that_assume_one_build_at_a_time_are_skipped(capsys):
+    from harness.cli.main import main
+    assert main(["run", os.path.join(ROOT, "scenarios", "regressions", "e17-failed-metadata-writes.yaml"),
+                 "--build-workers", "3"]) == 0
+    assert "SKIP e17-failed-metadata-writes: its faults or loop counts assume one build at a time" in \
+        capsys.readouterr().out
+
+
+def test_bad_build_order_and_worker_counts_are_one_line(tmp_path, capsys):
+    from harness.cli.main import main
+    text = open(os.path.join(ROOT, "scenarios", "cold-cache.yaml")).read()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("build_order: whenever\n" + text)
+    with pytest.raises(ScenarioError, match="build_order: 'any' or 'sequential'"):
+        load(str(bad))
+    bad.write_text(text.replace("  seed: 7\n", "  seed: 7\n  build_workers: 0\n"))
+    with pytest.raises(ScenarioError, match="build_workers"):
+        load(str(bad))
+    assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--build-workers", "0"]) == 2
+    assert capsys.readouterr().err == "nc-harness run: --build-workers: 1 to 16\n"
