@@ -149,9 +149,9 @@ def all_command_points(issued: list[str], steps, kinds: dict[int, str]) -> list[
 
 
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
-                  fast_path: bool = False, all_commands: bool = False) -> SweepReport:
+                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
-    sc = load_for_sweep(path, fast_path)      # refuses what the sweep cannot run, with the loader's errors
+    sc = load_for_sweep(path, fast_path, build_workers)      # refuses what the sweep cannot run, with the loader's errors
     if any(step.kind == "image" for step in sc.steps):
         # resize, stamp and zerofree are one-shot tools with no state to recover from: a killed one leaves its
         # loops and mounts to whoever finds them
@@ -166,6 +166,9 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         # the crash programs are YAML: the fast path goes into the document, before any step is counted
         doc["node"] = dict(doc.get("node") or {}, fast_path=True)
         doc["steps"] = [step for step in doc["steps"] if "expect_commands" not in step]
+    if build_workers > 1:
+        doc["node"] = dict(doc.get("node") or {}, build_workers=build_workers)
+        doc["steps"] = [step for step in doc["steps"] if "expect_commands" not in step and "expect" not in step]
     text = yaml.safe_dump(doc, sort_keys=False)
     base = run_scenario(parse(text, path))
     if not base.ok:

@@ -96,25 +96,36 @@ def _call_point(k: int):
     return _POINT(k)
 
 
-def load_for_sweep(path: str, fast_path: bool):
+def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
     """The scenario as a sweep runs it: on the engine's fast path when asked (refused for one whose faults name
-    NC 3.3's exact commands)."""
+    NC 3.3's exact commands), with several build workers when asked (refused for one that assumes one build at
+    a time; its `expect` steps, which pin loop numbers and dm minors, are left out: the sweep judges leaks)."""
     sc = load(path)
     if fast_path:
         if sc.engine_path == "compatible":
             raise ValueError(f"{path}: engine_path: compatible (its faults name NC 3.3's exact commands); "
                              "sweep it without --fast-path")
         sc.fast_path()
+    if build_workers > 1:
+        check_build_order(sc, path)
+        sc.node = dict(sc.node, build_workers=build_workers)
+        sc.steps = [s for s in sc.steps if s.kind not in ("expect", "expect_commands")]
     return sc
 
 
+def check_build_order(sc, path: str) -> None:
+    if sc.build_order == "sequential":
+        raise ValueError(f"{path}: build_order: sequential (its faults or loop counts assume one build at a "
+                         "time); sweep it without --build-workers")
+
+
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
-                 fast_path: bool = False, all_commands: bool = False) -> SweepReport:
+                 fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
 
     from .crashsweep import all_command_points
-    base = run_scenario(load_for_sweep(path, fast_path))
+    base = run_scenario(load_for_sweep(path, fast_path, build_workers))
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
@@ -129,7 +140,7 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
                 all_command_points(commands, base.steps, kinds)}
 
     def point(k: int) -> FaultPoint:
-        sc = load_for_sweep(path, fast_path)
+        sc = load_for_sweep(path, fast_path, build_workers)
         # a fault changes which commands run (a retry adds one): sweeps judge the node's state, not counts
         sc.steps = [step for step in sc.steps if step.kind != "expect_commands"]
         for step in sc.steps:

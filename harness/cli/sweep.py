@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
                    help="every command the engine runs that changes something in launch, terminate and bundle "
                         "steps, its own metadata writes included, not only the commands NC logs: --faults fails "
                         "each one, --crashes kills the engine after each one")
+    p.add_argument("--build-workers", type=int, default=1, metavar="N",
+                   help="sweep with N artifacts built at once (node option build_workers; expect steps, which pin "
+                        "device numbers, dropped; refused for scenarios with build_order: sequential)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per fault point")
     p.set_defaults(run=run)
 
@@ -54,12 +57,15 @@ def run(args) -> int:
             raise ValueError(f"--times: {args.times}: must be 1 or more")
         if not 1 <= args.jobs <= 64:
             raise ValueError(f"--jobs: {args.jobs}: must be 1 to 64")
+        if not 1 <= args.build_workers <= 16:
+            raise ValueError(f"--build-workers: {args.build_workers}: must be 1 to 16")
         if args.crashes:
             report = sweep_crashes(args.path, only, reboots=not args.no_reboots, jobs=args.jobs,
-                                   fast_path=args.fast_path, all_commands=args.all_commands)
+                                   fast_path=args.fast_path, all_commands=args.all_commands,
+                                   build_workers=args.build_workers)
         else:
             report = sweep_faults(args.path, args.times, only, jobs=args.jobs, fast_path=args.fast_path,
-                                  all_commands=args.all_commands)
+                                  all_commands=args.all_commands, build_workers=args.build_workers)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
         return 2
