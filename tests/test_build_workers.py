@@ -166,3 +166,38 @@ def test_bad_build_order_and_worker_counts_are_one_line(tmp_path, capsys):
         load(str(bad))
     assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--build-workers", "0"]) == 2
     assert capsys.readouterr().err == "nc-harness run: --build-workers: 1 to 16\n"
+
+
+class _WallClockSim:
+    """The simulator behind a host without `node`: the runner then gives the engine a wall clock, so the build
+    workers are real threads, in whatever order the OS runs them."""
+
+    def __init__(self, sim):
+        self.sim = sim
+
+    def run(self, argv, stdin=None):
+        return self.sim.run(argv, stdin)
+
+    def __getattr__(self, name):
+        if name == "node":
+            raise AttributeError(name)
+        return getattr(self.sim, name)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_real_threads_on_a_wall_clock_build_the_same_devices(fast):
+    from harness.backends.sim import SimHost
+    from harness.runner import run_scenario, snapshot
+    shapes = []
+    for workers in (1, 3):
+        sc = _load("cold-cache", fast)
+        sc.node = dict(sc.node, build_workers=workers)
+        sc.steps = sc.steps[:next(i for i, s in enumerate(sc.steps) if s.kind == "terminate_instance")]
+        sc.steps = [s for s in sc.steps if s.kind not in ("expect", "expect_commands")]
+        sim = SimHost(dialect=sc.dialect, seed=sc.seed)
+        host = _WallClockSim(sim) if workers > 1 else sim
+        result = run_scenario(sc, host=host, leak_check=False)
+        assert result.ok, result.failure
+        assert type(result.controller.io.workers) is (Threads if workers > 1 else Sequential)
+        shapes.append(device_shape(snapshot(sim)))
+    assert shapes[0] == shapes[1] and "loop(" in shapes[0]

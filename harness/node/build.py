@@ -76,7 +76,7 @@ def build(directory: str = DEFAULT_DIR, log=lambda msg: print(msg, file=sys.stde
             _unmark(directory, "box")
         steps.append(("box", lambda: _box(directory, log)))
     # a marker holds what its step was made from: a cached image whose package list differs is rebuilt
-    made_from = {"debootstrap": ",".join(PACKAGES)}
+    made_from = {"debootstrap": ",".join(PACKAGES), "configure": _guest_digest()}
     stale = False
     for n, (name, action) in enumerate(steps, 1):
         marker = os.path.join(directory, f".done-{name}")
@@ -91,6 +91,14 @@ def build(directory: str = DEFAULT_DIR, log=lambda msg: print(msg, file=sys.stde
             fh.write(made_from.get(name, ""))
         stale = True
     return directory
+
+
+def _guest_digest() -> str:
+    """What the configure step installs: an image made with other guest scripts is configured again."""
+    import hashlib
+    text = "".join(getattr(guest, name) for name in sorted(dir(guest)) if name.isupper()
+                   and isinstance(getattr(guest, name), str))
+    return "guest " + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _marker_text(path: str) -> str:

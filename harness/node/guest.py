@@ -58,23 +58,29 @@ while :; do sleep 3600 & wait $!; done
 
 REALNODE_SERVE = r"""#!/bin/bash
 # Reads request numbers on the console. Request N is /xchg/N.argv (NUL-separated argv, run as is: no shell
-# parses it) with /xchg/N.in as stdin; stdout, stderr and the exit status go to N.out, N.err, N.rc.
+# parses it) with /xchg/N.in as stdin; stdout, stderr and the exit status go to N.out, N.err, N.rc. Each request
+# is served in the background, so the host's threads can have several running at once (a thread waits for its
+# own before it sends the next, so its requests still run in order).
 stty -echo -onlcr 2>/dev/null
 dmesg -n 1 2>/dev/null   # kernel messages must not cut into the replies on the console
 cd /root
 useradd --system --no-create-home eucalyptus 2>/dev/null   # a node controller's own user, as on a real NC
-echo "__REALNODE_READY__"
-while read -r n; do
-    case "$n" in ''|*[!0-9]*) continue ;; esac
+serve() {
+    local n=$1 argv
     mapfile -d '' -t argv < "/xchg/$n.argv"
     case "${argv[0]}" in
-        # builtins that would change this loop's shell run in a subshell; anything else is forked once
+        # builtins that would change this shell run in a subshell; anything else is forked once
         exit|exec|cd|source|.|eval|set|shopt|read|trap|ulimit|umask|export|unset|alias|builtin|command)
             ( "${argv[@]}" ) < "/xchg/$n.in" > "/xchg/$n.out" 2> "/xchg/$n.err" ;;
         *)  "${argv[@]}" < "/xchg/$n.in" > "/xchg/$n.out" 2> "/xchg/$n.err" ;;
     esac
     echo $? > "/xchg/$n.rc"
     echo "__REALNODE_DONE__ $n"
+}
+echo "__REALNODE_READY__"
+while read -r n; do
+    case "$n" in ''|*[!0-9]*) continue ;; esac
+    serve "$n" &
 done
 """
 

@@ -2,7 +2,9 @@
 
 Requests go through a directory shared with the guest (hostfs on /xchg): `N.argv` (NUL-separated, run as is,
 never parsed by a shell) and `N.in`; the guest writes `N.out`, `N.err`, `N.rc` and says `__REALNODE_DONE__ N`
-on the console. Binary data and long lines never pass through the tty.
+on the console. Binary data and long lines never pass through the tty. The guest serves each request in the
+background, so requests from several threads (the engine's build workers) run at once; one thread's requests
+still run one after the other, as it waits for each.
 """
 from __future__ import annotations
 
@@ -48,7 +50,9 @@ class UmlNode:
         self.run_dir = ""
         self.counter = 0
         self.console: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()          # request numbers and the console's input
+        self._reading = threading.Lock()      # one thread at a time reads the console's output ...
+        self._done: set[int] = set()          # ... and notes every request it sees finished
 
     # -- life cycle -------------------------------------------------------------------------------
     REQUIRED = ("linux.uml", "rootfs.img", ".done-image")
@@ -220,14 +224,39 @@ class UmlNode:
             with open(base + ".in", "wb") as fh:
                 fh.write(data)
             self._console_in.write(f"{n}\n".encode())
-            self._wait_for(lambda line: line == f"{DONE} {n}", self.command_timeout, f"command {argv[0]}")
-            out = {}
-            for suffix in ("out", "err", "rc"):
-                with open(f"{base}.{suffix}", "rb") as fh:
-                    out[suffix] = fh.read()
-            for suffix in ("argv", "in", "out", "err", "rc"):
-                os.unlink(f"{base}.{suffix}")
-            return int(out["rc"].strip() or b"255"), out["out"], out["err"]
+        self._wait_done(n, f"command {argv[0]}")
+        out = {}
+        for suffix in ("out", "err", "rc"):
+            with open(f"{base}.{suffix}", "rb") as fh:
+                out[suffix] = fh.read()
+        for suffix in ("argv", "in", "out", "err", "rc"):
+            os.unlink(f"{base}.{suffix}")
+        return int(out["rc"].strip() or b"255"), out["out"], out["err"]
+
+    def _wait_done(self, n: int, what: str) -> None:
+        """Until the guest says request `n` is done. Whichever waiting thread reads the console notes every
+        `DONE` it finds, for all of them."""
+        deadline = time.monotonic() + self.command_timeout
+        delay = 0.0005
+        prefix = DONE + " "
+        while True:
+            if self._reading.acquire(blocking=False):
+                try:
+                    for line in self._new_lines():
+                        if line.startswith(prefix) and line[len(prefix):].isdigit():
+                            self._done.add(int(line[len(prefix):]))
+                finally:
+                    self._reading.release()
+            if n in self._done:
+                self._done.discard(n)
+                return
+            if not self.alive():
+                raise NodeError(f"node exited during {what}; console: " + " | ".join(self.console[-5:]))
+            if time.monotonic() > deadline:
+                raise NodeError(f"node did not finish {what} within {self.command_timeout:.0f} s; console: "
+                                + " | ".join(self.console[-5:]))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.005)
 
     def __enter__(self) -> "UmlNode":
         return self.start()
