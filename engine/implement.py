@@ -105,9 +105,10 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
             failure = _first_failure(outcomes)
             if failure is not None:
                 raise failure
-        for dep in art.deps[len(opened):]:
-            implement(ctx, dep, timeout)
-            opened.append(dep)
+        else:
+            for dep in art.deps:
+                implement(ctx, dep, timeout)
+                opened.append(dep)
         dep = art.deps[0] if len(art.deps) == 1 else None
         if (art.creator == "copy" and dep is not None and dep.may_be_cached and not dep.is_in_cache
                 and dep.id != art.id):

@@ -29,9 +29,11 @@ def test_built_at_once_the_node_has_the_same_devices_before_every_step(name, fas
     one = [c.text for c in comparison.one_at_a_time.recorder.commands]
     at_once = [c.text for c in comparison.at_once.recorder.commands]
     assert one != at_once                      # really interleaved, not the same order again
-    # every device one build made, the other made too (a busy store lock can make a build start again)
-    assert {c for c in one if "dmsetup create" in c} <= {c for c in at_once if "dmsetup create" in c} or \
-        "/dev/loop" in " ".join(one)
+    # the same commands, in another order: a store that a sibling holds is waited for, so no artifact is
+    # given up and built again (with NC's 0.5 s, cold-cache made its root's snapshot twice); where a build
+    # fails (e11's faults), its siblings go on to their end, so more commands run
+    if not any(s.kind == "inject_fault" for s in comparison.at_once.scenario.steps):
+        assert len(one) == len(at_once)
 
 
 def test_the_interleaving_is_the_same_every_run():
@@ -46,10 +48,10 @@ def test_the_interleaving_is_the_same_every_run():
         runs.append(result.events())
     assert runs[0] == runs[1]
     events = runs[0]
-    emi_download = next(i for i, e in enumerate(events) if "/emi-5E1D77A0.img " in e)
+    ramdisk_download = next(i for i, e in enumerate(events) if "/eri-0B4C9D12.img " in e)
     kernel_copied = next(i for i, e in enumerate(events) if "chmod 0664" in e and "eki-6A7F3B21" in e)
-    # one at a time, the kernel's work copy is done before the disk's image is fetched; at once, it is not
-    assert emi_download < kernel_copied
+    # one at a time, the kernel's work copy is done before the ramdisk is fetched; at once, it is not
+    assert ramdisk_download < kernel_copied
 
 
 def test_a_difference_in_devices_is_reported_with_the_step():

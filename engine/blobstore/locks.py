@@ -36,17 +36,19 @@ class LockTable:
         with self._cond:
             return self._holders.get(path)
 
-    def acquire(self, path: str, timeout: float) -> None:
-        """timeout < 0 waits forever, 0 tries once. Held by this very thread: no wait can help, fail at once."""
+    def acquire(self, path: str, timeout: float, in_process: float | None = None) -> None:
+        """timeout < 0 waits forever, 0 tries once. Held by this very thread: no wait can help, fail at once.
+        `in_process`: how long to wait while another thread of this process holds it (default `timeout`)."""
         me = threading.get_ident()
         waited = 0.0
         timed_out = False
+        patience = timeout if in_process is None or timeout < 0 else max(timeout, in_process)
         with self._cond:
             while path in self._holders:
-                if self._holders[path] == me or (timeout >= 0 and waited >= timeout):
+                if self._holders[path] == me or (patience >= 0 and waited >= patience):
                     timed_out = True
                     break
-                step = POLL_SECONDS if timeout < 0 else min(POLL_SECONDS, timeout - waited)
+                step = POLL_SECONDS if patience < 0 else min(POLL_SECONDS, patience - waited)
                 if self.io is not None:   # under the simulator's turns, waiting gives the holder its turn
                     self.io.workers.wait(self._cond, step, self.clock)
                 else:
@@ -55,11 +57,11 @@ class LockTable:
             else:
                 self._holders[path] = me
         if timed_out:
-            if timeout > 0:   # the rest of the timeout is spent, outside the table (another task may hold it)
-                self.clock.sleep(max(0.0, timeout - waited))
+            if patience > 0:   # the rest of the timeout is spent, outside the table (another task may hold it)
+                self.clock.sleep(max(0.0, patience - waited))
             raise LockTimeout(path)
         try:
-            self._acquire_on_node(path, timeout - waited if timeout >= 0 else timeout)
+            self._acquire_on_node(path, max(0.0, timeout - waited) if timeout >= 0 else timeout)
         except LockTimeout:
             self.release(path, on_node=False)
             raise

@@ -13,6 +13,7 @@ from .locks import LockTable, LockTimeout
 
 SUFFIXES = ("blocks", "lock", "dm", "deps", "loopback", "sig", "refs", "hollow")
 STORE_LOCK_TIMEOUT = 0.5
+SIBLING_STORE_WAIT = 30.0
 FORMATS = {"files": 1, "directory": 2}
 REVOCATIONS = {"none": 1, "lru": 2}
 FILE_PERM, DIR_PERM = 0o660, 0o771      # BLOBSTORE_FILE_PERM, BLOBSTORE_DIRECTORY_PERM
@@ -194,8 +195,12 @@ class Blobstore:
         return sum(0 if b.hollow else round_up_blocks(b.size_bytes) for b in infos)
 
     def lock_store(self, timeout: float = STORE_LOCK_TIMEOUT) -> None:
+        # held by one of this process's own build workers, the store is waited for longer than NC's 0.5 s: its
+        # holder is making progress, and giving up throws away the artifact built so far (a snapshot and its
+        # loops) to build it again. A holder waits for no other lock without a short timeout, so no deadlock.
+        siblings = SIBLING_STORE_WAIT if self.io.workers.count > 1 else None
         try:
-            self.locks.acquire(f"{self.path}/.blobstore", timeout)
+            self.locks.acquire(f"{self.path}/.blobstore", timeout, in_process=siblings)
         except LockTimeout:
             raise BlobError("AGAIN", f"{self.path}: blobstore is locked") from None
 
