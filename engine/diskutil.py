@@ -22,9 +22,9 @@ def loop_attach(io: NodeIO, path: str) -> str:
         if attempt:
             io.clock.sleep(1)
         if io.fast:
-            # find and attach in one command (util-linux retries its own find/attach race)
-            with io.workers.hold(loop_sem):
-                attached = io.cmd([LOSETUP, "-f", "--show", path], check=False)
+            # find and attach in one command: util-linux retries its own find/attach race, so unlike NC's two
+            # commands it needs no loop_sem, and build workers attach side by side
+            attached = io.cmd([LOSETUP, "-f", "--show", path], check=False)
             if attached.rc == 0 and attached.stdout.strip():
                 return attached.stdout.strip()
             last = CommandError(f"{LOSETUP} -f --show {path}", attached.rc, attached.stderr)

@@ -30,6 +30,13 @@ def test_device_commands_are_followed_by_udev_settle():
     assert len(settles) == 2                      # after losetup and dmsetup, not after truncate
     assert changes_devices(["bash", "-c", "echo 0 1 zero | dmsetup create z"])
     assert not changes_devices(["cat", "/proc/mounts"])
+    # what only lists devices needs no settle after it; what attaches, detaches, creates or writes does
+    for query in (["/sbin/losetup", "/dev/loop0"], ["losetup", "-a"], ["/sbin/dmsetup", "table"],
+                  ["dmsetup", "info", "-c"], ["dmsetup", "ls"]):
+        assert not changes_devices(query), query
+    for change in (["/sbin/losetup", "-f", "--show", "/f"], ["/sbin/losetup", "-d", "/dev/loop0"],
+                   ["/sbin/losetup", "/dev/loop0", "/f"], ["dmsetup", "create", "x"], ["/sbin/parted", "-s", "/d"]):
+        assert changes_devices(change), change
     assert is_removal(["/sbin/dmsetup", "remove", "x"]) and is_removal(["losetup", "-d", "/dev/loop0"])
     assert not is_removal(["dmsetup", "create", "remove"])
 

@@ -17,10 +17,19 @@ RETRIES = 3
 RETRY_DELAY = 0.25
 
 
+# what only lists devices: udev has nothing to settle after it (`losetup DEV`, `losetup -a`, `dmsetup table`...)
+QUERIES = {"losetup": ("-a", "--list", "-l", "-j"),
+           "dmsetup": ("table", "ls", "info", "status", "deps", "version", "targets", "udevcookies")}
+
+
 def changes_devices(argv: list[str]) -> bool:
     tool = os.path.basename(argv[0]) if argv else ""
     if tool in ("bash", "sh") and len(argv) >= 3 and argv[1] == "-c":
         return any(t in argv[2] for t in DEVICE_TOOLS)
+    if tool == "losetup" and len(argv) == 2 and argv[1].startswith("/dev/"):
+        return False
+    if tool in QUERIES and len(argv) >= 2 and argv[1] in QUERIES[tool]:
+        return False
     return tool.startswith(DEVICE_TOOLS)
 
 
