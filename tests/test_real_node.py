@@ -141,3 +141,27 @@ def test_qemu_backend_runs_a_scenario_on_debians_own_kernel(capsys):
     assert main(["diff-run", os.path.join(ROOT, "scenarios", "termination-cleanup.yaml"),
                  "--backends", "sim,qemu"]) == 0
     assert capsys.readouterr().out.startswith("SAME termination-cleanup (sim vs qemu")
+
+
+def test_building_at_once_leaves_the_same_devices_on_a_real_kernel(capsys):
+    """Three build workers on the QEMU node (two vCPUs; its console serves requests in the background, so the
+    workers' commands really overlap): the same devices, numbers aside, before every step as one at a time."""
+    assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backend", "qemu", "--fast-path",
+                 "--build-workers", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("PASS cold-cache") and "3 build workers: same devices" in out
+
+
+def test_concurrent_requests_overlap_on_the_node(node):
+    import threading
+    import time
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(node.run(["sh", "-c", "sleep 1; echo $$"])))
+               for _ in range(3)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - start < 2.5           # three one-second sleeps at once, not one after the other
+    assert sorted(rc for rc, _, _ in results) == [0, 0, 0] and len({out for _, out, _ in results}) == 3
