@@ -107,16 +107,12 @@ def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
                              "sweep it without --fast-path")
         sc.fast_path()
     if build_workers > 1:
-        check_build_order(sc, path)
+        if sc.build_order == "sequential":
+            raise ValueError(f"{path}: build_order: sequential (its faults or loop counts assume one build at a "
+                             "time); sweep it without --build-workers")
         sc.node = dict(sc.node, build_workers=build_workers)
         sc.steps = [s for s in sc.steps if s.kind not in ("expect", "expect_commands")]
     return sc
-
-
-def check_build_order(sc, path: str) -> None:
-    if sc.build_order == "sequential":
-        raise ValueError(f"{path}: build_order: sequential (its faults or loop counts assume one build at a "
-                         "time); sweep it without --build-workers")
 
 
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,

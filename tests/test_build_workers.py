@@ -203,3 +203,10 @@ def test_real_threads_on_a_wall_clock_build_the_same_devices(fast):
         assert type(result.controller.io.workers) is (Threads if workers > 1 else Sequential)
         shapes.append(device_shape(snapshot(sim)))
     assert shapes[0] == shapes[1] and "loop(" in shapes[0]
+
+
+def test_determinism_check_runs_the_same_builds_again(capsys):
+    from harness.cli.main import main
+    for extra in ([], ["--fast-path"], ["--fast-path", "--build-workers", "3"]):
+        assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--determinism-check", *extra]) == 0
+        assert capsys.readouterr().out.rstrip().endswith("twice")

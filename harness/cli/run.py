@@ -77,17 +77,9 @@ def run(args) -> int:
         if reason:
             print(f"SKIP {sc.name}: {reason}", flush=True)
             continue
-        if args.build_workers > 1:
-            from ..parallel import compare_build_orders
-            comparison = compare_build_orders(sc, args.build_workers, args.backend)
-            result, line = comparison.at_once, comparison.line(args.build_workers)
-            result.ok = comparison.ok
-        else:
-            result = run_scenario(sc, backend=args.backend, then=args.then,
-                                  on_step=progress.step if progress else None)
-            line = result.line()
+        result, line = _run_one(sc, args, progress)
         if args.determinism_check:
-            again = run_scenario(load(sc.path) if sc.path else sc, backend=args.backend, then=args.then)
+            again, _ = _run_one(_reload(sc, args), args, None)
             mismatch = first_divergence(result.events(), again.events())
             if mismatch:
                 result.ok = False
@@ -116,6 +108,25 @@ def run(args) -> int:
             print(f"nc-harness run: {args.record}: cannot write: {exc.strerror}", file=sys.stderr)
             return 2
     return 1 if failed else 0
+
+
+def _run_one(sc, args, progress):
+    """(result, line): as written, or built both ways with --build-workers (the result is the run at once)."""
+    if args.build_workers > 1:
+        from ..parallel import compare_build_orders
+        comparison = compare_build_orders(sc, args.build_workers, args.backend)
+        comparison.at_once.ok = comparison.ok
+        return comparison.at_once, comparison.line(args.build_workers)
+    result = run_scenario(sc, backend=args.backend, then=args.then, on_step=progress.step if progress else None)
+    return result, result.line()
+
+
+def _reload(sc, args):
+    """A fresh copy of the scenario as this run took it (a run changes its scenario's steps as it goes)."""
+    if not sc.path:
+        return sc
+    again = load(sc.path)
+    return again.fast_path() if args.fast_path else again
 
 
 def first_divergence(a: list[str], b: list[str]) -> str:
