@@ -139,12 +139,12 @@ class UmlNode:
         return self.pid is not None and _exists(self.pid)
 
     def _wait_for(self, match, timeout: float, what: str) -> None:
+        self._poll(lambda: any(match(line) for line in self._new_lines()), timeout, what)
+
+    def _poll(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.0005
-        while True:
-            for line in self._new_lines():
-                if match(line):
-                    return
+        while not ready():
             if not self.alive():
                 raise NodeError(f"node exited during {what}; console: " + " | ".join(self.console[-5:]))
             if time.monotonic() > deadline:
@@ -236,10 +236,9 @@ class UmlNode:
     def _wait_done(self, n: int, what: str) -> None:
         """Until the guest says request `n` is done. Whichever waiting thread reads the console notes every
         `DONE` it finds, for all of them."""
-        deadline = time.monotonic() + self.command_timeout
-        delay = 0.0005
         prefix = DONE + " "
-        while True:
+
+        def done() -> bool:
             if self._reading.acquire(blocking=False):
                 try:
                     for line in self._new_lines():
@@ -249,14 +248,9 @@ class UmlNode:
                     self._reading.release()
             if n in self._done:
                 self._done.discard(n)
-                return
-            if not self.alive():
-                raise NodeError(f"node exited during {what}; console: " + " | ".join(self.console[-5:]))
-            if time.monotonic() > deadline:
-                raise NodeError(f"node did not finish {what} within {self.command_timeout:.0f} s; console: "
-                                + " | ".join(self.console[-5:]))
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.005)
+                return True
+            return False
+        self._poll(done, self.command_timeout, what)
 
     def __enter__(self) -> "UmlNode":
         return self.start()
