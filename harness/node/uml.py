@@ -2,9 +2,9 @@
 
 Requests go through a directory shared with the guest (hostfs on /xchg): `N.argv` (NUL-separated, run as is,
 never parsed by a shell) and `N.in`; the guest writes `N.out`, `N.err`, `N.rc` and says `__REALNODE_DONE__ N`
-on the console. Binary data and long lines never pass through the tty. The guest serves each request in the
-background, so requests from several threads (the engine's build workers) run at once; one thread's requests
-still run one after the other, as it waits for each.
+on the console. Binary data and long lines never pass through the tty. A request sent while another is still
+running, or from a thread other than the main one, is sent as `N&`, which the guest serves in the background, so requests from several threads (the
+engine's build workers) run at once; one thread's requests still run one after the other, as it waits for each.
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class UmlNode:
         self.lock = threading.Lock()          # request numbers and the console's input
         self._reading = threading.Lock()      # one thread at a time reads the console's output ...
         self._done: set[int] = set()          # ... and notes every request it sees finished
+        self._running = 0                     # requests sent and not yet answered
 
     # -- life cycle -------------------------------------------------------------------------------
     REQUIRED = ("linux.uml", "rootfs.img", ".done-image")
@@ -223,8 +224,16 @@ class UmlNode:
             data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else (stdin or b"")
             with open(base + ".in", "wb") as fh:
                 fh.write(data)
-            self._console_in.write(f"{n}\n".encode())
-        self._wait_done(n, f"command {argv[0]}")
+            # from the main thread and alone, a request runs in the guest's own shell (a background subshell
+            # is one more fork, 30-45 ms on UML); beside another one, or from a worker thread, in the background
+            background = self._running or threading.current_thread() is not threading.main_thread()
+            self._console_in.write(f"{n}{'&' if background else ''}\n".encode())
+            self._running += 1
+        try:
+            self._wait_done(n, f"command {argv[0]}")
+        finally:
+            with self.lock:
+                self._running -= 1
         out = {}
         for suffix in ("out", "err", "rc"):
             with open(f"{base}.{suffix}", "rb") as fh:
