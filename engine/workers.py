@@ -21,18 +21,23 @@ from typing import Callable
 
 
 class Sequential:
-    cooperative = False
-
     def __init__(self, count: int = 1):
         self.count = max(1, count)
 
     def run(self, tasks: list[Callable[[], object]]) -> list[tuple[bool, object]]:
-        """Every task run to its end, in order: [(True, result) or (False, exception)] in the tasks' order.
-        A task that was killed (a BaseException other than Exception) still kills the caller."""
-        outcomes = []
-        for task in tasks:
-            outcomes.append(_call(task))
-        return _reraise_kill(outcomes)
+        """Every task run to its end, up to `count` at once: [(True, result) or (False, exception)] in the
+        tasks' order. A task that was killed (a BaseException other than Exception) still kills the caller."""
+        outcomes: list = [None] * len(tasks)
+        for start in range(0, len(tasks), self.count):
+            self._run_wave(tasks, range(start, min(start + self.count, len(tasks))), outcomes)
+        for ok, value in outcomes:
+            if not ok and not isinstance(value, Exception):
+                raise value
+        return outcomes
+
+    def _run_wave(self, tasks, wave: range, outcomes: list) -> None:
+        for k in wave:
+            _store(outcomes, k, tasks[k])
 
     def checkpoint(self) -> None:
         """Where a task may give way to another one (before every command it issues)."""
@@ -50,31 +55,23 @@ class Sequential:
 class Threads(Sequential):
     """Up to `count` tasks on their own threads at once."""
 
-    def run(self, tasks):
-        if self.count == 1 or len(tasks) < 2:
-            return super().run(tasks)
-        outcomes: list = [None] * len(tasks)
-        for start in range(0, len(tasks), self.count):
-            wave = range(start, min(start + self.count, len(tasks)))
-            threads = [threading.Thread(target=_store, args=(outcomes, k, tasks[k]), daemon=True) for k in wave]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        return _reraise_kill(outcomes)
+    def _run_wave(self, tasks, wave: range, outcomes: list) -> None:
+        if len(wave) < 2:
+            return super()._run_wave(tasks, wave, outcomes)
+        threads = [threading.Thread(target=_store, args=(outcomes, k, tasks[k]), daemon=True) for k in wave]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
 
 class _Slot:
     """A place in the ring of turns (a task, or the thread that forked it while it waits for its tasks)."""
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
+    __slots__ = ()
 
 
 class Turns(Sequential):
     """Deterministic interleaving on the virtual clock (see the module's text)."""
-    cooperative = True
 
     def __init__(self, count: int = 1):
         super().__init__(count)
@@ -82,7 +79,6 @@ class Turns(Sequential):
         self._ring: list[_Slot] = []
         self._turn: _Slot | None = None
         self._local = threading.local()
-        self._forks = 0
 
     def _me(self) -> _Slot | None:
         return getattr(self._local, "slot", None)
@@ -132,19 +128,12 @@ class Turns(Sequential):
         finally:
             cond.acquire()
 
-    def run(self, tasks):
-        if self.count == 1 or len(tasks) < 2:
-            return super().run(tasks)
-        outcomes: list = [None] * len(tasks)
-        for start in range(0, len(tasks), self.count):
-            self._run_wave(tasks, range(start, min(start + self.count, len(tasks))), outcomes)
-        return _reraise_kill(outcomes)
-
     def _run_wave(self, tasks, wave: range, outcomes: list) -> None:
+        if len(wave) < 2:   # one task: the forker runs it itself, in its own turns
+            return super()._run_wave(tasks, wave, outcomes)
         parent = self._me()
-        self._forks += 1
-        forker = parent or _Slot(f"fork{self._forks}")
-        slots = [_Slot(f"{forker.name}.{k}") for k in wave]
+        forker = parent or _Slot()
+        slots = [_Slot() for _ in wave]
         left = [len(slots)]
 
         def body(k: int, slot: _Slot) -> None:
@@ -188,19 +177,8 @@ class Turns(Sequential):
             t.join()
 
 
-def _call(task) -> tuple[bool, object]:
-    try:
-        return True, task()
-    except BaseException as exc:  # noqa: BLE001 - handed to the caller, which decides
-        return False, exc
-
-
 def _store(outcomes: list, k: int, task) -> None:
-    outcomes[k] = _call(task)
-
-
-def _reraise_kill(outcomes: list) -> list:
-    for ok, value in outcomes:
-        if not ok and not isinstance(value, Exception):
-            raise value
-    return outcomes
+    try:
+        outcomes[k] = (True, task())
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller, which decides
+        outcomes[k] = (False, exc)

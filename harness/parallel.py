@@ -38,8 +38,9 @@ class OrderComparison:
         return f"{base}; {workers} build workers: same devices ({len(self.at_once.recorder.commands)} commands)"
 
 
-def _shapes(scenario: Scenario, backend: str, host_for) -> tuple[ScenarioResult, list[tuple[str, str]]]:
-    host = host_for(scenario)
+def _shapes(scenario: Scenario, backend: str) -> tuple[ScenarioResult, list[tuple[str, str]]]:
+    from .backends import make_host
+    host = make_host(backend, dialect=scenario.dialect, seed=scenario.seed)
     shapes: list[tuple[str, str]] = []
     # bundling names the bundle by its digest, which holds mount times the virtual clock gave: the order of
     # commands moves that clock, so those names are compared with their ids masked
@@ -61,16 +62,11 @@ def _shapes(scenario: Scenario, backend: str, host_for) -> tuple[ScenarioResult,
 
 
 def compare_build_orders(scenario: Scenario, workers: int, backend: str = "sim") -> OrderComparison:
-    from .backends import make_host
-
-    def host_for(sc: Scenario):
-        return make_host(backend, dialect=sc.dialect, seed=sc.seed)
-
     at_once = copy.deepcopy(scenario)
     at_once.node = dict(at_once.node, build_workers=workers)
     at_once.steps = [s for s in at_once.steps if s.kind not in ("expect", "expect_commands")]
-    first, first_shapes = _shapes(scenario, backend, host_for)
-    second, second_shapes = _shapes(at_once, backend, host_for)
+    first, first_shapes = _shapes(scenario, backend)
+    second, second_shapes = _shapes(at_once, backend)
     comparison = OrderComparison(first, second)
     for (where, a), (_, b) in zip(first_shapes, second_shapes):
         if a != b:

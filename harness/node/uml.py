@@ -3,8 +3,9 @@
 Requests go through a directory shared with the guest (hostfs on /xchg): `N.argv` (NUL-separated, run as is,
 never parsed by a shell) and `N.in`; the guest writes `N.out`, `N.err`, `N.rc` and says `__REALNODE_DONE__ N`
 on the console. Binary data and long lines never pass through the tty. A request sent while another is still
-running, or from a thread other than the main one, is sent as `N&`, which the guest serves in the background, so requests from several threads (the
-engine's build workers) run at once; one thread's requests still run one after the other, as it waits for each.
+running, or from a thread other than the main one, is sent as `N&`, which the guest serves in the background,
+so requests from several threads (the engine's build workers) run at once; one thread's requests still run one
+after the other, as it waits for each.
 """
 from __future__ import annotations
 
