@@ -54,12 +54,17 @@ def measure(host, fast: bool, tag: str, workers: int = 1) -> dict:
         finally:   # with build workers, programs overlap: their seconds add up to more than the launch's
             timed.append((os.path.basename(argv[0]), time.perf_counter() - start))
 
-    def on_step(result, step):
-        count, now = len(timed), time.perf_counter()
-        marks[step.index] = (now, disk_bytes_written(host), count)
+    def on_run(result, step):   # after the harness's own state snapshot: the step alone is timed
+        written = disk_bytes_written(host)
+        marks[step.index] = (time.perf_counter(), written, len(timed))
+
+    def on_step(result, step):   # the step before this one has just ended
+        now, count = time.perf_counter(), len(timed)
+        ends[step.index] = (now, disk_bytes_written(host), count)
+    ends: dict = {}
     host.run = timed_run
     try:
-        result = run_scenario(sc, host=host, on_step=on_step, isolation=tag)
+        result = run_scenario(sc, host=host, on_step=on_step, on_run=on_run, isolation=tag)
     finally:
         del host.run
     if not result.ok:
@@ -70,7 +75,7 @@ def measure(host, fast: bool, tag: str, workers: int = 1) -> dict:
     order = [s.index for s in sc.steps]   # indices are the original scenario's: the steps' order is the list's
     for label, step in (("cold", sc.steps[0]), ("warm", second)):
         position = order.index(step.index)
-        following = marks[order[position + 1]] if position + 1 < len(order) else end
+        following = ends[order[position + 1]] if position + 1 < len(order) else end
         outcome = next(o for o in result.steps if o.index == step.index)
         out[label] = (following[0] - marks[step.index][0], outcome.commands[1] - outcome.commands[0],
                       following[1] - marks[step.index][1], timed[marks[step.index][2]:following[2]])

@@ -77,8 +77,6 @@ def disk(ctx, art: Artifact) -> None:
         entries.append(MapEntry("map" if relation == "snapshot" else "copy", dep.bb, 0, start, blocks))
         spans.append((start, start + blocks - 1))
     clone(bb, entries)
-    diskutil.parted_mklabel(ctx.io, bb.device)
-    for first, last in spans:
-        diskutil.parted_mkpart(ctx.io, bb.device, first, last)
+    diskutil.parted_label(ctx.io, bb.device, spans)
     if boot is not None:
         install_grub(ctx, bb.device, len(art.deps))

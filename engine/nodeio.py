@@ -11,12 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from .script import NOT_FOUND, NodeScript
 from .workers import Sequential, Threads, Turns
 
 
 class HostLike(Protocol):
     def run(self, argv: list[str], stdin: str | None = None): ...
 
+
+LINK_STATUS = 9          # a script's `ln -s` that could not make its link
+LINK_EXISTS = "exists"
 
 # how the read tools report a path that is not there (coreutils and findutils: `cat: X: No such file or
 # directory`, `stat: cannot statx 'X': ...`, `find: 'X': ...`, `ls: cannot access 'X': ...`)
@@ -112,17 +116,19 @@ class NodeIO:
         self.fast = False        # NodeConfig.fast_path: fewer, cheaper commands for the same devices and bytes
         self.dm_concise = True   # until the node's dmsetup says it has no `create --concise`
         self.workers: Sequential = Sequential()   # NodeConfig.build_workers: see engine/workers.py
+        self.busybox: bool | None = None   # on the fast path: does the node have busybox (None: not asked yet)
         # one command at a time unless the transport says it takes several at once (its `concurrent`)
         self._lock = contextlib.nullcontext() if getattr(host, "concurrent", False) else threading.Lock()
         self._count_lock = threading.Lock()
 
-    def _run(self, argv: list[str], stdin: str | None):
+    def _run(self, argv: list[str], stdin: str | None, issued: list[str] | None = None):
+        """`issued`: the programs this argv runs as the sweeps should see them (a busybox script's steps)."""
         if self.killed is not None:
             raise self.killed
         self.workers.checkpoint()
         if self.killed is not None:   # another task's command was a crash point while this one waited its turn
             raise self.killed
-        self.recorder.issued.append(" ".join(argv))
+        self.recorder.issued.extend(issued if issued is not None else [" ".join(argv)])
         with self._lock:
             try:
                 return self.host.run(list(argv), stdin)
@@ -152,19 +158,52 @@ class NodeIO:
             raise CommandError(" ".join(argv), result.rc, result.stderr)
         return result
 
+    # busybox on the fast path (engine/script.py) -------------------------------------------------------------
+    def uses_busybox(self) -> bool:
+        return self.fast and self.busybox is not False
+
+    def run_busybox(self, argv: list[str], stdin: str | None, issued: list[str]):
+        """`busybox ARGV`; None if the node has no busybox (then it is not asked again, and nothing ran)."""
+        result = self._run(["busybox", *argv], stdin, issued)
+        if result.rc == NOT_FOUND and "busybox" in result.stderr and result.stderr.rstrip().endswith(
+                ("not found", "No such file or directory")):
+            self.busybox = False
+            return None
+        self.busybox = True
+        return result
+
+    def applet(self, argv: list[str], stdin: str | None = None, check: bool = True):
+        """A small file program: busybox's applet of that name on the fast path where the node has it (one
+        static binary, no dynamic linking: a third of the start-up), else the installed program."""
+        if self.uses_busybox():
+            result = self.run_busybox(argv, stdin, [" ".join(argv)])
+            if result is not None:
+                if check and result.rc != 0:
+                    raise CommandError(" ".join(argv), result.rc, result.stderr)
+                return result
+        return self.quiet(argv, stdin, check)
+
+    def script(self) -> NodeScript:
+        """Steps to run as one program on the fast path (see engine/script.py)."""
+        return NodeScript(self)
+
     # plain file I/O ---------------------------------------------------------------------------
-    def read_cmd(self, argv: list[str], absent: tuple[str, ...] = ABSENT):
+    def read_cmd(self, argv: list[str], absent: tuple[str, ...] = ABSENT, applet: bool = False):
         """A command that only reads; it raises when it failed for another reason than the one `absent` names
         (its error lines end so): taking an I/O error for 'not there' would have the engine act on metadata it
-        never read."""
-        result = self.quiet(argv, check=False)
-        if result.rc != 0 and any(line.strip() and not line.endswith(absent) for line in result.stderr.splitlines()):
-            raise CommandError(" ".join(argv), result.rc, result.stderr)
+        never read. `applet`: busybox's, where the fast path has it (its texts end the same way)."""
+        result = self.applet(argv, check=False) if applet else self.quiet(argv, check=False)
+        self._check_read(" ".join(argv), result, absent)
         return result
+
+    @staticmethod
+    def _check_read(rendered: str, result, absent: tuple[str, ...]) -> None:
+        if result.rc != 0 and any(line.strip() and not line.endswith(absent) for line in result.stderr.splitlines()):
+            raise CommandError(rendered, result.rc, result.stderr)
 
     def read(self, path: str) -> str | None:
         """Whole-file read; a missing or empty file is None, as the blobstore treats it."""
-        result = self.read_cmd(["cat", path])
+        result = self.read_cmd(["cat", path], applet=True)
         return result.stdout if result.rc == 0 and result.stdout else None
 
     def read_files(self, paths: list[str]) -> dict[str, str]:
@@ -177,8 +216,7 @@ class NodeIO:
         sizes: two programs however many files, where a remote node pays for every program it starts.
         Otherwise, or when the bytes do not add up (a file changed between the two), NC's way: `stat`, then a
         `test -f` and a `cat` per file."""
-        paths = stat_paths + read_paths
-        if self.fast and read_paths and all(p.startswith("/") and "\n" not in p for p in paths):
+        if self.fast and self._batchable(stat_paths, read_paths):
             found = self._stat_and_read_batched(stat_paths, read_paths)
             if found is not None:
                 return found
@@ -189,20 +227,75 @@ class NodeIO:
         return self.stat(stat_paths), files
 
     def _stat_and_read_batched(self, stat_paths: list[str], read_paths: list[str]):
+        if self.uses_busybox():
+            found = self._stat_and_read_script(stat_paths, read_paths)
+            if found is not False:
+                return found
         listed = self.read_cmd(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths]).stdout
-        stats: dict[str, tuple[int, float]] = {}
-        sizes: dict[str, int] = {}
+        return self._split_read(listed, self._cat_regular(read_paths, listed), stat_paths, read_paths)
+
+    def _cat_regular(self, read_paths: list[str], listed: str) -> bytes:
+        sizes = self._regular_sizes(listed, read_paths)
+        nonempty = [p for p in read_paths if sizes.get(p)]
+        return self.read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape") if nonempty else b""
+
+    def link_and_read(self, target: str, link: str, stat_paths: list[str], read_paths: list[str]):
+        """`ln -s TARGET LINK` (a lock's atomic step) and, if it made the link, `stat_and_read`: in one program
+        where busybox is. (made, (stats, files)), or (made, None) when the caller is to read."""
+        if self.uses_busybox() and self._batchable(stat_paths, read_paths):
+            found = self._stat_and_read_script(stat_paths, read_paths, link=(target, link))
+            if found is not False:
+                return (False, None) if found == LINK_EXISTS else (True, found)
+        return self.applet(["ln", "-s", target, link], check=False).rc == 0, None
+
+    @staticmethod
+    def _batchable(stat_paths: list[str], read_paths: list[str]) -> bool:
+        return bool(read_paths) and all(p.startswith("/") and "\n" not in p for p in stat_paths + read_paths)
+
+    def _stat_and_read_script(self, stat_paths: list[str], read_paths: list[str], link: tuple[str, str] = ()):
+        """Both in one `busybox sh`: the files' bytes first (errors dropped: the stat names what is missing),
+        then a line `:` after a newline, then the stat, whose status and errors are the script's. busybox's
+        stat gives whole seconds for `%Y`: these mtimes only ever say whether a blob is there and in use; the
+        LRU order comes from `stat()`, which keeps coreutils' nanoseconds. False: no busybox here. `link`:
+        (target, name) of an `ln -s` to make first; LINK_EXISTS if it could not be made (nothing read)."""
+        lead = len(link)
+        n_stat, paths = len(stat_paths), stat_paths + read_paths
+        refs = " ".join(f'"${{{lead + i + 1}}}"' for i in range(len(paths)))
+        reads = " ".join(f'"${{{lead + n_stat + i + 1}}}"' for i in range(len(read_paths)))
+        script = f'cat {reads} 2>/dev/null; echo; echo :; stat -c "%s %f %Y %n" {refs}'
+        issued = [" ".join(["cat", *read_paths]), " ".join(["stat", "-c", "%s %f %Y %n", *paths])]
+        if link:
+            script = f'ln -s "${{1}}" "${{2}}" || exit {LINK_STATUS}; ' + script
+            issued.insert(0, f"ln -s {link[0]} {link[1]}")
+        result = self.run_busybox(["sh", "-c", script, "sh", *link, *paths], None, issued)
+        if result is None:
+            return False
+        if link and result.rc == LINK_STATUS:
+            return LINK_EXISTS
+        self._check_read(issued[-1], result, ABSENT)
+        data, sep, listed = result.stdout.rpartition("\n:\n")
+        if not sep:
+            raise CommandError(issued[1], result.rc, result.stderr + "no separator in the script's output")
+        return self._split_read(listed, data.encode("utf-8", "surrogateescape"), stat_paths, read_paths)
+
+    @staticmethod
+    def _regular_sizes(listed: str, read_paths: list[str]) -> dict[str, int]:
+        sizes = {}
         for line in listed.splitlines():
-            size, mode, mtime, name = line.split(" ", 3)
-            if name in stat_paths:
-                stats[name] = (int(size), float(mtime))
+            size, mode, _, name = line.split(" ", 3)
             if name in read_paths and int(mode, 16) & 0o170000 == 0o100000:
                 sizes[name] = int(size)
-        nonempty = [p for p in read_paths if sizes.get(p)]
-        data = b""
-        if nonempty:
-            data = self.read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape")
-        if len(data) != sum(sizes[p] for p in nonempty):
+        return sizes
+
+    def _split_read(self, listed: str, data: bytes, stat_paths: list[str], read_paths: list[str]):
+        """The stat lines and the files' bytes, split by the sizes stat gave; None when they do not add up."""
+        stats: dict[str, tuple[int, float]] = {}
+        for line in listed.splitlines():
+            size, _, mtime, name = line.split(" ", 3)
+            if name in stat_paths:
+                stats[name] = (int(size), float(mtime))
+        sizes = self._regular_sizes(listed, read_paths)
+        if len(data) != sum(sizes.values()):
             return None
         files, pos = {}, 0
         for p in read_paths:
@@ -212,12 +305,14 @@ class NodeIO:
         return stats, files
 
     def write(self, path: str, text: str) -> None:
-        self.quiet(["tee", path], text)
+        self.applet(["tee", path], text)
 
     def write_with_mode(self, path: str, text: str, mode: int) -> None:
         """A file written and given its mode: NC's write then chmod, or on the fast path one `install` (which
         rewrites an existing file in place)."""
-        if self.fast:
+        if self.uses_busybox():
+            self.script().write(path, text, mode).run()   # back here, without busybox, if the node has none
+        elif self.fast:
             # /proc/self/fd/0, not /dev/stdin: a minimal node (our QEMU one) has no /dev/stdin link
             self.quiet(["install", "-m", f"0{mode:o}", "/proc/self/fd/0", path], text)
         else:
@@ -237,7 +332,7 @@ class NodeIO:
         return self.quiet(["test", "-b", path], check=False).rc == 0
 
     def readlink(self, path: str) -> str | None:
-        result = self.read_cmd(["readlink", path])
+        result = self.read_cmd(["readlink", path], applet=True)
         return result.stdout.rstrip("\n") if result.rc == 0 else None
 
     def stat(self, paths: list[str]) -> dict[str, tuple[int, float]]:
@@ -260,17 +355,20 @@ class NodeIO:
         return sorted(n for n in result.stdout.splitlines() if n not in (".", ".."))
 
     def mkdirs(self, path: str) -> None:
-        self.quiet(["mkdir", "-p", path])
+        self.applet(["mkdir", "-p", path])
 
     def make_sparse(self, path: str, size: int) -> None:
-        self.quiet(["truncate", "-s", str(size), path])
+        self.applet(["truncate", "-s", str(size), path])
+
+    def chmod(self, mode: int, *paths: str) -> None:
+        self.applet(["chmod", f"0{mode:o}", *paths])
 
     def unlink(self, *paths: str) -> None:
         if paths:
-            self.quiet(["rm", "-f", *paths], check=False)
+            self.applet(["rm", "-f", *paths], check=False)
 
     def rmdir(self, path: str) -> bool:
-        return self.quiet(["rmdir", path], check=False).rc == 0
+        return self.applet(["rmdir", path], check=False).rc == 0
 
     def symlink(self, target: str, link: str) -> None:
-        self.quiet(["ln", "-sfn", target, link])
+        self.applet(["ln", "-sfn", target, link])

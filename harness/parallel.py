@@ -3,8 +3,8 @@ built one at a time.
 
 The scenario runs as written (one at a time, every expectation checked), then again with `build_workers: N`.
 Loop numbers and dm minors follow the order devices were made in, which the second run changes, so its
-`expect` and `expect_commands` steps (which pin those numbers, and count commands a busy lock repeats) are
-left out, and instead the node's device stack, numbers taken out
+`expect`, `expect_files` and `expect_commands` steps (which pin those numbers, in listings and in `loopback`
+records, and count commands a busy lock repeats) are left out, and instead the node's device stack, numbers taken out
 (harness.shape), is compared with the first run's before every step and at the end."""
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from .compare import first_difference, mask
 from .runner import ScenarioResult, run_scenario, snapshot
 from .scenario import Scenario
 from .shape import device_shape
+
+PINNING = ("expect", "expect_files", "expect_commands")   # steps that name loop numbers, dm minors or counts
 
 
 @dataclass
@@ -53,7 +55,7 @@ def _shapes(scenario: Scenario, backend: str) -> tuple[ScenarioResult, list[tupl
         return "\n".join(sorted(mask(device_shape(snapshot(host)), ignore).splitlines())) + "\n"
 
     def on_step(result, step):
-        if step.kind not in ("expect", "expect_commands"):
+        if step.kind not in PINNING:
             shapes.append((f"before step {step.index} ({step.label})", shape()))
 
     result = run_scenario(scenario, backend=backend, host=host, on_step=on_step)
@@ -64,7 +66,7 @@ def _shapes(scenario: Scenario, backend: str) -> tuple[ScenarioResult, list[tupl
 def compare_build_orders(scenario: Scenario, workers: int, backend: str = "sim") -> OrderComparison:
     at_once = copy.deepcopy(scenario)
     at_once.node = dict(at_once.node, build_workers=workers)
-    at_once.steps = [s for s in at_once.steps if s.kind not in ("expect", "expect_commands")]
+    at_once.steps = [s for s in at_once.steps if s.kind not in PINNING]
     first, first_shapes = _shapes(scenario, backend)
     second, second_shapes = _shapes(at_once, backend)
     comparison = OrderComparison(first, second)

@@ -112,8 +112,9 @@ def clock_for(host) -> Clock:
 
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None, host=None,
-                 leak_check: bool = True, on_step=None, isolation: str = "") -> ScenarioResult:
-    """`on_step(result, step)` is called before each step (progress displays). `isolation` (e.g. an xdist
+                 leak_check: bool = True, on_step=None, isolation: str = "", on_run=None) -> ScenarioResult:
+    """`on_step(result, step)` is called before each step (progress displays); `on_run(result, step)` after
+    the state snapshot taken before it, just as it starts (benchmarks time the step alone). `isolation` (e.g. an xdist
     worker id) gives the run its own instances directory and dm-name prefix, so parallel runs on one real
     node never touch each other; expectations naming `euca-` devices are read with that prefix."""
     import time
@@ -150,6 +151,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                 first, first_issued = len(result.recorder.commands), len(result.recorder.issued)
                 before = snapshot(host)
                 result.snapshots[step.index] = before
+                if on_run is not None:
+                    on_run(result, step)
                 try:
                     nc = run_step(step, nc, run)
                 except StepFailure as exc:

@@ -144,11 +144,13 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
                 step.args["ignore"] = list(step.args.get("ignore", [])) + ["ids"]
         host = SimHost(dialect=sc.dialect, seed=sc.seed)
         pattern, nth = by_k[k] if all_commands else fault_for(commands, k)
-        host.node.faults.add(Fault(pattern, nth=nth, times=times))
+        fault = host.node.faults.add(Fault(pattern, nth=nth, times=times))
         try:
             result = run_scenario(sc, host=host, leak_check=False)
         except Exception as exc:  # noqa: BLE001 - an engine error that escaped its step is this point's outcome
             return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(exc).__name__}: {exc}")
+        if not fault.fired:   # a point whose command never ran as named would count as clean, having tested nothing
+            return FaultPoint(k, commands[k - 1], "wrong state", "the fault never fired")
         return _judge(k, commands[k - 1], result, host)
 
     ks = checked_points(only, len(commands))

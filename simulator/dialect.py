@@ -18,11 +18,12 @@ class Dialect:
     parted: str
     coreutils: str
     dm_concise: bool = False   # `dmsetup create --concise` (lvm2 >= 2.02.178)
+    busybox: bool = False      # busybox 1.35 (Debian's busybox-static, as our real nodes carry) on PATH
 
 
 DIALECTS = {
     "debian12": Dialect("debian12", "new", "kernfs", "sorted", True, 8, True,
-                        "1.47.0 (5-Feb-2023)", "2.38.1", "3.5", "9.1", True),
+                        "1.47.0 (5-Feb-2023)", "2.38.1", "3.5", "9.1", True, True),
     "el6": Dialect("el6", "old", "numeric", "hash", False, 256, False,
                    "1.41.12 (17-May-2010)", "2.17.2", "2.1", "8.4"),
 }

@@ -88,8 +88,9 @@ class Node:
     def abspath(self, path: str) -> str:
         return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path
 
-    def run(self, argv: list[str], stdin: str | None = None) -> Result:
-        """Run one command; the only way anything reaches the simulated kernel."""
+    def run(self, argv: list[str], stdin: str | None = None, applets: dict | None = None) -> Result:
+        """Run one command; the only way anything reaches the simulated kernel. `applets`: a multi-call
+        binary's own programs (busybox's), which a bare name runs before any installed tool."""
         if not argv:
             return Result(0)
         if self.timed_holds:
@@ -99,18 +100,18 @@ class Node:
             return injected
         if fault is not None and fault.run_first:
             self._dispatch(list(fault.run_first), None)     # the racing program's command, not the caller's
-        result = self._dispatch(argv, stdin)
+        result = self._dispatch(argv, stdin, applets)
         if fault is not None and fault.crash:
             from .faults import CrashPoint
             raise CrashPoint(" ".join(argv))
         return result
 
-    def _dispatch(self, argv: list[str], stdin: str | None) -> Result:
+    def _dispatch(self, argv: list[str], stdin: str | None, applets: dict | None = None) -> Result:
         name = argv[0].rsplit("/", 1)[-1]
         self.commands_run += 1
         for mount in self.kernel.vfs.mounts:   # the kernel's timers fire between commands, on virtual time
             mount.fs.tick()
-        if name not in SHELLS and name != "sleep":   # time is charged to the programs a line runs, not its shell
+        if name not in SHELLS and name not in ("sleep", "busybox"):   # time is charged to the programs a line runs
             self.clock.advance(PER_COMMAND_SECONDS)
         if name in SHELLS:
             if len(argv) >= 3 and argv[1] == "-c":
@@ -120,7 +121,9 @@ class Node:
             return self._env(argv, stdin)
         if name == "cd":
             return self._cd(argv)
-        handler = self.tools.get(name)
+        handler = applets.get(name) if applets is not None and "/" not in argv[0] else None
+        if handler is None:
+            handler = self.tools.get(name)
         if handler is None:
             return not_found(argv[0])
         try:

@@ -41,8 +41,25 @@ def _dq_escape(m: re.Match) -> str:
 _NEEDS_LEXER = re.compile(r"['\"\\#<>|&;()\n\r\x0b\x0c]")
 
 
-def tokenize(source: str) -> list:
-    if _NEEDS_LEXER.search(source) is None:   # most logged lines: plain words between spaces and tabs
+_PARAM = re.compile(r"\$(?:\{(\d+|[@#])\}|(\d|[@#]))")
+
+
+def _expand(text: str, params: list[str]) -> str:
+    """`$N`, `${N}`, `$#` and `$@` (joined by spaces) of a `sh -c SCRIPT NAME ARGS...`: params[0] is NAME."""
+    def one(m: re.Match) -> str:
+        key = m.group(1) or m.group(2)
+        if key == "#":
+            return str(len(params) - 1)
+        if key == "@":
+            return " ".join(params[1:])
+        return params[int(key)] if int(key) < len(params) else ""
+    return _PARAM.sub(one, text)
+
+
+def tokenize(source: str, params: list[str] | None = None) -> list:
+    """`params`: expand positional parameters in unquoted and double-quoted text (busybox's `sh -c`); a word
+    that is exactly `"$@"` becomes one word per argument."""
+    if params is None and _NEEDS_LEXER.search(source) is None:   # most logged lines: plain words
         return [Word(w) for w in source.replace("\t", " ").split(" ") if w]
     tokens: list = []
     i, n = 0, len(source)
@@ -86,11 +103,18 @@ def tokenize(source: str) -> list:
             continue
         if kind == "cont":   # a backslash-newline joins lines
             continue
+        if params is not None and kind == "dq" and m.group("dq") == "$@" and current is None \
+                and (i >= n or source[i] in " \t\n;&|<>"):
+            tokens.extend(Word(arg) for arg in params[1:])
+            continue
         if current is None:
             current = []
         if kind == "dq":
             text = m.group("dq")
-            current.append(_DQ_ESCAPE.sub(_dq_escape, text) if "\\" in text else text)
+            text = _DQ_ESCAPE.sub(_dq_escape, text) if "\\" in text else text
+            current.append(text if params is None else _expand(text, params))
+        elif kind == "plain" and params is not None:
+            current.append(_expand(m.group(0), params))
         else:
             current.append(m.group(0) if kind == "plain" else m.group(kind))
     if current is not None:
@@ -105,9 +129,9 @@ class Command:
     redirects: list[tuple[str, str]] = field(default_factory=list)
 
 
-def parse(source: str) -> list[tuple[str, list[Command]]]:
+def parse(source: str, params: list[str] | None = None) -> list[tuple[str, list[Command]]]:
     """[(connector, pipeline)] where connector is ';', '&&' or '||' joining it to the previous one."""
-    if _NEEDS_LEXER.search(source) is None:   # plain words: one command, maybe after VAR=value prefixes
+    if params is None and _NEEDS_LEXER.search(source) is None:   # plain words: one command, maybe after VAR=value prefixes
         words = [w for w in source.replace("\t", " ").split(" ") if w]   # str.split() would split at \x1c too
         if not words:
             return []
@@ -116,7 +140,7 @@ def parse(source: str) -> list[tuple[str, list[Command]]]:
             key, value = words.pop(0).split("=", 1)
             cmd.env[key] = value
         return [(";", [cmd])]
-    tokens = tokenize(source)
+    tokens = tokenize(source, params)
     items: list[tuple[str, list[Command]]] = []
     pipeline: list[Command] = []
     cmd = Command()

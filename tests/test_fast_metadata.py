@@ -1,6 +1,6 @@
 """The fast path's metadata round trips: one `stat` and one `cat` read several files, one `install` writes one
-with its mode; both must give exactly what NC's `cat`/`tee`+`chmod` give, and the simulator's tools must
-behave as this machine's GNU tools do."""
+with its mode (or, where the node has busybox, one `busybox sh` each); all must give exactly what NC's
+`cat`/`tee`+`chmod` give, and the simulator's tools must behave as this machine's GNU tools do."""
 import shutil
 import subprocess
 
@@ -17,7 +17,8 @@ TRICKY = {
 }
 
 
-def _node_io(fast: bool):
+def _node_io(fast: bool, busybox: bool = False):
+    """`busybox`: the fast path may use the node's busybox (else it is told the node has none)."""
     host = SimHost()
     commands = []
     run = host.run
@@ -28,6 +29,7 @@ def _node_io(fast: bool):
     host.run = counting
     io = NodeIO(host)
     io.fast = fast
+    io.busybox = None if busybox else False
     io.mkdirs("/tmp/m")
     for path, text in TRICKY.items():
         io.write(path, text)
@@ -53,8 +55,43 @@ def test_read_files_is_a_stat_and_a_cat_and_reads_what_cat_reads():
     assert files == {"/tmp/m/sig": TRICKY["/tmp/m/sig"]} and len(fast_cmds) == 2
 
 
+def test_with_busybox_a_read_is_one_program_and_reads_the_same():
+    paths = list(TRICKY) + ["/tmp/m/missing", "/tmp/m"]
+    io, cmds = _node_io(fast=True, busybox=True)
+    assert io.read_files(paths) == dict(TRICKY)
+    assert [c[:2] for c in cmds] == [["busybox", "sh"]]
+    cmds.clear()
+    stats, files = io.stat_and_read(["/tmp/m/dm", "/tmp/m/missing"], ["/tmp/m/sig", "/tmp/m/empty"])
+    assert set(stats) == {"/tmp/m/dm"} and stats["/tmp/m/dm"][0] == len(TRICKY["/tmp/m/dm"])
+    assert files == {"/tmp/m/sig": TRICKY["/tmp/m/sig"], "/tmp/m/empty": ""} and len(cmds) == 1
+
+
+def test_with_busybox_a_link_and_a_read_are_one_program():
+    io, cmds = _node_io(fast=True, busybox=True)
+    made, found = io.link_and_read("me", "/tmp/m/lock.owner", ["/tmp/m/dm"], ["/tmp/m/sig"])
+    assert made and found == ({"/tmp/m/dm": found[0]["/tmp/m/dm"]}, {"/tmp/m/sig": TRICKY["/tmp/m/sig"]})
+    assert len(cmds) == 1 and io.readlink("/tmp/m/lock.owner") == "me"
+    cmds.clear()
+    assert io.link_and_read("other", "/tmp/m/lock.owner", ["/tmp/m/dm"], ["/tmp/m/sig"]) == (False, None)
+    assert len(cmds) == 1 and io.readlink("/tmp/m/lock.owner") == "me"   # held: nothing read, nothing changed
+
+
+def test_a_node_without_busybox_is_asked_once_and_gets_the_coreutils_path():
+    host = SimHost(dialect="el6")
+    commands = []
+    run = host.run
+    host.run = lambda argv, stdin=None: (commands.append(argv[0]), run(argv, stdin))[1]
+    io = NodeIO(host)
+    io.fast = True
+    io.mkdirs("/tmp/m")
+    io.write_with_mode("/tmp/m/a", "x", 0o660)
+    io.write_with_mode("/tmp/m/b", "y", 0o660)
+    assert commands == ["busybox", "mkdir", "install", "install"] and io.busybox is False
+    assert io.read_files(["/tmp/m/a", "/tmp/m/b"]) == {"/tmp/m/a": "x", "/tmp/m/b": "y"}
+
+
 def test_read_files_falls_back_when_the_bytes_do_not_add_up():
-    fast, cmds = _node_io(fast=True)
+    fast, cmds = _node_io(fast=True)   # coreutils' stat, then cat: a file can change between them
     stat = fast.quiet
 
     def shrinking(argv, stdin=None, check=True):
@@ -66,8 +103,8 @@ def test_read_files_falls_back_when_the_bytes_do_not_add_up():
 
 
 def test_write_with_mode_is_one_install_on_the_fast_path():
-    for fast, count in ((False, 2), (True, 1)):
-        io, cmds = _node_io(fast)
+    for fast, busybox, count in ((False, False, 2), (True, False, 1), (True, True, 1)):
+        io, cmds = _node_io(fast, busybox)
         io.write_with_mode("/tmp/m/lock", "owner/1", 0o660)
         assert len(cmds) == count
         assert io.quiet(["stat", "-c", "%a %s", "/tmp/m/lock"]).stdout == "660 7\n"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .. import diskutil
 from ..nodeio import CommandError
 from .locks import LockTimeout
-from .store import SUFFIXES, BlobError, Blobstore, round_up_blocks
+from .store import FILE_PERM, SUFFIXES, BlobError, Blobstore, round_up_blocks
 
 MAX_ID = 4096
 
@@ -57,16 +57,22 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
     made_dir = create and not io.is_dir(blob_dir)
     if made_dir:
         store.make_dirs(blob_dir)
+    wanted = ([store.path_of(blob_id, "blocks")], [store.path_of(blob_id, s) for s in OPEN_FILES])
     try:
-        store.locks.acquire(lock_path, timeout)
+        # on the fast path, read with the link that takes the lock (one program where the node has busybox)
+        found = store.locks.acquire(lock_path, timeout, read=wanted if io.fast else None)
     except LockTimeout:
         raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
+    except Exception:
+        if made_dir:
+            _rmdirs(store, blob_id)
+        raise
     bb = Blockblob(store, blob_id, size_bytes)
     locked = marking = False
     files: dict[str, str] | None = None   # the fast path's metadata files, read with the blocks file's stat
     try:
         if io.fast:
-            stats, files = io.stat_and_read([bb.blocks_path], [store.path_of(blob_id, s) for s in OPEN_FILES])
+            stats, files = found if found is not None else io.stat_and_read(*wanted)
         else:
             stats = io.stat([bb.blocks_path])
         exists = bb.blocks_path in stats
@@ -95,8 +101,8 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             marking = True    # from here the lock file may say open, even if its write fails half-way
             store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
         locked = True
-        _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None and exists
-                     else None)
+        # a record read before the blob was made still holds: nothing writes `loopback` but its lock's holder
+        _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None else None)
         return bb
     except Exception:
         if bb.created:
@@ -112,24 +118,21 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
 
 
 def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None, lock_path: str) -> None:
-    store.lock_store()
-    try:
+    with store.locked() as script:
         if not hollow:
             store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
         bb.created = True
-        store.io.make_sparse(bb.blocks_path, bb.size_bytes)
+        script.truncate(bb.blocks_path, bb.size_bytes)
         # marked open before anything else is written: a process killed from here on leaves an abandoned blob,
         # which the next start's fsck deletes, never one that looks whole (a cache blob killed after its sig
         # was written used to be reused, empty, by the next launch)
-        store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
-        store.restrict(bb.blocks_path)
+        script.write(lock_path, f"{store.owner}/{threading.get_ident()}", FILE_PERM)
+        script.chmod(FILE_PERM, bb.blocks_path)
         if hollow:
-            store.write_file(store.path_of(bb.id, "hollow"), "this blob is hollow\n")
-            bb.hollow = True
+            script.write(store.path_of(bb.id, "hollow"), "this blob is hollow\n", FILE_PERM)
         if sig:
-            store.write_file(store.path_of(bb.id, "sig"), sig)
-    finally:
-        store.unlock_store()
+            script.write(store.path_of(bb.id, "sig"), sig, FILE_PERM)
+    bb.hollow = bb.hollow or hollow
 
 
 def _ensure_loop(store: Blobstore, bb: Blockblob, recorded: str | None = None) -> None:
@@ -142,16 +145,16 @@ def _ensure_loop(store: Blobstore, bb: Blockblob, recorded: str | None = None) -
     if recorded and store.io.is_block(recorded):
         bb.loop = recorded
         return
-    bb.loop = diskutil.loop_attach(store.io, bb.blocks_path)
+    loop = diskutil.loop_attach(store.io, bb.blocks_path)
     try:
-        store.write_file(path, bb.loop)
+        store.write_file(path, loop)
     except Exception:
         # a loop no record names would outlive the blob (rollback finds loops through `loopback`): undo it, and
         # the record too, in case its write landed before the step that failed (`chmod` after `tee`)
-        diskutil.loop_detach(store.io, bb.loop)
-        bb.loop = ""
+        diskutil.loop_detach(store.io, loop)
         store.clear(path)
         raise
+    bb.loop = loop
 
 
 def in_use(store: Blobstore, blob_id: str) -> set[str]:
@@ -164,11 +167,11 @@ def close_blob(bb: Blockblob) -> None:
     """Keep the loop only while other blobs map this one or it maps others."""
     store = bb.store
     lock_path = store.path_of(bb.id, "lock")
+    if store.io.fast:
+        _close_batched(store, bb, lock_path)
+        return
     try:
         try:
-            if store.io.fast:
-                _close_batched(store, bb, lock_path)
-                return
             if store.io.exists(bb.blocks_path) and not ({"mapped", "backed"} & in_use(store, bb.id)):
                 _detach_own_loop(store, bb.id)
         except Exception:
@@ -182,31 +185,47 @@ def close_blob(bb: Blockblob) -> None:
         store.locks.release(lock_path)
 
 
-def _unmark_open(store: Blobstore, lock_path: str) -> None:
+def _unmark_open(store: Blobstore, lock_path: str, script=None) -> None:
     """Empty the lock file (the blob is no longer open); if that write fails, remove it, which says the same:
-    a lock file left naming us would make the blob look abandoned to the next fsck."""
+    a lock file left naming us would make the blob look abandoned to the next fsck. `script`: as its step."""
+    def remove(io) -> None:
+        if io.applet(["rm", "-f", lock_path], check=False).rc != 0:
+            raise CommandError(f"rm -f {lock_path}", 1, "could not empty or remove the lock file")
+    if script is not None:
+        script.write(lock_path, "", recover=remove)
+        return
     try:
         store.io.write(lock_path, "")
     except CommandError:
-        if store.io.quiet(["rm", "-f", lock_path], check=False).rc != 0:
-            raise
+        remove(store.io)
 
 
 def _close_batched(store: Blobstore, bb: Blockblob, lock_path: str) -> None:
     """close_blob on the fast path: one stat of the blocks and metadata files and one read of those with bytes
-    answer whether it exists, in-use, the recorded loop and whether the lock file is there."""
+    answer whether it exists, in-use, the recorded loop and whether the lock file is there; the loopback
+    record's removal, the lock file's emptying and the lock's release are then one program."""
     loopback = store.path_of(bb.id, "loopback")
-    stats, files = store.io.stat_and_read([bb.blocks_path],
-                                          [store.path_of(bb.id, s) for s in store.INFO_FILES] + [loopback])
-    if bb.blocks_path not in stats:
+    script = store.io.script()
+    try:
+        stats, files = store.io.stat_and_read([bb.blocks_path],
+                                              [store.path_of(bb.id, s) for s in store.INFO_FILES] + [loopback])
+        if bb.blocks_path in stats:
+            info = store.info_from(bb.id, *stats[bb.blocks_path], files)
+            if not (info.mapped or info.backed):
+                _detach_own_loop(store, bb.id, files.get(loopback) or None, known=True, script=script)
         if lock_path in files:
+            _unmark_open(store, lock_path, script)
+    except Exception:
+        # as close_blob: the loop stays, the mark goes
+        try:
             _unmark_open(store, lock_path)
-        return
-    info = store.info_from(bb.id, *stats[bb.blocks_path], files)
-    if not (info.mapped or info.backed):
-        _detach_own_loop(store, bb.id, files.get(loopback) or None, known=True)
-    if lock_path in files:
-        _unmark_open(store, lock_path)
+        finally:
+            store.locks.release(lock_path)
+        raise
+    except BaseException:
+        store.locks.release(lock_path)
+        raise
+    store.locks.release_after(lock_path, script)
 
 
 def delete_blob(bb: Blockblob, force: bool = False) -> None:
@@ -223,15 +242,17 @@ def delete_blob(bb: Blockblob, force: bool = False) -> None:
     store.locks.release(lock_path)
 
 
-def _detach_own_loop(store: Blobstore, blob_id: str, loop: str | None = None, known: bool = False) -> None:
+def _detach_own_loop(store: Blobstore, blob_id: str, loop: str | None = None, known: bool = False,
+                     script=None) -> None:
     """Detach the recorded loop only if it still holds this blob: after a reboot it may be gone, or be
-    someone else's. `known`: `loop` is the loopback file as already read (None: there is none)."""
+    someone else's. `known`: `loop` is the loopback file as already read (None: there is none). `script`: the
+    record's removal is its step."""
     path = store.path_of(blob_id, "loopback")
     if not known:
         loop = store.io.read(path)
     if loop and diskutil.same_file(diskutil.loop_backing(store.io, loop), store.path_of(blob_id, "blocks")):
         diskutil.loop_detach(store.io, loop)
-    store.clear(path)
+    store.clear(path, script)
 
 
 def partition_children(name: str) -> list[str]:

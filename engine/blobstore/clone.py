@@ -99,13 +99,8 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
             if isinstance(e.source, Blockblob) and e.relation != "copy":
                 src = e.source
                 referenced.append(src)   # before the write: one that failed half-way may have landed
-                src.store.lock_store()
-                try:
-                    src.store.add_entry(src.id, "refs", f"{store.path} {dest.id}")
-                finally:
-                    src.store.unlock_store()
-                store.add_entry(dest.id, "deps",
-                                f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
+                _reference(store, dest, src,
+                           f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
     except Exception:
         # a reference whose `deps` line was not written is one the dest's teardown cannot find: taken back here
         for src in referenced:
@@ -114,6 +109,20 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
             except Exception:  # noqa: BLE001 - best effort; fsck drops references to missing blobs
                 pass
         raise
+
+
+def _reference(store, dest: Blockblob, src: Blockblob, dep: str) -> None:
+    """The source's `refs` gets us under its store's lock, then our `deps` gets the source. On the fast path
+    both files are read as the lock is taken and both written with its release: two programs, not five."""
+    ref = f"{store.path} {dest.id}"
+    if not store.io.fast:
+        with src.store.locked() as script:
+            src.store.add_entry(src.id, "refs", ref, script)
+        store.add_entry(dest.id, "deps", dep)
+        return
+    with src.store.locked(read=[src.store.path_of(src.id, "refs"), store.path_of(dest.id, "deps")]) as (script, files):
+        src.store.add_entry(src.id, "refs", ref, script, files)
+        store.add_entry(dest.id, "deps", dep, script, files)
 
 
 def _remove_devices(io, created: list[str]) -> None:

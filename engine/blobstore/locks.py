@@ -36,9 +36,11 @@ class LockTable:
         with self._cond:
             return self._holders.get(path)
 
-    def acquire(self, path: str, timeout: float, in_process: float | None = None) -> None:
+    def acquire(self, path: str, timeout: float, in_process: float | None = None, read=None):
         """timeout < 0 waits forever, 0 tries once. Held by this very thread: no wait can help, fail at once.
-        `in_process`: how long to wait while another thread of this process holds it (default `timeout`)."""
+        `in_process`: how long to wait while another thread of this process holds it (default `timeout`).
+        `read`: (stat_paths, read_paths) to read with the link that takes the lock (NodeIO.link_and_read);
+        returns what was read, or None if the caller is to read it."""
         me = threading.get_ident()
         waited = 0.0
         timed_out = False
@@ -61,22 +63,32 @@ class LockTable:
                 self.clock.sleep(max(0.0, patience - waited))
             raise LockTimeout(path)
         try:
-            self._acquire_on_node(path, max(0.0, timeout - waited) if timeout >= 0 else timeout)
+            return self._acquire_on_node(path, max(0.0, timeout - waited) if timeout >= 0 else timeout, read)
         except LockTimeout:
             self.release(path, on_node=False)
             raise
 
-    def _acquire_on_node(self, path: str, timeout: float) -> None:
+    def _acquire_on_node(self, path: str, timeout: float, read=None):
         if self.io is None:
-            return
+            return None
         waited = 0.0
-        while self.io.quiet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc != 0:
+        while True:
+            if read is None:
+                made, found = self.io.applet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc == 0, None
+            else:
+                try:
+                    made, found = self.io.link_and_read(self.token, path + OWNER_SUFFIX, *read)
+                except Exception:
+                    self.release(path)   # a link it could not make is no error: it made it, the read failed
+                    raise
+            if made:
+                return found
             if not self.io.exists(path.rsplit("/", 1)[0]):
-                return   # the directory is gone (blob deleted meanwhile): nothing to exclude
+                return None   # the directory is gone (blob deleted meanwhile): nothing to exclude
             if self.io.readlink(path + OWNER_SUFFIX) == self.token:
                 # ours, from a release whose `rm` failed: this process holds the path in memory now, and no
                 # other process takes a link that names us, so it is ours to hold again
-                return
+                return None
             if timeout >= 0 and waited >= timeout:
                 raise LockTimeout(path)
             step = POLL_SECONDS if timeout < 0 else max(0.0, min(POLL_SECONDS, timeout - waited))
@@ -89,6 +101,18 @@ class LockTable:
         with self._cond:
             self._holders.pop(path, None)
             self._cond.notify_all()
+
+    def release_after(self, path: str, script) -> None:
+        """Run `script` (engine/script.py) with this lock's release as its last step: one program on the node
+        for the steps and the release. A step that fails leaves the link; it is removed then, as `release`
+        would, and the step's error raised."""
+        script.unlink(path + OWNER_SUFFIX)
+        try:
+            script.run()
+        except Exception:
+            self.release(path)
+            raise
+        self.release(path, on_node=False)
 
     @contextlib.contextmanager
     def try_hold(self, path: str, timeout: float):

@@ -5,6 +5,7 @@ Store metadata is `<store>/.blobstore`; per-blob files are `<store>/<id>.<suffix
 """
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
@@ -88,14 +89,14 @@ class Blobstore:
 
     def restrict(self, path: str) -> None:
         """BLOBSTORE_FILE_PERM: no other user reads a blob's metadata or data, none writes anything."""
-        self.io.quiet(["chmod", f"0{FILE_PERM:o}", path])
+        self.io.chmod(FILE_PERM, path)
 
     def make_dirs(self, path: str) -> None:
         """BLOBSTORE_DIRECTORY_PERM on the store and on every directory a blob id's '/' makes below it."""
         self.io.mkdirs(path)
         rel = path[len(self.path):].strip("/").split("/") if path != self.path else []
         levels = [self.path] + [f"{self.path}/{'/'.join(rel[:i + 1])}" for i in range(len(rel)) if rel[i]]
-        self.io.quiet(["chmod", f"0{DIR_PERM:o}", *levels])
+        self.io.chmod(DIR_PERM, *levels)
 
     # paths ------------------------------------------------------------------------------------
     def path_of(self, blob_id: str, suffix: str) -> str:
@@ -121,33 +122,42 @@ class Blobstore:
         text = self.io.read(self.path_of(blob_id, suffix))
         return [line for line in (text or "").split("\n") if line]
 
-    def write_lines(self, blob_id: str, suffix: str, lines: list[str]) -> None:
-        """Whole-file rewrite; an empty list deletes the file (empty metadata means 'absent')."""
+    def write_lines(self, blob_id: str, suffix: str, lines: list[str], script=None) -> None:
+        """Whole-file rewrite; an empty list deletes the file (empty metadata means 'absent'). `script`: as a
+        step of it, not now."""
         path = self.path_of(blob_id, suffix)
-        if lines:
+        if lines and script is not None:
+            script.write(path, "\n".join(lines) + "\n", FILE_PERM)
+        elif lines:
             self.write_file(path, "\n".join(lines) + "\n")
         else:
-            self.clear(path)
+            self.clear(path, script)
 
-    def clear(self, path: str) -> None:
+    def clear(self, path: str, script=None) -> None:
         """Remove a metadata file; if `rm` fails, empty it (empty means absent to every reader): a stale `refs`
-        or `loopback` left by a failed removal would keep a blob in use, or name a loop it no longer holds."""
-        if self.io.quiet(["rm", "-f", path], check=False).rc != 0:
+        or `loopback` left by a failed removal would keep a blob in use, or name a loop it no longer holds.
+        `script`: as a step of it (engine/script.py), not now."""
+        if script is not None:
+            script.unlink(path, checked=True, recover=lambda io: io.write_with_mode(path, "", FILE_PERM))
+        elif self.io.applet(["rm", "-f", path], check=False).rc != 0:
             self.io.write_with_mode(path, "", FILE_PERM)
 
-    def remove_entry(self, blob_id: str, suffix: str, entry: str) -> None:
+    def remove_entry(self, blob_id: str, suffix: str, entry: str, script=None) -> None:
         """The original moves the last line into the removed entry's place, so order is not kept."""
         lines = self.read_lines(blob_id, suffix)
         if entry in lines:
             i = lines.index(entry)
             lines[i] = lines[-1]
             lines.pop()
-            self.write_lines(blob_id, suffix, lines)
+            self.write_lines(blob_id, suffix, lines, script)
 
-    def add_entry(self, blob_id: str, suffix: str, entry: str) -> None:
-        lines = self.read_lines(blob_id, suffix)
+    def add_entry(self, blob_id: str, suffix: str, entry: str, script=None, files: dict | None = None) -> None:
+        """`files`: the metadata already read (path -> text), as `locked(read=...)` gives it."""
+        path = self.path_of(blob_id, suffix)
+        lines = (self.read_lines(blob_id, suffix) if files is None
+                 else [line for line in files.get(path, "").split("\n") if line])
         if entry not in lines:
-            self.write_lines(blob_id, suffix, lines + [entry])
+            self.write_lines(blob_id, suffix, lines + [entry], script)
 
     # in-use and accounting --------------------------------------------------------------------
     def info(self, blob_id: str, size_mtime: tuple[int, float] | None = None) -> BlobInfo:
@@ -194,18 +204,43 @@ class Blobstore:
     def used_blocks(self, infos: list[BlobInfo]) -> int:
         return sum(0 if b.hollow else round_up_blocks(b.size_bytes) for b in infos)
 
-    def lock_store(self, timeout: float = STORE_LOCK_TIMEOUT) -> None:
+    def lock_store(self, timeout: float = STORE_LOCK_TIMEOUT, read: list[str] | None = None):
+        """`read`: metadata files to read with the link that takes the lock (NodeIO.link_and_read); returns
+        their contents (path -> text, for those there), or None if the caller is to read them."""
         # held by one of this process's own build workers, the store is waited for longer than NC's 0.5 s: its
         # holder is making progress, and giving up throws away the artifact built so far (a snapshot and its
         # loops) to build it again. A holder waits for no other lock without a short timeout, so no deadlock.
         siblings = SIBLING_STORE_WAIT if self.io.workers.count > 1 else None
         try:
-            self.locks.acquire(f"{self.path}/.blobstore", timeout, in_process=siblings)
+            found = self.locks.acquire(f"{self.path}/.blobstore", timeout, in_process=siblings,
+                                       read=([], read) if read and self.io.fast else None)
         except LockTimeout:
             raise BlobError("AGAIN", f"{self.path}: blobstore is locked") from None
+        return found[1] if found is not None else None
 
-    def unlock_store(self) -> None:
-        self.locks.release(f"{self.path}/.blobstore")
+    @contextlib.contextmanager
+    def locked(self, timeout: float = STORE_LOCK_TIMEOUT, read: list[str] | None = None):
+        """The store lock held. Steps added to the script it yields run when the block ends, with the lock's
+        release as their last step: one program on a fast-path node. Nothing in the block may read what a
+        step will write. `read`: files to read as the lock is taken; it then yields (script, {path: text}),
+        the contents of those there."""
+        found = self.lock_store(timeout, read)
+        script = self.io.script()
+        try:
+            if read is not None and found is None:
+                found = self.io.read_files(read)
+            yield script if read is None else (script, found)
+        except BaseException:
+            self.unlock_store()
+            raise
+        self.unlock_store(script)
+
+    def unlock_store(self, script=None) -> None:
+        """`script`: run it, with the release as its last step (one program on the node)."""
+        if script is None:
+            self.locks.release(f"{self.path}/.blobstore")
+        else:
+            self.locks.release_after(f"{self.path}/.blobstore", script)
 
     def ensure_space(self, blob_id: str, needed_blocks: int) -> None:
         """Called with the store locked. LRU stores purge unused blobs, oldest *modification* first, as NC does."""

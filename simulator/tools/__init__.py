@@ -38,6 +38,6 @@ def tool(*names):
 
 
 def load_all() -> dict:
-    from . import (coreutils, cp, dd, dmsetup, fileutils, grub, kpartx, losetup, mkfs, mount,  # noqa: F401
+    from . import (busybox, coreutils, cp, dd, dmsetup, fileutils, grub, kpartx, losetup, mkfs, mount,  # noqa: F401
                    parted, tune2fs, virsh, zerofree)
     return TOOLS

@@ -1,0 +1,251 @@
+"""BusyBox 1.35 as Debian's busybox-static builds it: `busybox APPLET ARGS...`, and `busybox sh -c SCRIPT [NAME
+ARGS...]`, whose commands run busybox's own applets before anything on PATH (the build prefers applets).
+
+Only what the engine's fast path sends is modelled: the applets below and, in simulator/ash.py, the shell's
+lists, pipes, redirects, positional parameters and a few builtins. Their texts are busybox's, not coreutils'
+(`rm: can't remove 'X': ...`, `ln: X: File exists`), checked against the real binary in tests/test_busybox.py.
+An applet runs through `node.run`, as the program it is (`rm -f X`), so faults and crash points that name a
+command match it inside a script too.
+"""
+from __future__ import annotations
+
+import errno
+import stat as st
+
+from ..fs.base import FsError
+from . import Abort, Result, tool
+from .endpoint import open_endpoint
+
+APPLETS: dict = {}
+VERSION = "BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary."
+
+
+def applet(*names):
+    def register(fn):
+        for name in names:
+            APPLETS[name] = fn
+        return fn
+    return register
+
+
+@tool("busybox")
+def busybox(node, argv, stdin):
+    if not node.dialect.busybox:
+        from . import not_found
+        return not_found(argv[0])
+    if len(argv) < 2:
+        return Result(0, f"{VERSION}\n")
+    name = argv[1].rsplit("/", 1)[-1]
+    if name in ("sh", "ash"):
+        from .. import ash
+        return ash.main(node, argv[1:], stdin)
+    if name not in APPLETS:
+        return Result(1, "", f"{name}: applet not found\n")
+    return node.run(argv[1:], stdin, applets=APPLETS)
+
+
+def _flags(argv, known: str) -> tuple[set, list]:
+    flags, rest = set(), []
+    for a in argv[1:]:
+        if a.startswith("-") and len(a) > 1 and not rest and a != "--":
+            for ch in a[1:]:
+                if ch not in known:
+                    raise Abort(f"{argv[0]}: invalid option -- '{ch}'\n")
+                flags.add(ch)
+        elif a == "--" and not rest:
+            continue
+        else:
+            rest.append(a)
+    return flags, rest
+
+
+def _each(paths, action, message: str) -> Result:
+    err = ""
+    for path in paths:
+        try:
+            action(path)
+        except FsError as exc:
+            err += message.format(path=path, error=exc.strerror) + "\n"
+    return Result(1 if err else 0, "", err)
+
+
+@applet("rm")
+def rm(node, argv, stdin):
+    flags, paths = _flags(argv, "f")
+    vfs, err = node.kernel.vfs, ""
+    for path in paths:
+        full = node.abspath(path)
+        try:
+            attr = vfs.stat(full, follow=False)
+        except FsError as exc:
+            if not (exc.errno == errno.ENOENT and "f" in flags):
+                err += f"rm: can't remove '{path}': {exc.strerror}\n"
+            continue
+        if attr.is_dir:
+            err += f"rm: '{path}' is a directory\n"
+            continue
+        try:
+            parent, name = vfs.parent(full)
+            parent.fs.unlink(parent.ino, name)
+        except FsError as exc:
+            err += f"rm: can't remove '{path}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@applet("ln")
+def ln(node, argv, stdin):
+    flags, paths = _flags(argv, "sfn")
+    if len(paths) != 2:
+        raise Abort("ln: missing file operand\n")   # not sent by the engine: a two-operand form only
+    target, name = paths
+    vfs = node.kernel.vfs
+    try:
+        parent, base = vfs.parent(node.abspath(name))
+        existing = parent.fs.lookup(parent.ino, base)
+        if existing is not None and "f" in flags:
+            if st.S_ISDIR(parent.fs.mode_of(existing)) and "n" not in flags:
+                raise FsError(errno.EISDIR)
+            parent.fs.unlink(parent.ino, base)
+        if "s" in flags:
+            parent.fs.symlink(parent.ino, base, target)
+        else:
+            parent.fs.link(parent.ino, base, vfs.walk(node.abspath(target)).ino)
+    except FsError as exc:
+        raise Abort(f"ln: {name}: {exc.strerror}\n") from None
+    return Result(0)
+
+
+@applet("cat")
+def cat(node, argv, stdin):
+    _, paths = _flags(argv, "")
+    if not paths:
+        return Result(0, stdin or "")
+    out, err = [], ""
+    for path in paths:
+        try:
+            ep = open_endpoint(node, path)
+        except FsError as exc:
+            if exc.errno == errno.EISDIR:   # busybox opens a directory, then its read fails
+                err += "cat: read error: Is a directory\n"
+            else:
+                err += f"cat: can't open '{path}': {exc.strerror}\n"
+            continue
+        out.append(ep.read(0, ep.size or 0).decode(errors="surrogateescape"))
+    return Result(1 if err else 0, "".join(out), err)
+
+
+@applet("stat")
+def stat_(node, argv, stdin):
+    """`stat -c FMT PATH...` (lstat) with %s %f %Y %n: busybox prints whole seconds for %Y whatever the
+    precision asked (`%.9Y` too)."""
+    args = argv[1:]
+    if len(args) < 3 or args[0] != "-c":
+        raise Abort("stat: only -c FORMAT is modelled\n")
+    fmt, paths = args[1], args[2:]
+    out, err = "", ""
+    for path in paths:
+        try:
+            e = node.kernel.vfs.stat(node.abspath(path), follow=False)
+        except FsError as exc:
+            err += f"stat: can't stat '{path}': {exc.strerror}\n"
+            continue
+        line = fmt.replace("%.9Y", "%Y")
+        for key, value in (("%s", str(e.size)), ("%f", f"{e.mode:x}"), ("%Y", str(int(e.mtime))), ("%n", path)):
+            line = line.replace(key, value)
+        out += line + "\n"
+    return Result(1 if err else 0, out, err)
+
+
+@applet("chmod")
+def chmod(node, argv, stdin):
+    _, rest = _flags(argv, "")
+    if len(rest) < 2:
+        raise Abort("chmod: missing operand\n")
+    try:
+        mode = int(rest[0], 8)
+    except ValueError:
+        raise Abort(f"chmod: invalid mode '{rest[0]}'\n") from None
+
+    def change(path: str) -> None:
+        loc = node.kernel.vfs.walk(node.abspath(path))
+        loc.fs.setattr(loc.ino, mode=mode)
+    return _each(rest[1:], change, "chmod: {path}: {error}")
+
+
+@applet("tee")
+def tee(node, argv, stdin):
+    _, paths = _flags(argv, "")
+    data = (stdin or "").encode(errors="surrogateescape")
+
+    def write(path: str) -> None:
+        ep = open_endpoint(node, path, write=True, create=True)
+        ep.truncate(0)
+        ep.write(0, data)
+    result = _each(paths, write, "tee: {path}: {error}")
+    return Result(result.rc, stdin or "", result.stderr)
+
+
+@applet("truncate")
+def truncate(node, argv, stdin):
+    args = argv[1:]
+    if len(args) < 3 or args[0] != "-s" or not args[1].isdigit():
+        raise Abort("truncate: only -s BYTES is modelled\n")
+    size = int(args[1])
+    return _each(args[2:], lambda path: open_endpoint(node, path, write=True, create=True).truncate(size),
+                 "truncate: {path}: open: {error}")
+
+
+@applet("mkdir")
+def mkdir(node, argv, stdin):
+    flags, paths = _flags(argv, "p")
+    vfs, err = node.kernel.vfs, ""
+    for path in paths:
+        full = node.abspath(path)
+        parts = [p for p in path.split("/") if p]
+        try:
+            if "p" not in flags:
+                parent, name = vfs.parent(full)
+                parent.fs.mkdir(parent.ino, name, 0o755)
+                continue
+            # busybox makes one component at a time and names the one that failed, with its slash
+            prefix = "/" if path.startswith("/") else ""
+            for i, part in enumerate(parts):
+                prefix += part
+                shown = prefix + ("/" if i < len(parts) - 1 else "")
+                try:
+                    attr = vfs.stat(node.abspath(prefix))
+                except FsError as exc:
+                    if exc.errno != errno.ENOENT:
+                        raise FsError(exc.errno, shown) from None
+                    parent, name = vfs.parent(node.abspath(prefix))
+                    parent.fs.mkdir(parent.ino, name, 0o755)
+                else:
+                    if not attr.is_dir:
+                        raise FsError(errno.ENOTDIR if i < len(parts) - 1 else errno.EEXIST, shown)
+                prefix += "/"
+        except FsError as exc:
+            shown = exc.detail if "p" in flags and exc.detail else path
+            err += f"mkdir: can't create directory '{shown}': {exc.strerror}\n"
+    return Result(1 if err else 0, "", err)
+
+
+@applet("rmdir")
+def rmdir(node, argv, stdin):
+    _, paths = _flags(argv, "")
+
+    def remove(path: str) -> None:
+        parent, name = node.kernel.vfs.parent(node.abspath(path))
+        parent.fs.rmdir(parent.ino, name)
+    return _each(paths, remove, "rmdir: '{path}': {error}")
+
+
+@applet("readlink")
+def readlink(node, argv, stdin):
+    """Without options: the link's text; anything else fails silently with 1."""
+    _, paths = _flags(argv, "")
+    vfs = node.kernel.vfs
+    try:
+        loc = vfs.walk(node.abspath(paths[0]), follow=False)
+        return Result(0, loc.fs.readlink(loc.ino) + "\n")
+    except (FsError, IndexError):
+        return Result(1)
