@@ -48,6 +48,10 @@ def resolve_in_root(io: NodeIO, root: str, rel: str) -> str:
 def inject_key(io: NodeIO, device: str, key: str, token) -> None:
     """mount, mkdir -p root/.ssh (0700), write the key as is (0600), chown the device back, umount."""
     mnt = f"/tmp/euca-mount-{token(6)}"
+    if io.uses_busybox():
+        with diskutil.mounted(io, device, mnt):
+            _inject_in_one_script(io, device, key, mnt)
+        return
     tmp = f"/tmp/euca-temp-{token(6)}"
     with diskutil.mounted(io, device, mnt):
         try:
@@ -67,3 +71,18 @@ def inject_key(io: NodeIO, device: str, key: str, token) -> None:
             diskutil.chown(io, "eucalyptus", device)
         finally:
             io.unlink(tmp)
+
+
+def _inject_in_one_script(io: NodeIO, device: str, key: str, mnt: str) -> None:
+    """The fast path where the node has busybox: both paths resolved inside the guest root first, then the
+    directory, the key and the owners in one program. Resolving before `mkdir` gives the same paths: while
+    `.ssh` is missing nothing below it can be a link, and once it is there `mkdir -p` changes nothing. The key
+    goes straight to its file rather than through a copy in /tmp (the same bytes, owner and mode; no copy
+    left behind if the engine dies half-way). Unlike NC's order, a target that is not a regular file is
+    refused before `.ssh` is given its owner and mode; that launch fails and its disk is discarded anyway."""
+    ssh_dir = resolve_in_root(io, mnt, "root/.ssh")
+    target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
+    if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:
+        raise KeyInjectionError(f"{target[len(mnt):]} in the image is not a regular file")
+    io.script().mkdirs(ssh_dir).chown("root", ssh_dir).chmod(0o700, ssh_dir) \
+        .write(target, key).chown("root", target).chmod(0o600, target).chown("eucalyptus", device).run()

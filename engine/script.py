@@ -85,6 +85,16 @@ class NodeScript:
                                lambda io: io.quiet(argv)))
         return self
 
+    def mkdirs(self, path: str) -> "NodeScript":
+        argv = ["mkdir", "-p", path]
+        self.steps.append(Step("mkdir -p {0}", [path], [argv], lambda io: io.quiet(argv)))
+        return self
+
+    def chown(self, owner: str, path: str) -> "NodeScript":
+        argv = ["chown", owner, path]
+        self.steps.append(Step("chown {0} {1}", [owner, path], [argv], lambda io: io.quiet(argv)))
+        return self
+
     def truncate(self, path: str, size: int) -> "NodeScript":
         argv = ["truncate", "-s", str(size), path]
         self.steps.append(Step("truncate -s {0} {1}", [str(size), path], [argv], lambda io: io.quiet(argv)))

@@ -24,12 +24,13 @@ def vbrs(imgs, emi="emi-33333333", eph=8 * MB, swap=4 * MB):
 
 
 class Node:
-    def __init__(self, cache_mb=200, work_mb=0, seed=0):
+    def __init__(self, cache_mb=200, work_mb=0, seed=0, fast_path=False):
         self.host = SimHost(dialect="debian12", seed=seed)
         self.images = images()
         self.images.stage(self.host)
         self.recorder = Recorder()
-        self.config = NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=cache_mb, work_mb=work_mb)
+        self.config = NodeConfig(instances_path="/var/lib/eucalyptus/instances", cache_mb=cache_mb, work_mb=work_mb,
+                                 fast_path=fast_path)
         self.nc = self.controller()
 
     def controller(self):

@@ -3,6 +3,7 @@ directory, unbounded sizes, credentials in what we write, and modes that let oth
 through hostile symlinks is in test_engine_units.py (`test_key_injection_never_writes_outside_the_guest`)."""
 import io
 import os
+import re
 import subprocess
 import tarfile
 
@@ -46,6 +47,26 @@ def test_the_engine_never_hands_a_line_to_a_shell(name):
     shells = [a for a in host.argvs if os.path.basename(a[0]) in ("sh", "bash", "dash")]
     assert shells == []
     assert len(host.argvs) > 100
+
+
+@pytest.mark.parametrize("name", ["termination-cleanup", "bundle-instance", "e13-restart-dead-instances"])
+def test_on_the_fast_path_the_only_shell_is_busybox_with_constant_scripts(name):
+    """Where the node has busybox, the fast path sends runs of file steps as `busybox sh -c SCRIPT sh ARGS`:
+    every script is made of fixed fragments and "${N}" references, with no id, path or content in its text."""
+    path = os.path.join(ROOT, "scenarios", *(["regressions"] if name.startswith("e1") else []), f"{name}.yaml")
+    sc = load(path)
+    sc.fast_path()
+    host = RecordingHost(dialect=sc.dialect, seed=sc.seed)
+    assert run_scenario(sc, host=host).ok
+    assert [a for a in host.argvs if os.path.basename(a[0]) in ("sh", "bash", "dash")] == []
+    scripts = [a for a in host.argvs if a[:3] == ["busybox", "sh", "-c"]]
+    assert len(scripts) > 20
+    for argv in scripts:
+        text = argv[3]
+        without_refs = re.sub(r'"\$\{\d+\}"', "", text)
+        assert "$" not in without_refs and "`" not in text and "'" not in text, text
+        assert not re.search(r"/(var|tmp|dev/mapper)|euca-|i-[0-9A-F]|AIDA", without_refs), text
+        assert argv[4] == "sh"
 
 
 @pytest.mark.parametrize("bad", NASTY)

@@ -172,6 +172,24 @@ def chmod(node, argv, stdin):
     return _each(rest[1:], change, "chmod: {path}: {error}")
 
 
+@applet("chown")
+def chown(node, argv, stdin):
+    """`chown USER PATH...` (names from the node's passwd, as the coreutils model has them)."""
+    from .coreutils import _USERS
+    _, rest = _flags(argv, "")
+    if len(rest) < 2:
+        raise Abort("chown: missing operand\n")
+    user = rest[0]
+    uid = int(user) if user.isdigit() else _USERS.get(user)
+    if uid is None:
+        raise Abort(f"chown: unknown user {user}\n")
+
+    def change(path: str) -> None:
+        loc = node.kernel.vfs.walk(node.abspath(path))
+        loc.fs.setattr(loc.ino, uid=uid)
+    return _each(rest[1:], change, "chown: {path}: {error}")
+
+
 @applet("tee")
 def tee(node, argv, stdin):
     _, paths = _flags(argv, "")
