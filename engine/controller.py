@@ -153,18 +153,26 @@ class NodeController:
     def _link_backing(self, inst: Instance, tree) -> dict[str, str]:
         """link-to-<guest device> beside the work blobs, as update_vbr_with_backing_info leaves them."""
         out = {}
-        for art in tree.deps:
+        blob_ids = [f"{inst.user}/{inst.id}/{art.id}" for art in tree.deps]
+        # on the fast path every `dm` record in one read and every link in one script
+        records = self.io.read_files([self.work.path_of(b, "dm") for b in blob_ids]) if self.io.fast else None
+        script = self.io.script()
+        for art, blob_id in zip(tree.deps, blob_ids):
             vbr = art.vbr
             name = vbr.guest_device if vbr is not None and vbr.guest_device != "none" else (
                 vbr.type if vbr is not None else "sda")
-            blob_id = f"{inst.user}/{inst.id}/{art.id}"
             target = self.work.path_of(blob_id, "blocks")
-            dm = self.work.read_lines(blob_id, "dm")
+            dm = (self.work.read_lines(blob_id, "dm") if records is None else
+                  [line for line in records.get(self.work.path_of(blob_id, "dm"), "").split("\n") if line])
             if dm and not art.must_be_file:
                 target = f"/dev/mapper/{dm[-1]}"
             link = f"{self.instance_dir(inst.user, inst.id)}/link-to-{name}"
-            self.io.symlink(target, link)
+            if records is None:
+                self.io.symlink(target, link)
+            else:
+                script.symlink(target, link)
             out[name] = link
+        script.run()
         return out
 
     def _rollback(self, inst: Instance, ctx: BuildContext) -> None:

@@ -95,6 +95,12 @@ class NodeScript:
         self.steps.append(Step("chown {0} {1}", [owner, path], [argv], lambda io: io.quiet(argv)))
         return self
 
+    def symlink(self, target: str, link: str) -> "NodeScript":
+        """`ln -sfn`: the link made, or remade, to point at `target`."""
+        argv = ["ln", "-sfn", target, link]
+        self.steps.append(Step("ln -sfn {0} {1}", [target, link], [argv], lambda io: io.applet(argv)))
+        return self
+
     def truncate(self, path: str, size: int) -> "NodeScript":
         argv = ["truncate", "-s", str(size), path]
         self.steps.append(Step("truncate -s {0} {1}", [str(size), path], [argv], lambda io: io.quiet(argv)))
