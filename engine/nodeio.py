@@ -213,8 +213,8 @@ class NodeIO:
     def stat_and_read(self, stat_paths: list[str], read_paths: list[str]):
         """`stat(stat_paths)` and `read_files(read_paths)` together. On the fast path one `stat` gives every
         path's type, size and mtime and one `cat` (none if nothing has bytes) the contents, split by those
-        sizes: two programs however many files, where a remote node pays for every program it starts.
-        Otherwise, or when the bytes do not add up (a file changed between the two), NC's way: `stat`, then a
+        sizes: two programs however many files, where a remote node pays for every program it starts (one
+        `busybox sh` where the node has busybox, see `_stat_and_read_script`). Otherwise, or when the bytes do not add up (a file changed between the two), NC's way: `stat`, then a
         `test -f` and a `cat` per file."""
         if self.fast and self._batchable(stat_paths, read_paths):
             found = self._stat_and_read_batched(stat_paths, read_paths)
@@ -275,7 +275,7 @@ class NodeIO:
         self._check_read(issued[-1], result, ABSENT)
         data, sep, listed = result.stdout.rpartition("\n:\n")
         if not sep:
-            raise CommandError(issued[1], result.rc, result.stderr + "no separator in the script's output")
+            raise CommandError(issued[-1], result.rc, result.stderr + "no separator in the script's output")
         return self._split_read(listed, data.encode("utf-8", "surrogateescape"), stat_paths, read_paths)
 
     @staticmethod

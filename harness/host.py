@@ -74,5 +74,8 @@ class LocalHost(Host):
         return ""
 
     def run(self, argv, stdin=None):
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="surrogateescape")
+        try:
+            proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, errors="surrogateescape")
+        except FileNotFoundError:   # as a shell reports it: the engine asks for busybox and falls back on 127
+            return CommandResult(127, "", f"{argv[0]}: command not found\n")
         return CommandResult(proc.returncode, proc.stdout, proc.stderr)

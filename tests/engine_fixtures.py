@@ -51,3 +51,19 @@ class Node:
     def run(self, inst, **kw):
         key = kw.pop("key", KEY)
         return self.nc.run_instance(inst, USER, vbrs(self.images, **kw), key=key)
+
+
+def recording_io(dialect: str = "debian12", fast: bool = True):
+    """A NodeIO on a simulated node, and every argv the node was sent: (io, host, sent)."""
+    from engine.nodeio import NodeIO
+    host = SimHost(dialect=dialect)
+    sent: list[list[str]] = []
+    run = host.run
+
+    def recording(argv, stdin=None):
+        sent.append(list(argv))
+        return run(argv, stdin)
+    host.run = recording
+    io = NodeIO(host)
+    io.fast = fast
+    return io, host, sent

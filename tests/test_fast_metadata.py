@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from engine.nodeio import NodeIO
+from engine_fixtures import recording_io
 from harness.backends.sim import SimHost
 
 TRICKY = {
@@ -19,16 +20,7 @@ TRICKY = {
 
 def _node_io(fast: bool, busybox: bool = False):
     """`busybox`: the fast path may use the node's busybox (else it is told the node has none)."""
-    host = SimHost()
-    commands = []
-    run = host.run
-
-    def counting(argv, stdin=None):
-        commands.append(list(argv))
-        return run(argv, stdin)
-    host.run = counting
-    io = NodeIO(host)
-    io.fast = fast
+    io, _, commands = recording_io(fast=fast)
     io.busybox = None if busybox else False
     io.mkdirs("/tmp/m")
     for path, text in TRICKY.items():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.nodeio import CommandError, NodeIO
+from engine.nodeio import CommandError
+from engine_fixtures import recording_io
 from engine.script import FIRST_STATUS, render
-from harness.backends.sim import SimHost
 from simulator.faults import Fault
 
 HOSTILE = ['/tmp/s/"; rm -rf ~ #', "/tmp/s/$(touch pwned)", "/tmp/s/`id`", "/tmp/s/$HOME-${PATH}", "/tmp/s/a b\tc",
@@ -14,16 +14,7 @@ HOSTILE = ['/tmp/s/"; rm -rf ~ #', "/tmp/s/$(touch pwned)", "/tmp/s/`id`", "/tmp
 
 
 def _io(dialect: str = "debian12", fast: bool = True):
-    host = SimHost(dialect=dialect)
-    sent = []
-    run = host.run
-
-    def recording(argv, stdin=None):
-        sent.append(list(argv))
-        return run(argv, stdin)
-    host.run = recording
-    io = NodeIO(host)
-    io.fast = fast
+    io, host, sent = recording_io(dialect, fast)
     host.node.run(["mkdir", "-p", "/tmp/s"])
     return io, host, sent
 
@@ -97,3 +88,10 @@ def test_render_numbers_arguments_in_order_and_ends_each_checked_step_with_its_s
     assert args == ["t", "/p/a", "/p/b", "/p/c"]
     assert text == (f'printf %s "${{1}}" | tee "${{2}}" >/dev/null && chmod 0600 "${{2}}" || exit {FIRST_STATUS}; '
                     'rm -f "${3}" "${4}"; exit 0')
+
+
+def test_a_local_host_reports_a_missing_program_as_a_shell_does():
+    """The engine learns that a node has no busybox from status 127, whatever the transport."""
+    from harness.host import LocalHost
+    result = LocalHost(check=False).run(["nc-harness-no-such-program", "x"])
+    assert (result.rc, result.stderr) == (127, "nc-harness-no-such-program: command not found\n")

@@ -120,7 +120,8 @@ def _reference(store, dest: Blockblob, src: Blockblob, dep: str) -> None:
             src.store.add_entry(src.id, "refs", ref, script)
         store.add_entry(dest.id, "deps", dep)
         return
-    with src.store.locked(read=[src.store.path_of(src.id, "refs"), store.path_of(dest.id, "deps")]) as (script, files):
+    wanted = [src.store.path_of(src.id, "refs"), store.path_of(dest.id, "deps")]
+    with src.store.locked(read=wanted) as (script, files):
         src.store.add_entry(src.id, "refs", ref, script, files)
         store.add_entry(dest.id, "deps", dep, script, files)
 

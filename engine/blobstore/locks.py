@@ -13,7 +13,7 @@ import itertools
 import os
 import threading
 
-from ..nodeio import Clock
+from ..nodeio import Clock, CommandError
 
 POLL_SECONDS = 0.099999
 OWNER_SUFFIX = ".owner"
@@ -78,8 +78,9 @@ class LockTable:
             else:
                 try:
                     made, found = self.io.link_and_read(self.token, path + OWNER_SUFFIX, *read)
-                except Exception:
-                    self.release(path)   # a link it could not make is no error: it made it, the read failed
+                except CommandError:
+                    # the link is made before the read is looked at (a link it could not make is no error): ours
+                    self.release(path)
                     raise
             if made:
                 return found

@@ -14,6 +14,7 @@ import stat as st
 
 from ..fs.base import FsError
 from . import Abort, Result, tool
+from .coreutils import _each, _split as _flags, cat_files, remove_dirs
 from .endpoint import open_endpoint
 
 APPLETS: dict = {}
@@ -42,31 +43,6 @@ def busybox(node, argv, stdin):
     if name not in APPLETS:
         return Result(1, "", f"{name}: applet not found\n")
     return node.run(argv[1:], stdin, applets=APPLETS)
-
-
-def _flags(argv, known: str) -> tuple[set, list]:
-    flags, rest = set(), []
-    for a in argv[1:]:
-        if a.startswith("-") and len(a) > 1 and not rest and a != "--":
-            for ch in a[1:]:
-                if ch not in known:
-                    raise Abort(f"{argv[0]}: invalid option -- '{ch}'\n")
-                flags.add(ch)
-        elif a == "--" and not rest:
-            continue
-        else:
-            rest.append(a)
-    return flags, rest
-
-
-def _each(paths, action, message: str) -> Result:
-    err = ""
-    for path in paths:
-        try:
-            action(path)
-        except FsError as exc:
-            err += message.format(path=path, error=exc.strerror) + "\n"
-    return Result(1 if err else 0, "", err)
 
 
 @applet("rm")
@@ -117,21 +93,9 @@ def ln(node, argv, stdin):
 
 @applet("cat")
 def cat(node, argv, stdin):
-    _, paths = _flags(argv, "")
-    if not paths:
-        return Result(0, stdin or "")
-    out, err = [], ""
-    for path in paths:
-        try:
-            ep = open_endpoint(node, path)
-        except FsError as exc:
-            if exc.errno == errno.EISDIR:   # busybox opens a directory, then its read fails
-                err += "cat: read error: Is a directory\n"
-            else:
-                err += f"cat: can't open '{path}': {exc.strerror}\n"
-            continue
-        out.append(ep.read(0, ep.size or 0).decode(errors="surrogateescape"))
-    return Result(1 if err else 0, "".join(out), err)
+    # busybox opens a directory, then its read fails
+    return cat_files(node, argv, stdin, lambda path, exc: "cat: read error: Is a directory\n"
+                     if exc.errno == errno.EISDIR else f"cat: can't open '{path}': {exc.strerror}\n")
 
 
 @applet("stat")
@@ -166,10 +130,7 @@ def chmod(node, argv, stdin):
     except ValueError:
         raise Abort(f"chmod: invalid mode '{rest[0]}'\n") from None
 
-    def change(path: str) -> None:
-        loc = node.kernel.vfs.walk(node.abspath(path))
-        loc.fs.setattr(loc.ino, mode=mode)
-    return _each(rest[1:], change, "chmod: {path}: {error}")
+    return _set_each(node, rest[1:], "chmod", mode=mode)
 
 
 @applet("chown")
@@ -184,10 +145,15 @@ def chown(node, argv, stdin):
     if uid is None:
         raise Abort(f"chown: unknown user {user}\n")
 
+    return _set_each(node, rest[1:], "chown", uid=uid)
+
+
+def _set_each(node, paths: list[str], name: str, **attrs) -> Result:
+    """chmod and chown: each path's inode changed, each failure `NAME: PATH: error`."""
     def change(path: str) -> None:
         loc = node.kernel.vfs.walk(node.abspath(path))
-        loc.fs.setattr(loc.ino, uid=uid)
-    return _each(rest[1:], change, "chown: {path}: {error}")
+        loc.fs.setattr(loc.ino, **attrs)
+    return _each(paths, change, name + ": {path}: {error}")
 
 
 @applet("tee")
@@ -250,11 +216,7 @@ def mkdir(node, argv, stdin):
 @applet("rmdir")
 def rmdir(node, argv, stdin):
     _, paths = _flags(argv, "")
-
-    def remove(path: str) -> None:
-        parent, name = node.kernel.vfs.parent(node.abspath(path))
-        parent.fs.rmdir(parent.ino, name)
-    return _each(paths, remove, "rmdir: '{path}': {error}")
+    return remove_dirs(node, paths, "rmdir: '{path}': {error}")
 
 
 @applet("readlink")

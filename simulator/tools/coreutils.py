@@ -65,11 +65,15 @@ def mkdir(node, argv, stdin):
 @tool("rmdir")
 def rmdir(node, argv, stdin):
     _, paths = _split(argv, "p")
+    return remove_dirs(node, paths, "rmdir: failed to remove '{path}': {error}")
 
+
+def remove_dirs(node, paths: list[str], message: str) -> Result:
+    """Each empty directory removed; each failure is `message` with {path} and {error} (busybox words it too)."""
     def remove(path: str) -> None:
         parent, name = node.kernel.vfs.parent(node.abspath(path))
         parent.fs.rmdir(parent.ino, name)
-    return _each(paths, remove, "rmdir: failed to remove '{path}': {error}")
+    return _each(paths, remove, message)
 
 
 @tool("mknod")
@@ -139,6 +143,11 @@ def rm(node, argv, stdin):
 
 @tool("cat")
 def cat(node, argv, stdin):
+    return cat_files(node, argv, stdin, lambda path, exc: f"cat: {path}: {exc.strerror}\n")
+
+
+def cat_files(node, argv, stdin, error) -> Result:
+    """The files' bytes in order, or stdin without any; `error(path, FsError)` words a file that failed."""
     _, paths = _split(argv, "")
     if not paths:
         return Result(0, stdin or "")
@@ -148,7 +157,7 @@ def cat(node, argv, stdin):
             ep = open_endpoint(node, path)
             out.append(ep.read(0, ep.size or 0).decode(errors="surrogateescape"))
         except FsError as exc:
-            err += f"cat: {path}: {exc.strerror}\n"
+            err += error(path, exc)
     return Result(1 if err else 0, "".join(out), err)
 
 
