@@ -77,12 +77,12 @@ def _inject_in_one_script(io: NodeIO, device: str, key: str, mnt: str) -> None:
     """The fast path where the node has busybox: both paths resolved inside the guest root first, then the
     directory, the key and the owners in one program. Resolving before `mkdir` gives the same paths: while
     `.ssh` is missing nothing below it can be a link, and once it is there `mkdir -p` changes nothing. The key
-    goes straight to its file rather than through a copy in /tmp (the same bytes, owner and mode; no copy
-    left behind if the engine dies half-way). Unlike NC's order, a target that is not a regular file is
+    goes straight to its file on the script's stdin, never among its arguments, rather than through a copy in
+    /tmp (the same bytes, owner and mode; no copy left behind if the engine dies half-way). Unlike NC's order, a target that is not a regular file is
     refused before `.ssh` is given its owner and mode; that launch fails and its disk is discarded anyway."""
     ssh_dir = resolve_in_root(io, mnt, "root/.ssh")
     target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
     if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:
         raise KeyInjectionError(f"{target[len(mnt):]} in the image is not a regular file")
     io.script().mkdirs(ssh_dir).chown("root", ssh_dir).chmod(0o700, ssh_dir) \
-        .write(target, key).chown("root", target).chmod(0o600, target).chown("eucalyptus", device).run()
+        .write(target, key, secret=True).chown("root", target).chmod(0o600, target).chown("eucalyptus", device).run()

@@ -29,6 +29,7 @@ class Step:
     plain: object            # (io) -> None: the same step as the program(s) NodeIO runs without busybox
     checked: bool = True
     recover: object = None   # (io) -> None: what the engine does when this step fails; then the rest runs
+    stdin: str | None = None   # the script's stdin, which this step reads (one step of a script at most)
 
 
 def render(steps: list[Step]) -> tuple[str, list[str]]:
@@ -55,18 +56,23 @@ class NodeScript:
         return len(self.steps)
 
     # the steps ----------------------------------------------------------------------------------------------
-    def write(self, path: str, text: str, mode: int | None = None, recover=None) -> "NodeScript":
+    def write(self, path: str, text: str, mode: int | None = None, recover=None, secret: bool = False) -> "NodeScript":
         """The file's contents become `text`; with `mode`, chmodded after (NC's write, then chmod).
-        `recover(io)`: what to do instead when it fails (then the steps after it run)."""
-        fragment = "printf %s {0} | tee {1} >/dev/null" + (f" && chmod 0{mode:o} {{1}}" if mode is not None else "")
+        `recover(io)`: what to do instead when it fails (then the steps after it run). `secret`: the text goes
+        on the script's stdin, not among its arguments, which a node's process list shows (one per script)."""
+        chmod = f" && chmod 0{mode:o} {{{0 if secret else 1}}}" if mode is not None else ""
+        fragment = ("tee {0} >/dev/null" if secret else "printf %s {0} | tee {1} >/dev/null") + chmod
         commands = [["tee", path]] + ([["chmod", f"0{mode:o}", path]] if mode is not None else [])
+        if secret and any(step.stdin is not None for step in self.steps):
+            raise ValueError("a script has one stdin: one secret write each")
 
         def plain(io):
             if mode is None:
                 io.write(path, text)
             else:
                 io.write_with_mode(path, text, mode)
-        self.steps.append(Step(fragment, [text, path], commands, plain, recover=recover))
+        self.steps.append(Step(fragment, [path] if secret else [text, path], commands, plain, recover=recover,
+                               stdin=text if secret else None))
         return self
 
     def unlink(self, *paths: str, checked: bool = False, recover=None) -> "NodeScript":
@@ -124,7 +130,8 @@ class NodeScript:
         io = self.io
         script, args = render(batch)
         issued = [" ".join(argv) for step in batch for argv in step.commands]
-        result = io.run_busybox(["sh", "-c", script, "sh", *args], None, issued)
+        stdin = next((step.stdin for step in batch if step.stdin is not None), None)
+        result = io.run_busybox(["sh", "-c", script, "sh", *args], stdin, issued)
         if result is None:
             return False
         if result.rc == 0:

@@ -31,7 +31,7 @@ def main(node, argv: list[str], stdin: str | None) -> Result:
         return Result(2, "", f"{name}: line 0: syntax error: {exc}\n")
     out, err = [], []
     rc = 0
-    feed = [stdin]   # one stdin for the whole script: the first command that reads it has it
+    feed = [stdin]   # one stdin for the whole script: the first command that reads it consumes it
     try:
         for connector, pipeline in items:
             if (connector == "&&" and rc != 0) or (connector == "||" and rc == 0):
@@ -39,7 +39,9 @@ def main(node, argv: list[str], stdin: str | None) -> Result:
             data = None
             for index, command in enumerate(pipeline):
                 if index == 0:
-                    data, feed[0] = feed[0], None
+                    data = feed[0]
+                    if _reads_stdin(command):
+                        feed[0] = None
                 result = _command(node, name, command, data, rc)
                 data = result.stdout
                 err.append(result.stderr)
@@ -48,6 +50,13 @@ def main(node, argv: list[str], stdin: str | None) -> Result:
     except _Exit as done:
         return Result(done.rc, "".join(out), "".join(err))
     return Result(rc, "".join(out), "".join(err))
+
+
+def _reads_stdin(command: shell.Command) -> bool:
+    """The commands scripts send that read their stdin: `tee`, and `cat` without files."""
+    argv = command.argv
+    return bool(argv) and (argv[0] == "tee" or (argv[0] == "cat" and len(argv) == 1)) and \
+        not any(op == "<" for op, _ in command.redirects)
 
 
 def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc: int) -> Result:

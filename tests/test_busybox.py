@@ -60,6 +60,8 @@ CASES = [
     (["sh", "-c", 'ln -s t "${1}" || exit 10; stat -c "%s %f %n" "${2}" "${3}"; echo :; cat "${2}" "${3}" 2>/dev/null',
       "sh", f"{ROOT}/f.owner", f"{ROOT}/f", f"{ROOT}/nofile"], None),
     (["sh", "-c", 'ln -s t "${1}" || exit 10; stat -c "%s %f %n" "${2}"', "sh", f"{ROOT}/f", f"{ROOT}/f"], None),
+    (["sh", "-c", 'mkdir -p "${1}" && tee "${2}" >/dev/null && chmod 0600 "${2}" && cat "${2}"', "sh", f"{ROOT}/nd",
+      f"{ROOT}/nd/k"], "key text\n"),
     (["sh", "-c", 'echo x > "${1}"', "sh", f"{ROOT}/nodir/x"], None),
     (["sh", "-c", 'echo x > "${1}"', "sh", f"{ROOT}/d"], None),
     (["sh", "-c", 'nosuchprogram "$@"; exit 7', "sh", "a"], None),

@@ -95,3 +95,12 @@ def test_a_local_host_reports_a_missing_program_as_a_shell_does():
     from harness.host import LocalHost
     result = LocalHost(check=False).run(["nc-harness-no-such-program", "x"])
     assert (result.rc, result.stderr) == (127, "nc-harness-no-such-program: command not found\n")
+
+
+def test_a_secret_write_goes_on_stdin_and_never_among_the_arguments():
+    io, host, sent = _io()
+    io.script().mkdirs("/tmp/s/d").write("/tmp/s/d/k", "ssh-rsa SECRETKEY me", secret=True).chmod(0o600, "/tmp/s/d/k").run()
+    assert len(sent) == 1 and not any("SECRETKEY" in word for word in sent[0])
+    assert host.node.run(["cat", "/tmp/s/d/k"]).stdout == "ssh-rsa SECRETKEY me"
+    with pytest.raises(ValueError):
+        io.script().write("/tmp/s/a", "1", secret=True).write("/tmp/s/b", "2", secret=True)
