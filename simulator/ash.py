@@ -1,5 +1,6 @@
 """busybox's `sh -c SCRIPT [NAME ARGS...]`: and-or lists, pipes, `>`/`2>` redirects, positional parameters,
-`exit`, and commands run as busybox applets first. This is the shape of the scripts the engine's fast path
+the builtins `exit`, `true`, `false`, `:`, `echo` and `printf %s`, one stdin that the first command reading
+it consumes, and commands run as busybox applets first. This is the shape of the scripts the engine's fast path
 sends (engine/script.py), with texts measured on busybox 1.35: `NAME: line 0: can't create X: nonexistent
 directory`, `NAME: line 0: X: not found`.
 """
@@ -11,7 +12,6 @@ from . import shell
 from .fs.base import FsError
 from .tools import Result
 from .tools.busybox import APPLETS
-
 
 
 class _Exit(Exception):
