@@ -6,6 +6,7 @@ seed's format); `file_*` helpers are plain file I/O the original does with sysca
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ class HostLike(Protocol):
     def run(self, argv: list[str], stdin: str | None = None): ...
 
 
+BUSYBOX_PROBE = 'printf %s "${1}" | tee /dev/null && stat -c "%s %f %Y %n" /dev/null'
 LINK_STATUS = 9          # a script's `ln -s` that could not make its link
 LINK_EXISTS = "exists"
 
@@ -160,7 +162,18 @@ class NodeIO:
 
     # busybox on the fast path (engine/script.py) -------------------------------------------------------------
     def uses_busybox(self) -> bool:
-        return self.fast and self.busybox is not False
+        if not self.fast or self.busybox is False:
+            return False
+        if self.busybox is None:
+            self.busybox = self._busybox_works()
+        return self.busybox
+
+    def _busybox_works(self) -> bool:
+        """Asked once a run: is busybox there, and do its `sh`, `printf`, `tee` and `stat -c` do what the
+        scripts need? A build without them (trimmed, or old, as some distributions ship) leaves the fast path
+        to the installed programs rather than failing a launch on a script's output."""
+        result = self._run(["busybox", "sh", "-c", BUSYBOX_PROBE, "sh", "ok"], None)
+        return result.rc == 0 and re.fullmatch(r"ok0 [0-9a-f]+ \d+ /dev/null\n", result.stdout) is not None
 
     def run_busybox(self, argv: list[str], stdin: str | None, issued: list[str]):
         """`busybox ARGV`; None if the node has no busybox (then it is not asked again, and nothing ran)."""

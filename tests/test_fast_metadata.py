@@ -22,6 +22,7 @@ def _node_io(fast: bool, busybox: bool = False):
     """`busybox`: the fast path may use the node's busybox (else it is told the node has none)."""
     io, _, commands = recording_io(fast=fast)
     io.busybox = None if busybox else False
+    io.uses_busybox()   # the once-a-run probe, before anything is counted
     io.mkdirs("/tmp/m")
     for path, text in TRICKY.items():
         io.write(path, text)

@@ -13,9 +13,13 @@ HOSTILE = ['/tmp/s/"; rm -rf ~ #', "/tmp/s/$(touch pwned)", "/tmp/s/`id`", "/tmp
            "/tmp/s/new\nline", "/tmp/s/-rf", "/tmp/s/'quoted'"]
 
 
-def _io(dialect: str = "debian12", fast: bool = True):
+def _io(dialect: str = "debian12", fast: bool = True, probed: bool = True):
+    """`probed`: the once-a-run busybox probe already made (and not among `sent`)."""
     io, host, sent = recording_io(dialect, fast)
     host.node.run(["mkdir", "-p", "/tmp/s"])
+    if probed:
+        io.uses_busybox()
+        sent.clear()
     return io, host, sent
 
 
@@ -66,8 +70,8 @@ def test_unchecked_last_step_does_not_fail_the_script():
 
 
 def test_without_busybox_the_same_steps_are_the_programs_they_always_were():
-    fast_el6, _, sent_el6 = _io("el6")
-    compatible, _, sent_nc = _io(fast=False)
+    fast_el6, _, sent_el6 = _io("el6", probed=False)
+    compatible, _, sent_nc = _io(fast=False, probed=False)
     for io in (fast_el6, compatible):
         io.script().truncate("/tmp/s/blocks", 4096).write("/tmp/s/lock", "me", 0o660).chmod(0o660, "/tmp/s/blocks") \
             .unlink("/tmp/s/gone").run()
@@ -104,3 +108,17 @@ def test_a_secret_write_goes_on_stdin_and_never_among_the_arguments():
     assert host.node.run(["cat", "/tmp/s/d/k"]).stdout == "ssh-rsa SECRETKEY me"
     with pytest.raises(ValueError):
         io.script().write("/tmp/s/a", "1", secret=True).write("/tmp/s/b", "2", secret=True)
+
+
+def test_a_busybox_without_what_the_scripts_need_leaves_the_fast_path_to_coreutils():
+    """An old or trimmed busybox (here one whose `stat -c` is not built in) is found out by the probe, once."""
+    io, host, sent = _io(probed=False)
+    from simulator.tools import busybox
+    real_stat = busybox.APPLETS["stat"]
+    busybox.APPLETS["stat"] = lambda node, argv, stdin: busybox.Result(1, "", "stat: invalid option -- 'c'\n")
+    try:
+        io.write_with_mode("/tmp/s/f", "x", 0o660)
+        io.write_with_mode("/tmp/s/g", "y", 0o660)
+    finally:
+        busybox.APPLETS["stat"] = real_stat
+    assert [a[0] for a in sent] == ["busybox", "install", "install"] and io.busybox is False
