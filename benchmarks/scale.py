@@ -27,7 +27,7 @@ from harness.backends.sim import SimHost  # noqa: E402
 from harness.images import ImageSpec, StagedImages  # noqa: E402
 
 MB = 1 << 20
-SAMPLES = 10
+SAMPLES = 30
 LISTINGS = 50
 KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDscale bench@example"
 
