@@ -17,7 +17,9 @@ class BlockDevice:
     open_count = 0                 # holders: dm tables, mounts, loop devices on top, swap
 
     def __init__(self) -> None:
-        self.holders: list[str] = []
+        # holder -> how many times it holds this device: euca-zero is held once per disk on the node, and a
+        # list's remove() made every release cost the node's size
+        self.holders: dict[str, int] = {}
 
     @property
     def key(self) -> tuple[int, int]:
@@ -58,9 +60,12 @@ class BlockDevice:
 
     def hold(self, holder: str) -> None:
         self.open_count += 1
-        self.holders.append(holder)
+        self.holders[holder] = self.holders.get(holder, 0) + 1
 
     def release(self, holder: str) -> None:
         self.open_count -= 1
-        if holder in self.holders:
-            self.holders.remove(holder)
+        held = self.holders.get(holder, 0)
+        if held > 1:
+            self.holders[holder] = held - 1
+        elif held:
+            del self.holders[holder]

@@ -38,7 +38,7 @@ class LoopDevice(BlockDevice):
     inode = None                   # the pinned backing inode, when its filesystem pins
 
     def __init__(self, number: int):
-        self.holders = []              # BlockDevice's, set here: boot makes hundreds and a call each shows
+        self.holders = {}              # BlockDevice's, set here: boot makes hundreds and a call each shows
         self.number = number
         self.minor = number
         self.listing: dict[str, tuple[str, str]] = {}   # status line parts per losetup format, this binding
