@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
 from .blobstore.locks import LockTable
-from .blobstore.store import BlobError, Blobstore
+from .blobstore.store import BlobError, Blobstore, lines_of
 from .implement import BuildContext, implement
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
@@ -163,7 +163,7 @@ class NodeController:
                 vbr.type if vbr is not None else "sda")
             target = self.work.path_of(blob_id, "blocks")
             dm = (self.work.read_lines(blob_id, "dm") if records is None else
-                  [line for line in records.get(self.work.path_of(blob_id, "dm"), "").split("\n") if line])
+                  lines_of(records.get(self.work.path_of(blob_id, "dm"))))
             if dm and not art.must_be_file:
                 target = f"/dev/mapper/{dm[-1]}"
             link = f"{self.instance_dir(inst.user, inst.id)}/link-to-{name}"

@@ -78,8 +78,9 @@ def _inject_in_one_script(io: NodeIO, device: str, key: str, mnt: str) -> None:
     directory, the key and the owners in one program. Resolving before `mkdir` gives the same paths: while
     `.ssh` is missing nothing below it can be a link, and once it is there `mkdir -p` changes nothing. The key
     goes straight to its file on the script's stdin, never among its arguments, rather than through a copy in
-    /tmp (the same bytes, owner and mode; no copy left behind if the engine dies half-way). Unlike NC's order, a target that is not a regular file is
-    refused before `.ssh` is given its owner and mode; that launch fails and its disk is discarded anyway."""
+    /tmp (the same bytes, owner and mode; no copy left behind if the engine dies half-way). Unlike NC's order,
+    a target that is not a regular file is refused before `.ssh` is given its owner and mode; that launch fails
+    and its disk is discarded anyway."""
     ssh_dir = resolve_in_root(io, mnt, "root/.ssh")
     target = resolve_in_root(io, mnt, "root/.ssh/authorized_keys")
     if io.exists(target) and io.quiet(["test", "-f", target], check=False).rc != 0:

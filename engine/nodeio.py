@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .script import NOT_FOUND, NodeScript
+from .script import NodeScript
 from .workers import Sequential, Threads, Turns
 
 
@@ -176,25 +176,18 @@ class NodeIO:
         return result.rc == 0 and re.fullmatch(r"ok0 [0-9a-f]+ \d+ /dev/null\n", result.stdout) is not None
 
     def run_busybox(self, argv: list[str], stdin: str | None, issued: list[str]):
-        """`busybox ARGV`; None if the node has no busybox (then it is not asked again, and nothing ran)."""
-        result = self._run(["busybox", *argv], stdin, issued)
-        if result.rc == NOT_FOUND and "busybox" in result.stderr and result.stderr.rstrip().endswith(
-                ("not found", "No such file or directory")):
-            self.busybox = False
-            return None
-        self.busybox = True
-        return result
+        """`busybox ARGV`, once `uses_busybox()` has said yes."""
+        return self._run(["busybox", *argv], stdin, issued)
 
     def applet(self, argv: list[str], stdin: str | None = None, check: bool = True):
         """A small file program: busybox's applet of that name on the fast path where the node has it (one
         static binary, no dynamic linking: a third of the start-up), else the installed program."""
-        if self.uses_busybox():
-            result = self.run_busybox(argv, stdin, [" ".join(argv)])
-            if result is not None:
-                if check and result.rc != 0:
-                    raise CommandError(" ".join(argv), result.rc, result.stderr)
-                return result
-        return self.quiet(argv, stdin, check)
+        if not self.uses_busybox():
+            return self.quiet(argv, stdin, check)
+        result = self.run_busybox(argv, stdin, [" ".join(argv)])
+        if check and result.rc != 0:
+            raise CommandError(" ".join(argv), result.rc, result.stderr)
+        return result
 
     def script(self) -> NodeScript:
         """Steps to run as one program on the fast path (see engine/script.py)."""
@@ -241,24 +234,19 @@ class NodeIO:
 
     def _stat_and_read_batched(self, stat_paths: list[str], read_paths: list[str]):
         if self.uses_busybox():
-            found = self._stat_and_read_script(stat_paths, read_paths)
-            if found is not False:
-                return found
+            return self._stat_and_read_script(stat_paths, read_paths)
         listed = self.read_cmd(["stat", "-c", "%s %f %.9Y %n", *stat_paths, *read_paths]).stdout
-        return self._split_read(listed, self._cat_regular(read_paths, listed), stat_paths, read_paths)
-
-    def _cat_regular(self, read_paths: list[str], listed: str) -> bytes:
         sizes = self._regular_sizes(listed, read_paths)
         nonempty = [p for p in read_paths if sizes.get(p)]
-        return self.read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape") if nonempty else b""
+        data = self.read_cmd(["cat", *nonempty]).stdout.encode("utf-8", "surrogateescape") if nonempty else b""
+        return self._split_read(listed, sizes, data, stat_paths, read_paths)
 
     def link_and_read(self, target: str, link: str, stat_paths: list[str], read_paths: list[str]):
         """`ln -s TARGET LINK` (a lock's atomic step) and, if it made the link, `stat_and_read`: in one program
         where busybox is. (made, (stats, files)), or (made, None) when the caller is to read."""
         if self.uses_busybox() and self._batchable(stat_paths, read_paths):
             found = self._stat_and_read_script(stat_paths, read_paths, link=(target, link))
-            if found is not False:
-                return (False, None) if found == LINK_EXISTS else (True, found)
+            return (False, None) if found == LINK_EXISTS else (True, found)
         return self.applet(["ln", "-s", target, link], check=False).rc == 0, None
 
     @staticmethod
@@ -269,7 +257,7 @@ class NodeIO:
         """Both in one `busybox sh`: the files' bytes first (errors dropped: the stat names what is missing),
         then a line `:` after a newline, then the stat, whose status and errors are the script's. busybox's
         stat gives whole seconds for `%Y`: these mtimes only ever say whether a blob is there and in use; the
-        LRU order comes from `stat()`, which keeps coreutils' nanoseconds. False: no busybox here. `link`:
+        LRU order comes from `stat()`, which keeps coreutils' nanoseconds. `link`:
         (target, name) of an `ln -s` to make first; LINK_EXISTS if it could not be made (nothing read)."""
         lead = len(link)
         n_stat, paths = len(stat_paths), stat_paths + read_paths
@@ -281,15 +269,14 @@ class NodeIO:
             script = f'ln -s "${{1}}" "${{2}}" || exit {LINK_STATUS}; ' + script
             issued.insert(0, f"ln -s {link[0]} {link[1]}")
         result = self.run_busybox(["sh", "-c", script, "sh", *link, *paths], None, issued)
-        if result is None:
-            return False
         if link and result.rc == LINK_STATUS:
             return LINK_EXISTS
         self._check_read(issued[-1], result, ABSENT)
         data, sep, listed = result.stdout.rpartition("\n:\n")
         if not sep:
             raise CommandError(issued[-1], result.rc, result.stderr + "no separator in the script's output")
-        return self._split_read(listed, data.encode("utf-8", "surrogateescape"), stat_paths, read_paths)
+        return self._split_read(listed, self._regular_sizes(listed, read_paths), data.encode("utf-8", "surrogateescape"),
+                                stat_paths, read_paths)
 
     @staticmethod
     def _regular_sizes(listed: str, read_paths: list[str]) -> dict[str, int]:
@@ -300,14 +287,15 @@ class NodeIO:
                 sizes[name] = int(size)
         return sizes
 
-    def _split_read(self, listed: str, data: bytes, stat_paths: list[str], read_paths: list[str]):
-        """The stat lines and the files' bytes, split by the sizes stat gave; None when they do not add up."""
+    @staticmethod
+    def _split_read(listed: str, sizes: dict[str, int], data: bytes, stat_paths: list[str], read_paths: list[str]):
+        """The stat lines and the files' bytes, split by the sizes stat gave (`_regular_sizes`); None when they do
+        not add up."""
         stats: dict[str, tuple[int, float]] = {}
         for line in listed.splitlines():
             size, _, mtime, name = line.split(" ", 3)
             if name in stat_paths:
                 stats[name] = (int(size), float(mtime))
-        sizes = self._regular_sizes(listed, read_paths)
         if len(data) != sum(sizes.values()):
             return None
         files, pos = {}, 0

@@ -9,8 +9,8 @@ contents are its arguments, never spliced into its text. A checked step that fai
 exit status FIRST_STATUS + its index, so the engine raises for that step, as it would have run alone; the
 steps after it have not run.
 
-Without busybox (the first `busybox` that is not found says so, and nothing of it ran), or off the fast
-path, each step is the program it always was, one after the other.
+Where the node has no busybox fit for this (NodeIO.uses_busybox probes once a run), or off the fast path,
+each step is the program it always was, one after the other.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 FIRST_STATUS = 10
 MAX_STEPS = 240          # exit statuses stay below 256
-NOT_FOUND = 127
 
 
 @dataclass
@@ -88,12 +87,12 @@ class NodeScript:
         refs = " ".join(f"{{{i + 1}}}" for i in range(len(paths)))
         argv = ["chmod", f"0{mode:o}", *paths]
         self.steps.append(Step(f"chmod {{0}} {refs}", [f"0{mode:o}", *paths], [argv],
-                               lambda io: io.quiet(argv)))
+                               lambda io: io.chmod(mode, *paths)))
         return self
 
     def mkdirs(self, path: str) -> "NodeScript":
         argv = ["mkdir", "-p", path]
-        self.steps.append(Step("mkdir -p {0}", [path], [argv], lambda io: io.quiet(argv)))
+        self.steps.append(Step("mkdir -p {0}", [path], [argv], lambda io: io.mkdirs(path)))
         return self
 
     def chown(self, owner: str, path: str) -> "NodeScript":
@@ -104,38 +103,34 @@ class NodeScript:
     def symlink(self, target: str, link: str) -> "NodeScript":
         """`ln -sfn`: the link made, or remade, to point at `target`."""
         argv = ["ln", "-sfn", target, link]
-        self.steps.append(Step("ln -sfn {0} {1}", [target, link], [argv], lambda io: io.applet(argv)))
+        self.steps.append(Step("ln -sfn {0} {1}", [target, link], [argv], lambda io: io.symlink(target, link)))
         return self
 
     def truncate(self, path: str, size: int) -> "NodeScript":
         argv = ["truncate", "-s", str(size), path]
-        self.steps.append(Step("truncate -s {0} {1}", [str(size), path], [argv], lambda io: io.quiet(argv)))
+        self.steps.append(Step("truncate -s {0} {1}", [str(size), path], [argv],
+                               lambda io: io.make_sparse(path, size)))
         return self
 
     # running -----------------------------------------------------------------------------------------------
     def run(self) -> None:
         steps, self.steps = self.steps, []
-        io = self.io
-        while steps:
-            if not io.uses_busybox():
-                for step in steps:
-                    _plain(io, step)
-                return
-            batch, steps = steps[:MAX_STEPS], steps[MAX_STEPS:]
-            if not self._run_batch(batch):
-                steps = batch + steps   # busybox is not there: the same steps, one program each
+        if not self.io.uses_busybox():
+            for step in steps:
+                _plain(self.io, step)
+            return
+        for start in range(0, len(steps), MAX_STEPS):
+            self._run_batch(steps[start:start + MAX_STEPS])
 
-    def _run_batch(self, batch: list[Step]) -> bool:
+    def _run_batch(self, batch: list[Step]) -> None:
         from .nodeio import CommandError
         io = self.io
         script, args = render(batch)
         issued = [" ".join(argv) for step in batch for argv in step.commands]
         stdin = next((step.stdin for step in batch if step.stdin is not None), None)
         result = io.run_busybox(["sh", "-c", script, "sh", *args], stdin, issued)
-        if result is None:
-            return False
         if result.rc == 0:
-            return True
+            return
         failed = result.rc - FIRST_STATUS
         if 0 <= failed < len(batch) and batch[failed].checked:
             step = batch[failed]
@@ -145,7 +140,7 @@ class NodeScript:
             rest = NodeScript(io)
             rest.steps = batch[failed + 1:]
             rest.run()
-            return True
+            return
         raise CommandError("busybox sh -c ... (" + "; ".join(issued) + ")", result.rc, result.stderr)
 
 

@@ -12,6 +12,7 @@ from . import shell
 from .fs.base import FsError
 from .tools import Result
 from .tools.busybox import APPLETS
+from .tools.endpoint import open_endpoint
 
 
 class _Exit(Exception):
@@ -64,7 +65,6 @@ def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc
     for op, target in command.redirects:
         if op in (">", "2>"):
             try:   # opened (and truncated) before the command runs, as the shell does
-                from .tools.endpoint import open_endpoint
                 ep = open_endpoint(node, target, write=True, create=True)
                 ep.truncate(0)
             except FsError as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .. import diskutil
 from ..nodeio import CommandError
 from .locks import LockTimeout
-from .store import FILE_PERM, SUFFIXES, BlobError, Blobstore, round_up_blocks
+from .store import FILE_PERM, SUFFIXES, BlobError, Blobstore, lines_of, round_up_blocks
 
 MAX_ID = 4096
 
@@ -93,7 +93,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             bb.size_bytes = actual
             if files is not None:
                 bb.hollow = store.path_of(blob_id, "hollow") in files
-                bb.dm = [line for line in files.get(store.path_of(blob_id, "dm"), "").split("\n") if line]
+                bb.dm = lines_of(files.get(store.path_of(blob_id, "dm")))
             else:
                 bb.hollow = io.exists(store.path_of(blob_id, "hollow"))
                 bb.dm = store.read_lines(blob_id, "dm")

@@ -45,6 +45,11 @@ class BlobInfo:
         return self.opened or self.mapped or self.backed
 
 
+def lines_of(text: str | None) -> list[str]:
+    """A metadata file's entries: its non-empty lines (an absent or empty file has none)."""
+    return [line for line in (text or "").split("\n") if line]
+
+
 def round_up_blocks(size_bytes: int) -> int:
     return (size_bytes + 511) // 512
 
@@ -119,8 +124,7 @@ class Blobstore:
 
     # metadata ---------------------------------------------------------------------------------
     def read_lines(self, blob_id: str, suffix: str) -> list[str]:
-        text = self.io.read(self.path_of(blob_id, suffix))
-        return [line for line in (text or "").split("\n") if line]
+        return lines_of(self.io.read(self.path_of(blob_id, suffix)))
 
     def write_lines(self, blob_id: str, suffix: str, lines: list[str], script=None) -> None:
         """Whole-file rewrite; an empty list deletes the file (empty metadata means 'absent'). `script`: as a
@@ -154,8 +158,7 @@ class Blobstore:
     def add_entry(self, blob_id: str, suffix: str, entry: str, script=None, files: dict | None = None) -> None:
         """`files`: the metadata already read (path -> text), as `locked(read=...)` gives it."""
         path = self.path_of(blob_id, suffix)
-        lines = (self.read_lines(blob_id, suffix) if files is None
-                 else [line for line in files.get(path, "").split("\n") if line])
+        lines = self.read_lines(blob_id, suffix) if files is None else lines_of(files.get(path))
         if entry not in lines:
             self.write_lines(blob_id, suffix, lines + [entry], script)
 
@@ -188,7 +191,7 @@ class Blobstore:
     def info_from(self, blob_id: str, size: int, mtime: float, files: dict[str, str]) -> BlobInfo:
         """`info` from metadata files already read (path -> contents, for those that exist)."""
         def lines(suffix: str) -> list[str]:
-            return [line for line in files.get(self.path_of(blob_id, suffix), "").split("\n") if line]
+            return lines_of(files.get(self.path_of(blob_id, suffix)))
         deps = lines("deps")
         mapped_in = sum(int(d.split()[4]) * 512 for d in deps if len(d.split()) == 5 and d.split()[2] == "map")
         opened = self.locks.holder(self.path_of(blob_id, "lock")) is not None

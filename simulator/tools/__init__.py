@@ -29,10 +29,13 @@ def not_found(name: str) -> Result:
     return Result(127, "", f"bash: line 1: {name}: command not found\n")
 
 
-def tool(*names):
+def tool(*names, table: dict | None = None):
+    """Registers a handler under each name, in TOOLS or in `table` (a multi-call binary's own applets)."""
+    table = TOOLS if table is None else table
+
     def register(fn):
         for name in names:
-            TOOLS[name] = fn
+            table[name] = fn
         return fn
     return register
 

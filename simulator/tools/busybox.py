@@ -22,11 +22,7 @@ VERSION = "BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary."
 
 
 def applet(*names):
-    def register(fn):
-        for name in names:
-            APPLETS[name] = fn
-        return fn
-    return register
+    return tool(*names, table=APPLETS)
 
 
 @tool("busybox")
