@@ -11,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from harness.backends.sim import SimHost  # noqa: E402
-from harness.replay import replay  # noqa: E402
-from harness.trace import parse_trace, read_text  # noqa: E402
+from harness.replay.replayer import replay  # noqa: E402
+from harness.replay.trace import parse_trace, read_text  # noqa: E402
 
 TARGET_SECONDS = 0.010
 

@@ -24,7 +24,7 @@ from engine.controller import NodeConfig, NodeController  # noqa: E402
 from engine.nodeio import Recorder, VirtualClockAdapter  # noqa: E402
 from engine.vbr import parse_ascii  # noqa: E402
 from harness.backends.sim import SimHost  # noqa: E402
-from harness.images import ImageSpec, StagedImages  # noqa: E402
+from harness.images.staging import ImageSpec, StagedImages  # noqa: E402
 
 MB = 1 << 20
 SAMPLES = 30

@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from harness.runner import run_scenario  # noqa: E402
+from harness.scenario.runner import run_scenario  # noqa: E402
 from harness.scenario import load  # noqa: E402
 
 EXAMPLES, STEPS = 20, 30
@@ -39,7 +39,7 @@ def main() -> int:
     slowest = max(results, key=lambda r: r[2])
     print(f"{len(paths)} scenarios in {wall:.2f} s over 2 processes ({sum(r[2] for r in results):.2f} s of work; "
           f"slowest {slowest[0]} {slowest[2]:.2f} s){'; FAILED: ' + ', '.join(failed) if failed else ''}")
-    from harness.explore import explore
+    from harness.explore.state_machine import explore
     start = time.perf_counter()
     explore(examples=EXAMPLES, steps=STEPS, seed=1, save_dir=os.path.join("/tmp", "nc-harness-bench-explore"))
     rate = EXAMPLES / (time.perf_counter() - start)

@@ -10,14 +10,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
+
+from hostapi import Capability, Host
 
 from .script import NodeScript
 from .workers import Sequential, Threads, Turns
-
-
-class HostLike(Protocol):
-    def run(self, argv: list[str], stdin: str | None = None): ...
 
 
 BUSYBOX_PROBE = 'printf %s "${1}" | tee /dev/null && stat -c "%s %f %Y %n" /dev/null'
@@ -74,6 +72,11 @@ class VirtualClockAdapter(Clock):
         return self.turns
 
 
+def clock_for(host: Host) -> Clock:
+    """The host's virtual clock where it has one (the simulator: runs stay deterministic), else wall time."""
+    return VirtualClockAdapter(host.virtual_clock()) if host.has(Capability.VIRTUAL_CLOCK) else Clock()
+
+
 @dataclass
 class RecordedCommand:
     when: float
@@ -107,7 +110,7 @@ def render_argv(argv: list[str], stdin: str | None = None) -> str:
 
 
 class NodeIO:
-    def __init__(self, host: HostLike, recorder: Recorder | None = None, clock: Clock | None = None,
+    def __init__(self, host: Host, recorder: Recorder | None = None, clock: Clock | None = None,
                  log: Callable[[str], None] | None = None):
         self.host = host
         self.recorder = recorder if recorder is not None else Recorder()
@@ -119,8 +122,9 @@ class NodeIO:
         self.dm_concise = True   # until the node's dmsetup says it has no `create --concise`
         self.workers: Sequential = Sequential()   # NodeConfig.build_workers: see engine/workers.py
         self.busybox: bool | None = None   # on the fast path: does the node have busybox (None: not asked yet)
-        # one command at a time unless the transport says it takes several at once (its `concurrent`)
-        self._lock = contextlib.nullcontext() if getattr(host, "concurrent", False) else threading.Lock()
+        # one command at a time unless the transport says it takes several at once
+        self._lock = (contextlib.nullcontext() if host is not None and host.has(Capability.CONCURRENT)
+                      else threading.Lock())
         self._count_lock = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None, issued: list[str] | None = None):

@@ -11,8 +11,8 @@ import tempfile
 
 import pytest
 
-from .scenario import ScenarioError
-from .scenario import load as load_scenario
+from harness.scenario import ScenarioError
+from harness.scenario import load as load_scenario
 
 _RESULTS: dict = {}
 
@@ -84,8 +84,8 @@ class ScenarioNode(pytest.Collector):
         key = (str(self.path), self.config.getoption("--nc-backend"), self.config.getoption("--nc-dialect"),
                self.config.getoption("--nc-seed"))
         if key not in _RESULTS:
-            from .runner import run_scenario
-            from .rundir import save_result
+            from harness.scenario.runner import run_scenario
+            from harness.report.rundir import save_result
             scenario = self.scenario
             if key[2]:
                 scenario.node["dialect"] = key[2]
@@ -149,10 +149,10 @@ class TraceFile(pytest.File):
 
 class TraceItem(_NcItem):
     def runtest(self):
-        from .backends import make_host
-        from .expectations import ExpectationError, check, load
-        from .replay import replay
-        from .trace import TraceError, parse_trace, read_text
+        from harness.backends import make_host
+        from harness.replay.expectations import ExpectationError, check, load
+        from harness.replay.replayer import replay
+        from harness.replay.trace import TraceError, parse_trace, read_text
         try:
             exp = load(str(self.path.with_name(self.path.stem + ".expect.yaml")))
             commands = parse_trace(read_text(str(self.path)), str(self.path))

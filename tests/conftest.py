@@ -12,7 +12,7 @@ import pytest  # noqa: E402 - after the path set-up above
 @pytest.fixture(scope="module")
 def server():
     """The project's loopback S3 server (moto), fresh for each test module."""
-    from harness.s3server import S3Server
+    from harness.images.s3server import S3Server
     with S3Server() as s:
         yield s
 

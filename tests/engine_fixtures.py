@@ -3,7 +3,7 @@ from engine.controller import NodeConfig, NodeController
 from engine.nodeio import Recorder, VirtualClockAdapter
 from engine.vbr import parse_ascii
 from harness.backends.sim import SimHost
-from harness.images import ImageSpec, StagedImages
+from harness.images.staging import ImageSpec, StagedImages
 
 MB = 2**20
 USER = "U1"

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.bootcheck import libvirt_xml
-from harness.node.initrd import CpioWriter, module_closure, write_initrd
-from harness.requirements import unmet
+from harness.nodes.bootcheck import libvirt_xml
+from harness.nodes.initrd import CpioWriter, module_closure, write_initrd
+from harness.scenario.requirements import unmet
 from harness.scenario import ScenarioError, parse
 
 
@@ -132,7 +132,7 @@ def test_file_image_size_comes_from_the_source(tmp_path):
     src.write_bytes(b"k" * 5000)
     sc = parse(SCENARIO.format(req="libvirt", image=f"content: file, source: {src}"), str(tmp_path / "s.yaml"))
     from harness.backends.sim import SimHost
-    from harness.images import StagedImages
+    from harness.images.staging import StagedImages
     host = SimHost()
     StagedImages(sc.images).stage(host)
     assert sc.images[0].size == 5000
@@ -142,11 +142,11 @@ def test_file_image_size_comes_from_the_source(tmp_path):
 @pytest.mark.skipif(bool(unmet(["node-image", "libvirt"])), reason=unmet(["node-image", "libvirt"]) or "-")
 def test_a_disk_without_partition_table_does_not_boot(tmp_path):
     """The check can fail: the NC-built disk with its MBR zeroed gives the guest no vda1."""
-    from harness.bootcheck import boot
+    from harness.nodes.bootcheck import boot
     import pathlib
     import tempfile
 
-    from harness.node.build import DEFAULT_DIR
+    from harness.nodes.build import DEFAULT_DIR
     work = pathlib.Path(tempfile.mkdtemp(prefix="nc-harness-test-"))   # pytest's own tmp is 0700: qemu runs
     os.chmod(work, 0o755)                                                # as libvirt's user
     try:
@@ -174,7 +174,7 @@ def test_a_disk_without_partition_table_does_not_boot(tmp_path):
 def test_a_stale_libvirt_socket_is_not_a_running_daemon(tmp_path):
     """CI once found /run/libvirt/libvirt-sock left by a daemon that had died: the file existed, nothing listened."""
     import socket
-    from harness.bootcheck import libvirtd_listening
+    from harness.nodes.bootcheck import libvirtd_listening
     path = str(tmp_path / "libvirt-sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)

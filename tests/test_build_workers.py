@@ -5,12 +5,14 @@ import threading
 
 import pytest
 
+from hostapi import Capability, HostWrapper
+
 from conftest import ROOT
 
 from engine.workers import Sequential, Threads, Turns
-from harness.parallel import compare_build_orders
+from harness.sweeps.parallel import compare_build_orders
 from harness.scenario import ScenarioError, load
-from harness.shape import device_shape
+from harness.checks.shape import device_shape
 
 
 def _load(name: str, fast: bool = False):
@@ -37,7 +39,7 @@ def test_built_at_once_the_node_has_the_same_devices_before_every_step(name, fas
 
 
 def test_the_interleaving_is_the_same_every_run():
-    from harness.runner import run_scenario
+    from harness.scenario.runner import run_scenario
     runs = []
     for _ in range(2):
         sc = _load("warm-cache", fast=True)
@@ -55,7 +57,7 @@ def test_the_interleaving_is_the_same_every_run():
 
 
 def test_a_difference_in_devices_is_reported_with_the_step():
-    from harness import parallel
+    from harness.sweeps import parallel
     sc = _load("cold-cache")
     real = parallel.device_shape
     calls = []
@@ -170,26 +172,19 @@ def test_bad_build_order_and_worker_counts_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == "nc-harness run: --build-workers: 1 to 16\n"
 
 
-class _WallClockSim:
-    """The simulator behind a host without `node`: the runner then gives the engine a wall clock, so the build
-    workers are real threads, in whatever order the OS runs them."""
+class _WallClockSim(HostWrapper):
+    """The simulator behind a host without a virtual clock: the runner then gives the engine a wall clock, so the
+    build workers are real threads, in whatever order the OS runs them."""
 
-    def __init__(self, sim):
-        self.sim = sim
-
-    def run(self, argv, stdin=None):
-        return self.sim.run(argv, stdin)
-
-    def __getattr__(self, name):
-        if name == "node":
-            raise AttributeError(name)
-        return getattr(self.sim, name)
+    @property
+    def capabilities(self):
+        return self.inner.capabilities - {Capability.VIRTUAL_CLOCK}
 
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_real_threads_on_a_wall_clock_build_the_same_devices(fast):
     from harness.backends.sim import SimHost
-    from harness.runner import run_scenario, snapshot
+    from harness.scenario.runner import run_scenario, snapshot
     shapes = []
     for workers in (1, 3):
         sc = _load("cold-cache", fast)

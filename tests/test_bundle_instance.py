@@ -46,7 +46,7 @@ def test_bundle_register_and_boot_a_second_instance_holding_the_first_ones_key(s
     node.nc.run_instance("i-00000002", ef.USER, vbrs, key=None)
     # the root as the guest sees it, partition 1 of the disk (the disk's table claims the emi copy under it,
     # and a kernel will not mount a claimed device)
-    from harness.steps import guest_root
+    from harness.scenario.stepkit import guest_root
     dev = guest_root(node.host, "i-00000002", "check")[len("/dev/mapper/"):]
     assert node.host.run(["mkdir", "-p", "/mnt/check"]).rc == 0
     assert node.host.run(["mount", f"/dev/mapper/{dev}", "/mnt/check"]).rc == 0

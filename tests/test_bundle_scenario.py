@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import ROOT
 
-from harness.runner import run_scenario
+from harness.scenario.runner import run_scenario
 from harness.scenario import ScenarioError, parse
 
 PATH = os.path.join(ROOT, "scenarios", "bundle-instance.yaml")
@@ -33,7 +33,7 @@ def test_a_cancel_that_completes_fails_the_expected_state():
      "images[2].publish: a machine image needs 'kernel' and 'ramdisk'"),
     ("machine:emi-BUNDLED:-1:none:sda1:registered", "machine:emi-NOWHERE:-1:none:sda1:registered",
      "'emi-NOWHERE' is neither a published image nor an earlier register_as"),
-    ("expect_state: cancelled}", "expect_state: maybe}", "expect_state: complete, cancelled or failed"),
+    ("expect_state: cancelled}", "expect_state: maybe}", "field 'expect_state': must be complete, cancelled or failed"),
 ])
 def test_bad_object_store_fields_are_one_line(old, new, error):
     text = open(PATH).read()

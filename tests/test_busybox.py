@@ -11,7 +11,7 @@ import pytest
 
 from simulator.node import Node
 
-CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", os.path.expanduser("~/.cache/nc-harness/node/rootfs/bin/busybox"))
+CANDIDATES = ("/bin/busybox", "/usr/bin/busybox", os.path.expanduser("~/.cache/nc-harness/nodes/rootfs/bin/busybox"))
 
 
 def _version(path: str) -> str:

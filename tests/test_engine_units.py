@@ -10,7 +10,7 @@ from engine.controller import EngineError
 from engine.diskutil import dd_block_size
 from engine.hashing import convert_id, hexjenkins
 from engine.vbr import VbrError, parse_ascii, parse_vbrs, validate
-from harness.images import ImageSpec, StagedImages
+from harness.images.staging import ImageSpec, StagedImages
 
 
 @pytest.mark.parametrize("spec,message", [

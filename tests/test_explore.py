@@ -4,8 +4,8 @@ import os
 import pytest
 
 from engine.blobstore.store import Blobstore
-from harness.explore import ExplorationFailed, explore
-from harness.runner import run_scenario
+from harness.explore.state_machine import ExplorationFailed, explore
+from harness.scenario.runner import run_scenario
 from harness.scenario import load
 
 # The long stage (CI sets NC_EXPLORE=1): 200 examples of 30 steps and the planted-bug hunt, a few minutes.

@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 
 from harness.backends.sim import SimHost
-from harness.runner import run_scenario, snapshot
+from harness.scenario.runner import run_scenario, snapshot
 from harness.scenario import load
 
 SCENARIOS = ["cold-cache", "warm-cache", "termination-cleanup", "seed-two-instances"]

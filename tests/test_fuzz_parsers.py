@@ -13,10 +13,10 @@ from conftest import ROOT
 
 from engine.images import manifest as manifest_mod
 from engine.vbr import VbrError, parse_ascii, validate
-from harness import state
+from harness.checks import state
 from harness.cli.main import UsageError, build_parser
 from harness.scenario import ScenarioError, parse
-from harness.trace import TraceError, parse_trace, parse_transcript
+from harness.replay.trace import TraceError, parse_trace, parse_transcript
 from simulator.shell import ShellSyntaxError, tokenize
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,7 @@ from engine.imager.grammar import ImagerUsage, Param, check_params, parse_size, 
 from engine.imager.run import HelpRequested, Imager, help_text
 from engine.nodeio import VirtualClockAdapter
 from harness.backends.sim import SimHost
-from harness.images import ImageSpec, StagedImages
+from harness.images.staging import ImageSpec, StagedImages
 
 KERNEL, RAMDISK, ROOT = "eki-1A2B3C4D", "eri-5E6F7A8B", "emi-0C0FFEE1"
 CACHE, WORK = "cache=/var/lib/imager/cache", "work=/var/lib/imager/work"
@@ -336,7 +336,7 @@ def test_zerofree_on_the_command_line(capsys):
 def test_a_restarting_node_controller_leaves_the_imagers_devices_alone(tmp_path):
     """Both name their devices euca-...: NC's orphan sweep takes only devices resting on its own stores (the
     crash sweep found it removing a prepared disk of the imager's cache)."""
-    from harness.runner import run_scenario
+    from harness.scenario.runner import run_scenario
     from harness.scenario import load
     path = tmp_path / "both.yaml"
     path.write_text(f"""name: both

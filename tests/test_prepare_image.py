@@ -3,7 +3,7 @@ every commit, at a sixty-fourth of its size: 16 MiB -> 64 MiB. The full-size run
 NC_SLOW_SCENARIOS=1 (CI's slow stage)."""
 import os
 
-from harness.runner import run_scenario
+from harness.scenario.runner import run_scenario
 from harness.scenario import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +29,7 @@ def test_prepare_image_at_a_sixty_fourth_of_its_size(tmp_path):
 
 
 def test_a_failed_image_tool_leaves_no_loop_mount_or_half_made_image(tmp_path):
-    from harness.sweep import sweep_faults
+    from harness.sweeps.faults import sweep_faults
     # resize's truncate, mke2fs, cp and final detach (retried), stamp's mkdir, zerofree itself
     report = sweep_faults(write_small(str(tmp_path / "small.yaml")), only=[1, 4, 7, 11, 15, 18])
     assert [p.outcome for p in report.points] == ["clean"] * 6, [p.detail for p in report.points]

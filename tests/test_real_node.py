@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not REAL, reason="real-node stage: NC_REAL_NODE=
 
 @pytest.fixture(scope="module")
 def node():
-    from harness.node.uml import UmlNode
+    from harness.nodes.uml import UmlNode
     with UmlNode() as n:      # NodeError here (no image) fails the stage loudly
         yield n
 
@@ -33,9 +33,9 @@ def test_node_runs_argv_with_binary_stdin_and_real_tools(node):
 
 def test_the_reference_transcript_replays_identically_on_our_node(node, tmp_path):
     """The oracle fixtures were recorded on such a node; our own node must reproduce them (inodes, UUIDs aside)."""
-    from harness.host import CommandResult, Host
-    from harness.replay import replay
-    from harness.trace import parse_transcript
+    from hostapi import CommandResult, Host
+    from harness.replay.replayer import replay
+    from harness.replay.trace import parse_transcript
 
     class Direct(Host):
         def run(self, argv, stdin=None):
@@ -84,9 +84,9 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
     """The node in ssh mode (tap + sshd), driven by the ssh:// backend (pytest-testinfra, paramiko): the
     edge-case transcript recorded through the console replays identically over ssh."""
     from harness.backends.ssh import SshHost
-    from harness.node.uml import UmlNode
-    from harness.replay import replay
-    from harness.trace import parse_transcript
+    from harness.nodes.uml import UmlNode
+    from harness.replay.replayer import replay
+    from harness.replay.trace import parse_transcript
     import time
     with UmlNode(ssh=True) as node:
         for _ in range(40):
@@ -106,7 +106,7 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
 
 @pytest.mark.parametrize("kind", ["uml", "qemu"])
 def test_node_up_run_down_by_pid(kind, capsys, tmp_path):
-    from harness.node.build import DEFAULT_DIR
+    from harness.nodes.build import DEFAULT_DIR
     assert main(["node", "up", "--kind", kind]) == 0
     run_dir, pid = capsys.readouterr().out.split(" (pid ")
     pid = int(pid.rstrip(")\n"))

@@ -5,7 +5,7 @@ import pytest
 from conftest import ROOT
 
 from harness.cli.main import main
-from harness.trace import escape_printf_b, parse_transcript, unescape_printf_b
+from harness.replay.trace import escape_printf_b, parse_transcript, unescape_printf_b
 
 
 @pytest.mark.parametrize("name", ["cold-cache", "warm-cache", "termination-cleanup"])
@@ -66,7 +66,7 @@ def test_blobstore_records_save_load_and_diff(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from engine_fixtures import Node
 
-    from harness import state
+    from harness.checks import state
     node = Node()
     node.run("i-A")
     before = state.capture(node.host, node.nc)

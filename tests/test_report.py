@@ -9,7 +9,7 @@ from conftest import ROOT
 
 from harness.cli.main import main
 from harness.cli.run import first_divergence
-from harness.report import device_tree, phase_of
+from harness.report.html import device_tree, phase_of
 
 SCENARIOS = os.path.join(ROOT, "scenarios")
 

@@ -98,7 +98,7 @@ def _dirty_host():
 
 
 def test_leak_check_lists_what_nothing_claims():
-    from harness.runner import run_scenario
+    from harness.scenario.runner import run_scenario
     result = run_scenario(parse(GOOD, "f.yaml"), host=_dirty_host())
     assert not result.ok
     assert result.leaks == ["dm device euca-u-i-9-orphan",
@@ -111,7 +111,7 @@ def test_leak_check_lists_what_nothing_claims():
 
 def test_isolated_run_uses_its_own_prefix_and_directory():
     from harness.backends.sim import SimHost
-    from harness.runner import run_scenario
+    from harness.scenario.runner import run_scenario
     from harness.scenario import load
     host = SimHost(dialect="debian12", seed=7)
     result = run_scenario(load(os.path.join(ROOT, "scenarios", "termination-cleanup.yaml")), host=host,
@@ -124,7 +124,7 @@ def test_isolated_run_uses_its_own_prefix_and_directory():
 
 
 def test_local_backend_refuses_without_device_mapper(capsys):
-    from harness.host import LocalHost
+    from harness.backends.local import LocalHost
     problem = LocalHost.missing_feature()
     if not problem:
         pytest.skip("this machine's kernel has device-mapper: nothing to refuse")

@@ -96,7 +96,7 @@ def test_render_numbers_arguments_in_order_and_ends_each_checked_step_with_its_s
 
 def test_a_local_host_reports_a_missing_program_as_a_shell_does():
     """The engine learns that a node has no busybox from status 127, whatever the transport."""
-    from harness.host import LocalHost
+    from harness.backends.local import LocalHost
     result = LocalHost(check=False).run(["nc-harness-no-such-program", "x"])
     assert (result.rc, result.stderr) == (127, "nc-harness-no-such-program: command not found\n")
 

@@ -19,7 +19,7 @@ from engine.vbr import VbrError, parse_ascii, validate
 from harness.backends.sim import SimHost
 from harness.backends.ssh import remote_line
 from harness.cli.main import main
-from harness.runner import run_scenario
+from harness.scenario.runner import run_scenario
 from harness.scenario import load
 
 NASTY = ["i-1;touch /tmp/pwned", "i-$(touch /tmp/pwned)", "i-`id`", "i-1|cat", "i-1&&x", "i-1>x", "i 1",

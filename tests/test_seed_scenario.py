@@ -5,9 +5,9 @@ import shlex
 
 from conftest import FIXTURES, ROOT
 from harness.cli.main import main
-from harness.runner import run_scenario
+from harness.scenario.runner import run_scenario
 from harness.scenario import load
-from harness.trace import parse_trace
+from harness.replay.trace import parse_trace
 
 SCENARIO = os.path.join(ROOT, "scenarios", "seed-two-instances.yaml")
 # What the seed says it leaves out: loop lookups, mkdir, chown/chmod, the download, euca-zero.

@@ -5,7 +5,7 @@ from conftest import ROOT
 
 from engine import diskutil
 from harness.cli.main import main
-from harness.sweep import as_argv_line, fault_for, sweep_faults
+from harness.sweeps.faults import as_argv_line, fault_for, sweep_faults
 
 COLD = os.path.join(ROOT, "scenarios", "cold-cache.yaml")
 
@@ -52,7 +52,7 @@ def test_a_loop_line_with_a_deleted_file_names_the_file():
 
 def test_crash_program_restarts_checks_and_retries():
     import yaml
-    from harness.crashsweep import crash_program
+    from harness.sweeps.crashes import crash_program
     with open(TERM) as fh:
         doc = yaml.safe_load(fh)
     # a crash in the second launch: the first instance is adopted, the second launched again, both terminated
@@ -74,7 +74,7 @@ def test_crash_program_restarts_checks_and_retries():
 def test_crash_points_where_the_kernel_changed_before_the_metadata_recover_cleanly():
     """k=2: a loop attached, its .loopback unwritten; k=58: the disk's dm table over unrecorded snapshots;
     each also with a host reboot there."""
-    from harness.crashsweep import sweep_crashes
+    from harness.sweeps.crashes import sweep_crashes
     report = sweep_crashes(COLD, only=[2, 58])
     assert report.line() == "fault points: 4, clean: 4, leaks: 0, wrong state: 0"
     assert [p.command.endswith("[reboot]") for p in report.points] == [False, True, False, True]
@@ -85,7 +85,7 @@ def test_the_crash_sweep_catches_recovery_that_misses_unrecorded_devices(monkeyp
     parser that loses deleted files. The saved program reproduces the failure on its own."""
     import re
     from engine import controller, recovery
-    from harness.crashsweep import sweep_crashes
+    from harness.sweeps.crashes import sweep_crashes
     calls = []
     real = controller.sweep_orphans
     monkeypatch.setattr(controller, "sweep_orphans",
@@ -109,13 +109,13 @@ def test_the_crash_sweep_catches_recovery_that_misses_unrecorded_devices(monkeyp
 def test_a_crash_while_cloning_from_a_shared_cache_blob_leaves_it_usable():
     """termination-cleanup k=85: the second launch dies holding the cache blob the first instance maps; the
     blob's open mark is stale after the restart and fsck clears it."""
-    from harness.crashsweep import sweep_crashes
+    from harness.sweeps.crashes import sweep_crashes
     report = sweep_crashes(TERM, only=[85])
     assert report.line() == "fault points: 2, clean: 2, leaks: 0, wrong state: 0"
 
 
 def test_a_failed_imager_run_leaves_nothing_its_cache_does_not_own():
-    from harness.sweep import sweep_faults
+    from harness.sweeps.faults import sweep_faults
     # 29: the disk's header snapshot, 43: grub-install into the MBR, 47: extract's dd (its .partial removed)
     report = sweep_faults(os.path.join(ROOT, "scenarios", "imager-boot-disk.yaml"), only=[29, 43, 47])
     assert [p.outcome for p in report.points] == ["clean"] * 3, [p.detail for p in report.points]
@@ -123,7 +123,7 @@ def test_a_failed_imager_run_leaves_nothing_its_cache_does_not_own():
 
 
 def test_a_killed_imager_is_taken_over_by_the_next_run_and_leaves_nothing(tmp_path):
-    from harness.crashsweep import sweep_crashes
+    from harness.sweeps.crashes import sweep_crashes
     # prepare's boot partition snapshot (a device made, its metadata not yet written), the disk's table,
     # grub-install (a loop over the boot partition and its mount left), extract's rename (the file whole: the
     # run again refuses it), and the purge mid-way
@@ -143,8 +143,8 @@ def test_crash_sweeps_refuse_image_tool_scenarios_in_one_line(capsys, tmp_path):
 
 def _all_command_points():
     import yaml
-    from harness.crashsweep import all_command_points
-    from harness.runner import run_scenario
+    from harness.sweeps.crashes import all_command_points
+    from harness.scenario.runner import run_scenario
     from harness.scenario import load
     base = run_scenario(load(COLD))
     with open(COLD, encoding="utf-8") as fh:
@@ -170,7 +170,7 @@ def test_all_command_crash_points_include_the_engines_own_metadata_writes():
 def test_crashes_between_metadata_writes_recover_cleanly():
     """Regression e15's windows as sweep points: after a new cache blob's sig, after the instance directory is
     made, after a terminate removed instance.xml; each also with a reboot there."""
-    from harness.crashsweep import sweep_crashes
+    from harness.sweeps.crashes import sweep_crashes
     base, points = _all_command_points()
     issued = base.recorder.issued
     wanted = [next(k for k, *_ in points if issued[k - 1].startswith("tee ") and "/cache/emi-" in issued[k - 1]
@@ -195,7 +195,7 @@ def test_faults_in_metadata_writes_roll_back_cleanly():
     the instance directory's mkdir, a loopback record written after an attach, a store lock's release, and
     a terminate's refs removal; each leaves a clean node (before the fixes: a stuck instance, a leaked loop,
     a lock that timed out, a cache blob kept in use)."""
-    from harness.sweep import sweep_faults
+    from harness.sweeps.faults import sweep_faults
     base, points = _all_command_points()
     issued = base.recorder.issued
     wanted = [next(k for k, *_ in points if issued[k - 1].startswith("mkdir -p ") and "/i-" in issued[k - 1]),

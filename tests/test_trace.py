@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from harness.trace import TraceError, parse_trace
+from harness.replay.trace import TraceError, parse_trace
 
 
 def test_seed_format_with_continuations():

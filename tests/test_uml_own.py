@@ -7,8 +7,8 @@ import pytest
 from conftest import FIXTURES
 
 from harness.backends.sim import SimHost
-from harness.replay import replay
-from harness.trace import parse_transcript
+from harness.replay.replayer import replay
+from harness.replay.trace import parse_transcript
 
 OWN = os.path.join(FIXTURES, "uml-own")
 

@@ -7,8 +7,8 @@ import pytest
 
 from conftest import FIXTURES
 from harness.backends.sim import SimHost
-from harness.replay import mask, replay
-from harness.trace import parse_transcript
+from harness.replay.replayer import mask, replay
+from harness.replay.trace import parse_transcript
 
 UML = os.path.join(FIXTURES, "uml")
 MARK = re.compile(r"^######## state dumped to (\S+)/ ########$", re.M)

@@ -1,8 +1,8 @@
 """The engine's URL download path against a real HTTP server on loopback."""
 from engine.hashing import hexjenkins
-from harness.http_images import manifest_for
-from harness.images import ImageSpec
-from harness.runner import run_scenario
+from harness.images.http_server import manifest_for
+from harness.images.staging import ImageSpec
+from harness.scenario.runner import run_scenario
 from harness.scenario import parse
 
 SCENARIO = """name: url

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..host import CommandResult, Host
+from hostapi import CommandResult, Host
 
 DEVICE_TOOLS = ("dmsetup", "losetup", "parted", "kpartx", "mkfs", "mkswap", "tune2fs", "mount", "umount")
 BUSY = "Device or resource busy"

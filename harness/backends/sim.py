@@ -1,25 +1,43 @@
-"""The simulator backend: a Node in this process."""
+"""The simulator backend: a Node in this process, with every capability only a model can have."""
 from __future__ import annotations
 
 import threading
 
+from hostapi import Capability, Host
 from simulator.node import Node
-
-from ..host import CommandResult, Host
 
 
 class SimHost(Host):
     name = "sim"
+    capabilities = frozenset({Capability.FAULTS, Capability.VIRTUAL_CLOCK, Capability.REBOOT,
+                              Capability.DEVICE_HOLDERS, Capability.HYPERVISOR, Capability.LOOP_POOL})
 
     def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None):
         self.node = Node(dialect=dialect, seed=seed, host_dev=host_dev)
         self._lock = threading.Lock()   # the simulated kernel is one machine: one command at a time
 
+    def run(self, argv, stdin=None):
+        with self._lock:
+            return self.node.run(list(argv), stdin)
+
     def reboot(self) -> None:
         with self._lock:
             self.node.reboot()
 
-    def run(self, argv, stdin=None):
-        with self._lock:
-            result = self.node.run(list(argv), stdin)
-        return CommandResult(result.rc, result.stdout, result.stderr)
+    def fault_table(self):
+        return self.node.faults
+
+    def virtual_clock(self):
+        return self.node.clock
+
+    def hold_device(self, path: str, seconds: int) -> None:
+        self.node.hold_device(path, seconds)
+
+    def hypervisor(self):
+        return self.node.hypervisor
+
+    def enable_hypervisor(self, release_delay: int) -> None:
+        self.node.enable_hypervisor(release_delay)
+
+    def set_loop_count(self, count: int) -> None:
+        self.node.set_loop_count(count)

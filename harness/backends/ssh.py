@@ -8,8 +8,8 @@ import base64
 import shlex
 from urllib.parse import urlparse
 
-from ..host import CommandResult
-from .realnode import RealNodeHost
+from hostapi import Capability, CommandResult
+from harness.backends.realnode import RealNodeHost
 
 
 def remote_line(argv: list[str], stdin: str | None = None) -> str:
@@ -23,7 +23,7 @@ def remote_line(argv: list[str], stdin: str | None = None) -> str:
 
 class SshHost(RealNodeHost):
     name = "ssh"
-    concurrent = True   # a paramiko channel per command: the engine's build workers' commands overlap on the node
+    capabilities = frozenset({Capability.CONCURRENT})   # a paramiko channel per command: the engine's build workers' commands overlap on the node
 
     def __init__(self, spec: str, identity_file: str | None = None):
         super().__init__()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import atexit
 
-from ..host import CommandResult
-from ..node.qemu import QemuNode
-from ..node.uml import UmlNode
-from .realnode import RealNodeHost
+from hostapi import Capability, CommandResult
+from harness.nodes.qemu import QemuNode
+from harness.nodes.uml import UmlNode
+from harness.backends.realnode import RealNodeHost
 
 _NODES: dict[str, UmlNode] = {}
 KINDS = {"uml": UmlNode, "qemu": QemuNode}
@@ -27,7 +27,7 @@ def shared_node(kind: str = "uml", directory: str | None = None) -> UmlNode:
 
 class UmlHost(RealNodeHost):
     name = "uml"
-    concurrent = True   # a worker thread's requests run in the guest's background (harness.node.uml.UmlNode.run)
+    capabilities = frozenset({Capability.CONCURRENT})   # a worker thread's requests run in the guest's background (harness.nodes.uml.UmlNode.run)
     # The data disk holding /disk1: UML's ubdb is 98:16 (st_dev 25104), as the simulator's default; QEMU's vdb
     # is 254:16 (65040). Expectations pin the first, so a qemu node's number is read as it (losetup -a only).
     data_dev = "25104"

@@ -6,8 +6,8 @@ import difflib
 import os
 import sys
 
-from .. import state
-from ..trace import TraceError, parse_trace, read_text
+from harness.checks import state
+from harness.replay.trace import TraceError, parse_trace, read_text
 
 
 def add_parser(sub) -> None:

@@ -8,11 +8,11 @@ import os
 import re
 import sys
 
-from .. import state as node_state
-from ..backends import make_host
-from ..runner import run_scenario
-from ..scenario import ScenarioError, load
-from .run import collect
+from harness.checks import state as node_state
+from harness.backends import make_host
+from harness.scenario.runner import run_scenario
+from harness.scenario import ScenarioError, load
+from harness.cli.run import collect
 
 
 def add_parser(sub) -> None:
@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 def compare_runs(a, b, ignore: tuple[str, ...] = ()) -> list[str]:
     """Differences between two results of one scenario; empty when the backends agree."""
-    from ..compare import mask
+    from harness.checks.compare import mask
     same = (lambda t: mask(t, ignore)) if ignore else (lambda t: t)
     out = []
     labels = {s.index: s.label for s in a.steps}
@@ -81,9 +81,9 @@ def compare_traces(a, b) -> list[str]:
 
 
 def replay_on(backend: str, commands) -> tuple[list[str], dict]:
-    from ..compare import mask
-    from ..replay import replay
-    from ..runner import snapshot
+    from harness.checks.compare import mask
+    from harness.replay.replayer import replay
+    from harness.scenario.runner import snapshot
     host = make_host(backend, dialect="debian12", seed=0)
     with host:
         outcome = replay(host, commands, keep_going=True)
@@ -122,7 +122,7 @@ def run(args) -> int:
     if len(backends) != 2:
         print("nc-harness diff-run: --backends takes exactly two backends, e.g. sim,uml", file=sys.stderr)
         return 2
-    from ..trace import TraceError, parse_trace, read_text
+    from harness.replay.trace import TraceError, parse_trace, read_text
     trace_paths = [p for p in args.paths if p.endswith((".log", ".txt", ".sh"))]
     try:
         traces = [(p, parse_trace(read_text(p), p)) for p in trace_paths]

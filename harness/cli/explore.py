@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..explore import ExplorationFailed, explore
+    from harness.explore.state_machine import ExplorationFailed, explore
     if args.examples < 1 or args.steps < 1:
         print("nc-harness explore: --examples and --steps must be positive", file=sys.stderr)
         return 2

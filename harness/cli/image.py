@@ -93,7 +93,7 @@ def add_parser(sub) -> None:
     dr.add_argument("id")
     sv = verbs.add_parser("serve", help="run the loopback S3 server (moto) until interrupted")
     sv.add_argument("--port", type=int, default=0)
-    from . import image_prep
+    from harness.cli import image_prep
     image_prep.add_parsers(verbs)
     for v in (up, dl, de, rg, ds, dr):
         v.add_argument("--endpoint", help="S3 endpoint URL (default NC_S3_ENDPOINT)")
@@ -144,7 +144,7 @@ def _transfer(args) -> int:
     if args.image_verb == "serve":
         import time
 
-        from ..s3server import S3Server
+        from harness.images.s3server import S3Server
         with S3Server(args.port) as server:
             print(f"S3 endpoint {server.endpoint}; it takes any credentials:\n"
                   f"export NC_S3_ENDPOINT={server.endpoint} AWS_ACCESS_KEY_ID=nc-harness "
@@ -178,7 +178,7 @@ def run(args) -> int:
     from engine.images.unbundle import UnbundleError, unbundle
     prog = f"nc-harness image {args.image_verb}"
     if args.image_verb in ("resize", "stamp", "zerofree"):
-        from . import image_prep
+        from harness.cli import image_prep
         return image_prep.run(args)
     try:
         if args.image_verb in ("upload", "download", "delete", "serve", "register", "describe", "deregister"):

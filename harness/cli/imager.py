@@ -22,7 +22,7 @@ def run(args) -> int:
     from engine.imager.run import HelpRequested, Imager
     from engine.sources import ImageSources, NodeFileSource, UrlImageSource
 
-    from ..backends import make_host
+    from harness.backends import make_host
     tokens = list(args.tokens)
     backend = "sim"
     for i, token in enumerate(tokens):
@@ -50,7 +50,7 @@ def run(args) -> int:
     try:
         from engine.nodeio import NodeIO
 
-        from ..runner import clock_for
+        from engine.nodeio import clock_for
         clock = clock_for(host)
         io = NodeIO(host, clock=clock)
         images = ImageSources({"file": NodeFileSource(io), "url": UrlImageSource(io.clock)})

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..scenario import ScenarioError, load
-from .run import collect
+from harness.scenario import ScenarioError, load
+from harness.cli.run import collect
 
 
 def add_parser(sub) -> None:

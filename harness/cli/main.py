@@ -4,19 +4,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import diff as diff_verb
-from . import diff_run as diff_run_verb
-from . import explore as explore_verb
-from . import image as image_verb
-from . import imager as imager_verb
-from . import list as list_verb
-from . import nightly as nightly_verb
-from . import node as node_verb
-from . import record as record_verb
-from . import report as report_verb
-from . import replay as replay_verb
-from . import run as run_verb
-from . import sweep as sweep_verb
+from harness.cli import diff as diff_verb
+from harness.cli import diff_run as diff_run_verb
+from harness.cli import explore as explore_verb
+from harness.cli import image as image_verb
+from harness.cli import imager as imager_verb
+from harness.cli import list as list_verb
+from harness.cli import nightly as nightly_verb
+from harness.cli import node as node_verb
+from harness.cli import record as record_verb
+from harness.cli import report as report_verb
+from harness.cli import replay as replay_verb
+from harness.cli import run as run_verb
+from harness.cli import sweep as sweep_verb
 
 
 class UsageError(Exception):

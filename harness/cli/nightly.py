@@ -40,7 +40,7 @@ def run(args) -> int:
     except ImportError:
         print("nc-harness nightly: python-vagrant is missing (pip install -e '.[realnode]')", file=sys.stderr)
         return 2
-    from ..backends.vagrant import PROJECT_DIR
+    from harness.backends.vagrant import PROJECT_DIR
     env = dict(os.environ, NC_NODES=str(args.nodes), VAGRANT_DEFAULT_PROVIDER="libvirt")
     if args.box:
         env["NC_BOX"] = args.box

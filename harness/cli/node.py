@@ -8,7 +8,7 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from ..node.build import DEFAULT_DIR
+    from harness.nodes.build import DEFAULT_DIR
     p = sub.add_parser("node", help="build, boot, drive and stop a real node (user-mode-linux or QEMU)")
     verbs = p.add_subparsers(dest="node_verb", required=True)
     for name, helptext in (("build", "build the node image from Debian packages (root; about 2 minutes)"),
@@ -40,15 +40,15 @@ def _current(args) -> str:
 
 
 def run(args) -> int:
-    from ..node.build import BuildError, build
-    from ..node.uml import NodeError, UmlNode
+    from harness.nodes.build import BuildError, build
+    from harness.nodes.uml import NodeError, UmlNode
     try:
         if args.node_verb == "build":
             build(args.dir, box=args.box)
             print(args.dir)
             return 0
         if args.node_verb == "up":
-            from ..node.qemu import QemuNode
+            from harness.nodes.qemu import QemuNode
             node = (QemuNode if args.kind == "qemu" else UmlNode)(args.dir).start()
             with open(os.path.join(args.dir, "current"), "w") as fh:
                 fh.write(node.run_dir + "\n")

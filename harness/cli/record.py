@@ -7,10 +7,10 @@ import sys
 
 import yaml
 
-from ..backends import make_host
-from ..recording import RecordingHost
-from ..runner import run_scenario
-from ..scenario import ScenarioError, load
+from harness.backends import make_host
+from harness.replay.recording import RecordingHost
+from harness.scenario.runner import run_scenario
+from harness.scenario import ScenarioError, load
 
 
 def add_parser(sub) -> None:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from ..backends import make_host
-from ..replay import replay
-from ..trace import TraceError, parse_trace, read_text
+from harness.backends import make_host
+from harness.replay.replayer import replay
+from harness.replay.trace import TraceError, parse_trace, read_text
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,7 @@ def run(args) -> int:
         return 2
     expectation = None
     if args.expect:
-        from ..expectations import ExpectationError, load
+        from harness.replay.expectations import ExpectationError, load
         try:
             expectation = load(args.expect)
         except ExpectationError as exc:
@@ -77,7 +77,7 @@ def run(args) -> int:
     if outcome.failures:
         return 1
     if expectation is not None:
-        from ..expectations import check
+        from harness.replay.expectations import check
         problems = check(expectation, outcome.then_outputs[len(own):])
         for problem in problems:
             print(f"nc-harness replay: {args.expect}: {problem}", file=sys.stderr)

@@ -14,8 +14,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..report import render_html
-    from ..rundir import RunDirError, load_results
+    from harness.report.html import render_html
+    from harness.report.rundir import RunDirError, load_results
     try:
         docs = load_results(args.run_dir)
     except RunDirError as exc:

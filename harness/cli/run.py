@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..runner import run_scenario
-from ..scenario import ScenarioError, load
+from harness.scenario.runner import run_scenario
+from harness.scenario import ScenarioError, load
 
 
 def add_parser(sub) -> None:
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                         "exact commands, are left out)")
     p.add_argument("--build-workers", type=int, default=1, metavar="N",
                    help="also run every scenario with N artifacts built at once (node option build_workers) and "
-                        "check it leaves the same devices, numbers aside, before every step (harness.parallel)")
+                        "check it leaves the same devices, numbers aside, before every step (harness.sweeps.parallel)")
     p.add_argument("--determinism-check", action="store_true",
                    help="run every scenario twice with its seed; the digests of the full command/event logs must match")
     p.set_defaults(run=run)
@@ -54,7 +54,7 @@ def run(args) -> int:
         print(f"nc-harness run: no scenarios under {' '.join(args.paths)}", file=sys.stderr)
         return 2
     if args.backend != "sim":
-        from ..backends import make_host
+        from harness.backends import make_host
         try:
             make_host(args.backend)   # a backend that cannot work says why before anything runs
         except ValueError as exc:
@@ -95,7 +95,7 @@ def run(args) -> int:
         failed += not result.ok
         records.append((sc.name, result.recorder.render()))
         if args.run_dir:
-            from ..rundir import save_result
+            from harness.report.rundir import save_result
             save_result(result, args.run_dir, args.backend)
     if progress:
         progress.close()
@@ -113,7 +113,7 @@ def run(args) -> int:
 def _run_one(sc, args, progress):
     """(result, line): as written, or built both ways with --build-workers (the result is the run at once)."""
     if args.build_workers > 1:
-        from ..parallel import compare_build_orders
+        from harness.sweeps.parallel import compare_build_orders
         comparison = compare_build_orders(sc, args.build_workers, args.backend)
         comparison.at_once.ok = comparison.ok
         return comparison.at_once, comparison.line(args.build_workers)

@@ -1,5 +1,5 @@
 """`nc-harness sweep SCENARIO --faults | --crashes`: fail (or kill the engine at) every engine command in turn
-and check rollback and recovery (harness.sweep, harness.crashsweep)."""
+and check rollback and recovery (harness.sweeps.faults, harness.sweeps.crashes)."""
 from __future__ import annotations
 
 import os
@@ -48,9 +48,9 @@ def _points(text: str | None) -> list[int] | None:
 
 
 def run(args) -> int:
-    from ..crashsweep import sweep_crashes
-    from ..scenario import ScenarioError
-    from ..sweep import sweep_faults
+    from harness.sweeps.crashes import sweep_crashes
+    from harness.scenario import ScenarioError
+    from harness.sweeps.faults import sweep_faults
     try:
         only = _points(args.points)
         if args.times < 1:

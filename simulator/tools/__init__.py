@@ -1,14 +1,11 @@
 """Command-line tools of the simulated node, one module per tool; `TOOLS` maps a basename to its handler."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hostapi import CommandResult
 
 
-@dataclass
-class Result:
-    rc: int = 0
-    stdout: str = ""
-    stderr: str = ""
+# a tool's outcome is the host interface's own result type: the simulator answers `Host.run` with it as is
+Result = CommandResult
 
 
 class Abort(Exception):

@@ -1,0 +1,71 @@
+"""Replaying a trace on a host: stop (or go on) at failures, run --then commands, check expectations."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hostapi import Host
+from harness.replay.trace import TraceCommand, format_transcript_entry
+
+from harness.checks.compare import first_difference, mask  # noqa: F401 - mask is part of this module's API
+
+
+@dataclass
+class Failure:
+    lineno: int
+    command: str
+    rc: int
+    stderr: str
+    reason: str = "failed"
+    step: str = ""
+
+    def describe(self, name: str) -> str:
+        detail = self.stderr.strip().replace("\n", " | ")
+        where = f" [during {self.step}]" if self.step else ""
+        return f"{name}:{self.lineno}{where}: {self.reason} (rc={self.rc}): {self.command.splitlines()[0]}" + (
+            f": {detail}" if detail else "")
+
+
+@dataclass
+class ReplayOutcome:
+    executed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    then_outputs: list[str] = field(default_factory=list)
+    # (command, rc, stdout, stderr, stdin) per command run, formatted only when the transcript is asked for
+    entries: list[tuple] = field(default_factory=list)
+
+    @property
+    def transcript(self) -> list[str]:
+        return [format_transcript_entry(*entry) for entry in self.entries]
+
+
+def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, check: bool = False,
+           then: list[str] | None = None) -> ReplayOutcome:
+    outcome = ReplayOutcome()
+    for cmd in commands:
+        result = host.run_shell(cmd.text, cmd.stdin)
+        outcome.executed += 1
+        outcome.entries.append((cmd.text, result.rc, result.stdout, result.stderr, cmd.stdin))
+        reason = None
+        if check and cmd.expected is not None:
+            exp = cmd.expected
+            if result.rc != exp.rc:
+                reason = f"exit status {result.rc}, expected {exp.rc}"
+            elif mask(result.stdout) != mask(exp.stdout_text):
+                reason = "stdout differs: " + _first_difference(exp.stdout_text, result.stdout)
+            elif mask(result.stderr) != mask(exp.stderr_text):
+                reason = "stderr differs: " + _first_difference(exp.stderr_text, result.stderr)
+        elif result.rc != 0 and not (cmd.expected is not None and cmd.expected.rc == result.rc):
+            reason = "failed"
+        if reason:
+            outcome.failures.append(Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step))
+            if not keep_going:
+                return outcome
+    for line in then or []:
+        result = host.run_shell(line)
+        outcome.then_outputs.append(result.stdout)
+        outcome.entries.append((line, result.rc, result.stdout, result.stderr, None))
+    return outcome
+
+
+def _first_difference(expected: str, actual: str) -> str:
+    return first_difference(mask(expected), mask(actual), end="<missing>")

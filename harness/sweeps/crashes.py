@@ -1,0 +1,223 @@
+"""Crash sweeps: kill the engine right after command k (the kernel change made, nothing after it: no metadata
+write, no `finally` cleanup), restart the node controller, and check what recovery leaves (field-bugs.md E13,
+E14, N4). Each point also runs with a host reboot at k: kernel state (loops, dm devices) lost, files kept.
+
+A point is a scenario program, so a failing one is printed as YAML that reproduces it on its own:
+
+    inject_fault (crash after the k-th command)  +  the scenario's steps up to the one that crashes
+    restart_node (reboot: true for the reboot variant)
+    check_invariants                   no leaked loop/dm/mount/work file; blob metadata agrees with the kernel
+    expect_instances                   exactly the instances that were running are adopted (none after a reboot)
+    the crashed step again             a launch or a BundleInstance interrupted by the crash must succeed now
+    terminate_instance, each running   and then check_invariants with all of them terminated
+
+An imager killed mid-run leaves its pid file, its work store and their devices; the next imager on the same
+work directory takes the dead one's pid file over, its blob locks and unrecorded devices, and empties the work
+store. So for an imager step the program is: the steps up to it, restart_node, (after a reboot, the earlier
+`prepare` runs again: their disks went with the kernel's state), the same imager run again (it must succeed,
+or fail as it was expected to), then `purge_cache=yes fsck` on its stores and check_invariants: nothing may
+be left.
+
+`expect*` steps are left out: after a crash the names and numbers they pin legitimately differ."""
+from __future__ import annotations
+
+import copy
+import re
+
+import yaml
+
+from harness.scenario.runner import run_scenario
+from harness.scenario import parse
+from harness.checks.compare import ids_as_wildcards
+from harness.sweeps.faults import FaultPoint, SweepReport, checked_points, fault_for, load_for_sweep, run_points
+
+CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
+
+
+def running_before(steps: list[dict], upto: int) -> list[str]:
+    """Instances running once raw steps [0, upto) have run: launched, not terminated, not lost to a reboot."""
+    running: list[str] = []
+    for raw in steps[:upto]:
+        (kind, args), = raw.items()
+        args = args or {}
+        if kind == "run_instance" and "expect_error" not in args:
+            running.append(args["id"])
+        elif kind == "terminate_instance" and "expect_error" not in args and args["id"] in running:
+            running.remove(args["id"])
+        elif kind == "restart_node" and args.get("reboot"):
+            running = []
+    return running
+
+
+def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool, complete: bool = False) -> dict:
+    """The scenario document for a crash after the `nth` command matching `pattern`, which falls in step
+    `step_index` (1-based, of the original document). `complete`: the crash comes after a launch wrote its
+    final record, so (without a reboot) the restart adopts it and there is nothing to launch again."""
+    steps = doc["steps"]
+    crashed = copy.deepcopy(steps[step_index - 1])
+    (kind, args), = crashed.items()
+    running = [] if reboot else running_before(steps, step_index - 1)
+    if complete and not reboot and kind == "run_instance":
+        running.append(args["id"])
+    if kind == "terminate_instance" and args["id"] in running:
+        running.remove(args["id"])
+    program = [{"inject_fault": {"match": pattern, "nth": nth, "crash": True, "after": True}}]
+    program += [copy.deepcopy(s) for s in steps[:step_index] if next(iter(s)) not in CHECK_ONLY]
+    program += [{"restart_node": {"reboot": True} if reboot else {}}]
+    if kind == "imager":
+        if reboot:   # the disks earlier runs prepared went with the kernel's state: prepared again first
+            program += [copy.deepcopy(s) for s in steps[:step_index - 1] if next(iter(s)) == "imager"
+                        and "prepare" in next(iter(s.values()))["args"]
+                        and next(iter(s.values())).get("expect_rc", 0) == 0]
+        if "partial" in pattern and pattern.lstrip("^").replace("\\", "").startswith("/bin/mv "):
+            # killed right after extract's rename: the file is whole at out=, which the run again refuses
+            crashed = {"imager": dict(args, expect_rc=1, expect_error="exists")}
+        program += [crashed, {"imager": {"args": _purge_args(args["args"])}}]
+    program += [{"check_invariants": {}},
+                {"expect_instances": {"running": list(running)}}]
+    if kind == "bundle_instance":
+        user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
+                     and next(iter(r.values()))["id"] == args["id"]), None)
+        if user is not None:      # no half-made bundle clone outlives the process that made it
+            program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
+    if kind == "run_instance" and "expect_error" not in args and args["id"] not in running:
+        program.append(crashed)                           # the launch again, from what recovery left
+        running.append(args["id"])
+    elif kind == "bundle_instance" and args["id"] in running:
+        retry = {k: v for k, v in args.items() if k != "register_as"}
+        program.append({"bundle_instance": retry})
+    program += [{"terminate_instance": {"id": i}} for i in running]
+    program += [{"check_invariants": {"terminated": list(running)}}, {"expect_instances": {"running": []}}]
+    out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "steps"}
+    out["name"] = f"{doc['name']}-crash-{'reboot-' if reboot else ''}at-{pattern_label(pattern, nth)}"
+    out["steps"] = program
+    return out
+
+
+def _purge_args(tokens: list[str]) -> list[str]:
+    """euca-run-workflow's last call on the same stores: `purge_cache=yes fsck`."""
+    from engine.imager.grammar import split
+    stores = [f"{k}={v}" for k, v in split(tokens).globals if k in ("cache", "work")]
+    return stores + ["purge_cache=yes", "fsck"]
+
+
+def pattern_label(pattern: str, nth: int) -> str:
+    words = pattern.strip("^$").replace("\\", "").split()
+    tool = words[0].rsplit("/", 1)[-1] if words else "command"
+    return f"{tool}-{nth}"
+
+
+# what a crash after a read-only command leaves is what a crash after the command before it leaves
+_READS = {"cat", "test", "stat", "ls", "find", "readlink", "sleep", "true"}
+_RUN_STEPS = ("run_instance", "terminate_instance", "bundle_instance")
+
+
+def changes_something(line: str) -> bool:
+    words = line.split()
+    tool = words[0].rsplit("/", 1)[-1] if words else ""
+    rest = words[1:]
+    if tool in _READS:
+        return False
+    if tool == "losetup" and (rest in (["-a"],) or (len(rest) == 1 and rest[0].startswith("/dev/")) or "-j" in rest):
+        return False
+    if tool == "dmsetup" and rest[:1] in (["ls"], ["table"], ["info"], ["status"], ["deps"]):
+        return False
+    return not (tool in ("mount", "virsh") and (not rest or rest[:1] == ["list"]))
+
+
+def all_command_points(issued: list[str], steps, kinds: dict[int, str]) -> list[tuple[int, int, str, int, bool]]:
+    """(k, step, pattern, nth, complete) for every command the engine ran that changes something, in the steps
+    that launch, terminate or bundle; nth counts the engine's own commands only (lock tokens carry the
+    process id, so they match any)."""
+    out = []
+    for step in steps:
+        if kinds.get(step.index) not in _RUN_STEPS:
+            continue
+        first, last = step.issued
+        saves = [j for j in range(first, last) if issued[j].endswith("/instance.xml")
+                 and issued[j].split()[0] in ("tee", "install")]
+        for j in range(first, last):
+            if not changes_something(issued[j]):
+                continue
+            pattern = "^" + re.sub(r"\\ \d+\\.\d+\\ ", r"\\ [0-9]+\\.[0-9]+\\ ",
+                                   ids_as_wildcards(issued[j])) + "$"
+            rx = re.compile(pattern)
+            nth = sum(1 for line in issued[:j + 1] if rx.search(line))
+            complete = kinds[step.index] == "run_instance" and len(saves) >= 2 and j >= saves[-1]
+            out.append((j + 1, step.index, pattern, nth, complete))
+    return out
+
+
+def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
+                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
+    from harness.backends.sim import SimHost
+    sc = load_for_sweep(path, fast_path, build_workers)      # refuses what the sweep cannot run, with the loader's errors
+    if any(step.kind == "image" for step in sc.steps):
+        # resize, stamp and zerofree are one-shot tools with no state to recover from: a killed one leaves its
+        # loops and mounts to whoever finds them
+        raise ValueError(f"{path}: crash sweeps do not cover image steps (one-shot tools, nothing recovers "
+                         "them; --faults does)")
+    if any(step.kind == "inject_fault" and step.args.get("crash") for step in sc.steps):
+        raise ValueError(f"{path}: the scenario kills the engine itself (inject_fault with crash: true); a crash "
+                         "sweep cannot add its own crash to it")
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if fast_path:
+        # the crash programs are YAML: the fast path goes into the document, before any step is counted
+        doc["node"] = dict(doc.get("node") or {}, fast_path=True)
+        doc["steps"] = [step for step in doc["steps"] if "expect_commands" not in step]
+    if build_workers > 1:
+        doc["node"] = dict(doc.get("node") or {}, build_workers=build_workers)
+        doc["steps"] = [step for step in doc["steps"] if "expect_commands" not in step and "expect" not in step]
+    text = yaml.safe_dump(doc, sort_keys=False)
+    base = run_scenario(parse(text, path))
+    if not base.ok:
+        raise ValueError(f"{path}: the scenario fails without crashes: {base.failure}")
+    commands = [c.text for c in base.recorder.commands]
+    report = SweepReport(base.scenario.name)
+    ranges = [(s.index, s.commands) for s in base.steps]
+    by_k = {}
+    if all_commands:
+        # every command the engine ran, its own metadata reads and writes included, not only NC's logged ones
+        commands = base.recorder.issued
+        kinds = {step.index: step.kind for step in base.scenario.steps}
+        # with a hypervisor, a launch is adopted only once its domain runs: its final record completes nothing
+        adoptable = "hypervisor" not in (doc.get("node") or {})
+        by_k = {k: (step, pattern, nth, complete and adoptable)
+                for k, step, pattern, nth, complete in all_command_points(commands, base.steps, kinds)}
+
+    def points(k: int) -> list[FaultPoint]:
+        if all_commands:
+            step_index, pattern, nth, complete = by_k[k]
+        else:
+            step_index = next(index for index, (first, last) in ranges if first < k <= last)
+            pattern, nth = fault_for(commands, k)
+            complete = False
+        out = []
+        for reboot in (False, True) if reboots else (False,):
+            program = crash_program(doc, step_index, pattern, nth, reboot, complete)
+            sc = parse(yaml.safe_dump(program, sort_keys=False), path)
+            host = SimHost(dialect=sc.dialect, seed=sc.seed)
+            result = run_scenario(sc, host=host)
+            command = commands[k - 1] + (" [reboot]" if reboot else "")
+            point = judge(k, command, result, host)
+            point.program = yaml.safe_dump(program, sort_keys=False, width=120)
+            out.append(point)
+        return out
+
+    ks = checked_points(only, len(commands))
+    if all_commands:
+        ks = [k for k in ks if k in by_k]
+    for group in run_points(points, ks, jobs):
+        report.points += group
+    return report
+
+
+def judge(k: int, command: str, result, host) -> FaultPoint:
+    fault = host.fault_table().faults[0]
+    if not fault.fired:
+        return FaultPoint(k, command, "wrong state", "the crash point was never reached")
+    if result.ok:
+        return FaultPoint(k, command, "clean", "recovered")
+    outcome = "leak" if "leak" in result.failure else "wrong state"
+    return FaultPoint(k, command, outcome, result.failure)

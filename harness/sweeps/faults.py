@@ -1,0 +1,260 @@
+"""Fault sweeps: run a scenario once per engine command k, with command k failing the way the real tool fails,
+and check what the engine left (field-bugs.md: the bugs live in rollback and teardown).
+
+After each faulted run:
+- a failed `run_instance` must leave the node as it was before that step (loops and dm tables; `euca-zero`
+  may have appeared), with no leaked loop, dm device, mount or work directory;
+- a failed `terminate_instance` must leave something a second terminate finishes, leak-free;
+- a run in which no step failed (the command's failure is tolerated, e.g. a retried removal) must still pass
+  every expectation of the scenario.
+- a failed `bundle_instance` (the task ends `failed`) must leave the instance's devices as they were and no
+  bundle directory;
+- and in every case, every blob's metadata must agree with the kernel (harness.checks.invariants).
+Anything else is `wrong state`; leaks are counted apart. `expect_commands` steps are left out of faulted runs:
+a fault legitimately changes which commands run. Simulator only: the faults are injected there."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.checks.compare import ids_as_wildcards, mask
+from harness.scenario.runner import run_scenario
+from harness.scenario import load
+
+
+
+def as_argv_line(text: str) -> str:
+    """The recorded text as the node sees the argv: a table fed on stdin is logged as `echo "..." | dmsetup`,
+    and parted's empty fs hint as a double space."""
+    if text.startswith("echo ") and " | /sbin/" in text:
+        text = text.split(" | ", 1)[1]
+    return " ".join(text.split())
+
+
+def fault_for(commands: list[str], k: int) -> tuple[str, int]:
+    """A fault that hits exactly the k-th recorded engine command (by its text and occurrence), never the
+    engine's unrecorded queries (`losetup /dev/loopN`, `test`, `cat`...)."""
+    line = as_argv_line(commands[k - 1])
+    key = mask(line, ("ids",))
+    nth = sum(mask(as_argv_line(c), ("ids",)) == key for c in commands[:k])
+    # blob ids match any id: a crash program runs fewer check commands, so its clock differs, and an id hashing
+    # an image whose journal records commit times (the bundled root's) differs with it
+    return "^" + ids_as_wildcards(line) + "$", nth
+
+
+@dataclass
+class FaultPoint:
+    k: int
+    command: str
+    outcome: str             # clean | leak | wrong state
+    detail: str = ""
+    program: str = ""        # a scenario (YAML) that reproduces this point on its own, when there is one
+
+
+@dataclass
+class SweepReport:
+    scenario: str
+    points: list[FaultPoint] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(p.outcome == outcome for p in self.points)
+
+    def line(self) -> str:
+        return (f"fault points: {len(self.points)}, clean: {self.count('clean')}, leaks: {self.count('leak')}, "
+                f"wrong state: {self.count('wrong state')}")
+
+
+def _without_zero(text: str) -> list[str]:
+    """`euca-zero` is made on first need and shared: its appearing is not a change of the instance's state."""
+    return sorted(line for line in text.splitlines()
+                  if not line.startswith("euca-zero") and line != "No devices found")
+
+
+def checked_points(only: list[int] | None, count: int) -> list[int]:
+    beyond = [k for k in only or [] if not 1 <= k <= count]
+    if beyond:
+        raise ValueError(f"--points: {beyond[0]} is not a command of this scenario (1..{count})")
+    return list(only or range(1, count + 1))
+
+
+def run_points(point, ks: list[int], jobs: int = 1) -> list:
+    """`point(k)` for each k, in order; over `jobs` forked processes when jobs > 1 (each point is a whole
+    scenario run on its own simulated node, so they share nothing)."""
+    if jobs <= 1 or len(ks) < 2:
+        return [point(k) for k in ks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    global _POINT
+    _POINT = point             # inherited by the forked workers: closures need not pickle
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_call_point, ks, chunksize=max(1, len(ks) // (jobs * 8))))
+
+
+_POINT = None
+
+
+def _call_point(k: int):
+    return _POINT(k)
+
+
+def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
+    """The scenario as a sweep runs it: on the engine's fast path when asked (refused for one whose faults name
+    NC 3.3's exact commands), with several build workers when asked (refused for one that assumes one build at
+    a time; its `expect` steps, which pin loop numbers and dm minors, are left out: the sweep judges leaks)."""
+    sc = load(path)
+    if fast_path:
+        if sc.engine_path == "compatible":
+            raise ValueError(f"{path}: engine_path: compatible (its faults name NC 3.3's exact commands); "
+                             "sweep it without --fast-path")
+        sc.fast_path()
+    if build_workers > 1:
+        if sc.build_order == "sequential":
+            raise ValueError(f"{path}: build_order: sequential (its faults or loop counts assume one build at a "
+                             "time); sweep it without --build-workers")
+        sc.node = dict(sc.node, build_workers=build_workers)
+        sc.steps = [s for s in sc.steps if s.kind not in ("expect", "expect_commands")]
+    return sc
+
+
+def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
+                 fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
+    from harness.backends.sim import SimHost
+    from simulator.faults import Fault
+
+    from harness.sweeps.crashes import all_command_points
+    base = run_scenario(load_for_sweep(path, fast_path, build_workers))
+    if not base.ok:
+        raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
+    commands = [c.text for c in base.recorder.commands]
+    report = SweepReport(base.scenario.name)
+    by_k: dict[int, tuple[str, int]] = {}
+    if all_commands:
+        # every command the engine ran in its launch, terminate and bundle steps, its own metadata reads and
+        # writes included: NC made those as syscalls, and a failing one must be rolled back the same way
+        commands = base.recorder.issued
+        kinds = {step.index: step.kind for step in base.scenario.steps}
+        by_k = {k: (pattern, nth) for k, _, pattern, nth, _ in
+                all_command_points(commands, base.steps, kinds)}
+
+    def point(k: int) -> FaultPoint:
+        sc = load_for_sweep(path, fast_path, build_workers)
+        # a fault changes which commands run (a retry adds one): sweeps judge the node's state, not counts
+        sc.steps = [step for step in sc.steps if step.kind != "expect_commands"]
+        for step in sc.steps:
+            if step.kind == "expect":      # a retry's extra second or token renames blobs, not devices
+                step.args["ignore"] = list(step.args.get("ignore", [])) + ["ids"]
+        host = SimHost(dialect=sc.dialect, seed=sc.seed)
+        pattern, nth = by_k[k] if all_commands else fault_for(commands, k)
+        fault = host.fault_table().add(Fault(pattern, nth=nth, times=times))
+        try:
+            result = run_scenario(sc, host=host, leak_check=False)
+        except Exception as exc:  # noqa: BLE001 - an engine error that escaped its step is this point's outcome
+            return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(exc).__name__}: {exc}")
+        if not fault.fired:   # a point whose command never ran as named would count as clean, having tested nothing
+            return FaultPoint(k, commands[k - 1], "wrong state", "the fault never fired")
+        return _judge(k, commands[k - 1], result, host)
+
+    ks = checked_points(only, len(commands))
+    if all_commands:
+        ks = [k for k in ks if k in by_k]
+    report.points = run_points(point, ks, jobs)
+    return report
+
+
+def _judge(k: int, command: str, result, host) -> FaultPoint:
+    nc = result.controller
+    failed = next((s for s in result.steps if s.status == "failed"), None)
+    if failed is None:
+        if nc is None:
+            return FaultPoint(k, command, "clean", "tolerated")
+        return _after(k, command, host, nc, result.scenario.leaks_allowed, "tolerated")
+    step = next(s for s in result.scenario.steps if s.index == failed.index)
+    if step.kind == "imager":
+        return _judge_imager(k, command, result, host, step, failed)
+    if step.kind == "image":
+        return _judge_image(k, command, result, host, step, failed)
+    if step.kind in ("run_instance", "bundle_instance"):
+        # a failed build rolls back; a failed BundleInstance (task `failed`) leaves the instance's devices as
+        # they were and its bundle directory gone
+        changed = _devices_changed(result.snapshots[step.index], result.state_after)
+        if changed:
+            return FaultPoint(k, command, "wrong state", f"{failed.label}: {changed} differs from before the step")
+        if step.kind == "bundle_instance":
+            inst = nc.instances.get(step.args["id"])
+            if "bundle task failed" not in failed.message:
+                return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
+            if inst is not None and host.run(["test", "-e", f"{nc.instance_dir(inst.user, inst.id)}/bundle"]).rc == 0:
+                return FaultPoint(k, command, "wrong state", f"{failed.label}: the bundle directory was left")
+    elif step.kind == "terminate_instance":
+        host.fault_table().faults.clear()
+        try:
+            nc.terminate_instance(step.args["id"])
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome of this point
+            return FaultPoint(k, command, "wrong state", f"second terminate failed: {exc}")
+    else:
+        return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
+    return _after(k, command, host, nc, result.scenario.leaks_allowed, f"{failed.label} failed cleanly")
+
+
+def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoint:
+    """A failed imager run leaves no work directory, and nothing on the node but finished blobs of its cache:
+    purging that cache (`purge_cache=yes fsck`, as euca-run-workflow ends) brings the devices back to the state
+    before the step. Its stores are its own, not the controller's, so the blob invariants do not apply."""
+    from engine.imager.grammar import check_params, split
+    from engine.imager.run import GLOBALS, Imager
+
+    from engine.nodeio import clock_for
+
+    from harness.scenario.runner import snapshot
+    host.fault_table().faults.clear()
+    globals_ = check_params("global parameters", split(step.args["args"]).globals, GLOBALS)
+    if host.run(["test", "-e", globals_["work"]]).rc == 0:
+        return FaultPoint(k, command, "leak", f"{failed.label}: the work directory {globals_['work']} was left")
+    before = result.snapshots[step.index]
+    if _devices_changed(before, result.state_after):
+        Imager(host, None, clock=clock_for(host)).run(
+            [f"cache={globals_['cache']}", f"work={globals_['work']}", "purge_cache=yes", "fsck"])
+        changed = _devices_changed(before, snapshot(host))
+        if changed:
+            return FaultPoint(k, command, "leak", f"{failed.label}: {changed} keeps what its cache does not own")
+    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
+
+
+def _judge_image(k: int, command: str, result, host, step, failed) -> FaultPoint:
+    """A failed image tool (resize, stamp, zerofree) leaves the devices as they were before the step, nothing
+    mounted or made under /tmp, and no half-made new image (resize's --out)."""
+    from engine.imager.resize import default_out
+
+    from harness.images.prep_tools import step_parser
+    host.fault_table().faults.clear()
+    changed = _devices_changed(result.snapshots[step.index], result.state_after)
+    if changed:
+        return FaultPoint(k, command, "leak", f"{failed.label}: {changed} differs from before the step")
+    mounted = [line for line in host.run(["mount"]).stdout.splitlines() if " on /tmp/nc-harness-" in line]
+    if mounted:
+        return FaultPoint(k, command, "leak", f"{failed.label}: still mounted: {mounted[0]}")
+    left = [p for p in host.run(["find", "/tmp"]).stdout.split() if p.startswith("/tmp/nc-harness-")]
+    if left:
+        return FaultPoint(k, command, "leak", f"{failed.label}: {left[0]} was left")
+    args = step_parser().parse_args([str(a) for a in step.args["args"]])
+    if args.image_verb == "resize":
+        out = args.out or default_out(args.image)
+        if host.run(["test", "-e", out]).rc == 0:
+            return FaultPoint(k, command, "leak", f"{failed.label}: the new image {out} was left")
+    return FaultPoint(k, command, "clean", f"{failed.label} failed cleanly")
+
+
+def _devices_changed(before: dict, after: dict) -> str:
+    """The first of `losetup -a` and `dmsetup table` whose snapshots differ (euca-zero aside), or ''."""
+    return next((cmd for cmd in ("losetup -a", "dmsetup table")
+                 if _without_zero(before.get(cmd, "")) != _without_zero(after.get(cmd, ""))), "")
+
+
+def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:
+    """No leak, and every blob's metadata agrees with the kernel (the state machine's invariants)."""
+    from harness.checks.invariants import check
+    problems = check(host, nc, allowed=allowed)
+    if problems and problems[0].startswith("leak: "):
+        return FaultPoint(k, command, "leak", problems[0][len("leak: "):])
+    if problems:
+        return FaultPoint(k, command, "wrong state", problems[0])
+    return FaultPoint(k, command, "clean", clean)
