@@ -17,8 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from harness.backends import make_host  # noqa: E402
-from harness.scenario.runner import run_scenario  # noqa: E402
 from harness.scenario import load  # noqa: E402
+from harness.scenario.runner import run_scenario  # noqa: E402
 
 PHYSICAL = ("ubd", "vd", "sd", "xvd", "nvme")
 

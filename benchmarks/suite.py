@@ -16,8 +16,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from harness.scenario.runner import run_scenario  # noqa: E402
 from harness.scenario import load  # noqa: E402
+from harness.scenario.runner import run_scenario  # noqa: E402
 
 EXAMPLES, STEPS = 20, 30
 

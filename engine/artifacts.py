@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .hashing import MAX_ID_LEN, convert_id, hexjenkins
-from .vbr import VbrError, Vbr, VirtualMachine
+from .vbr import Vbr, VbrError, VirtualMachine
 
 MBR_BLOCKS = 63
 KEY_PATH = "/root/.ssh/authorized_keys"

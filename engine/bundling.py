@@ -15,6 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from engine.errors import EngineError
+
 from .diskutil import dd_copy, dm_table_bytes
 from .images.bundle import BundleSpec, bundle_stream
 from .images.store import BundleStore
@@ -24,11 +26,11 @@ from .sources import read_chunks
 S3_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,254}$", re.I)   # never a leading "-" (an option) or "."
 
 
-class BundleTaskError(Exception):
+class BundleTaskError(EngineError):
     pass
 
 
-class Cancelled(Exception):
+class Cancelled(EngineError):
     pass
 
 

@@ -15,16 +15,13 @@ from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
 from .blobstore.locks import LockTable
 from .blobstore.store import BlobError, Blobstore, lines_of
+from .errors import OperationFailed
 from .implement import BuildContext, implement
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
 from .vbr import Vbr, parse_vbrs
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # instance and user ids: directory and dm names
-
-
-class EngineError(Exception):
-    pass
 
 
 @dataclass
@@ -108,7 +105,7 @@ class NodeController:
     def _check_ids(*ids: str) -> None:
         for value in ids:
             if not SAFE_ID.match(value or ""):
-                raise EngineError(f"invalid id '{value}': letters, digits, '.', '_' and '-' only")
+                raise OperationFailed(f"invalid id '{value}': letters, digits, '.', '_' and '-' only")
 
     # operations -------------------------------------------------------------------------------
     def run_instance(self, instance_id: str, user: str, vbrs: list[Vbr], key: str | None = None,
@@ -117,7 +114,7 @@ class NodeController:
         self._check_ids(instance_id, user)
         with self._lock:
             if instance_id in self.instances:
-                raise EngineError(f"instance {instance_id} already exists on this node")
+                raise OperationFailed(f"instance {instance_id} already exists on this node")
             inst = Instance(instance_id, user, vbrs=[v.ascii for v in vbrs])
             self.instances[instance_id] = inst
         try:
@@ -125,7 +122,7 @@ class NodeController:
             tree = alloc_tree(vm, instance_id, self.images, key if self.config.inject_keys else None, pinned)
         except Exception as exc:  # noqa: BLE001 - bad VBRs and unreachable manifests alike: one clear error
             del self.instances[instance_id]
-            raise EngineError(f"{instance_id}: {exc}") from None
+            raise OperationFailed(f"{instance_id}: {exc}") from None
         ctx = BuildContext(self.io, self.work, self.cache, f"{user}/{instance_id}", self.images, self.token,
                            self.config.inject_keys, abort=lambda: inst.state == "teardown")
         try:
@@ -145,7 +142,7 @@ class NodeController:
                 # its directory, its record and its links too (a failed mkdir or record write used to leave the
                 # instance in the table for good, and a failed link its whole disk)
                 self._rollback(inst, ctx)
-                raise EngineError(f"{instance_id}: {exc}") from exc
+                raise OperationFailed(f"{instance_id}: {exc}") from exc
             return inst
         finally:
             inst.built.set()
@@ -189,7 +186,7 @@ class NodeController:
     def terminate_instance(self, instance_id: str) -> None:
         inst = self.instances.get(instance_id)
         if inst is None:
-            raise EngineError(f"instance {instance_id} is not running on this node")
+            raise OperationFailed(f"instance {instance_id} is not running on this node")
         building = inst.state == "staging"
         inst.state = "teardown"
         if building:
@@ -203,13 +200,13 @@ class NodeController:
             if self.config.hypervisor:
                 self.io.cmd(["virsh", "destroy", instance_id], check=False)   # already gone is fine
             left = self._destroy_backing(inst, strict=True)
-        except EngineError:
+        except OperationFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed command of the teardown: the instance stays listed
-            raise EngineError(f"{instance_id}: terminate failed: {exc}") from exc
+            raise OperationFailed(f"{instance_id}: terminate failed: {exc}") from exc
         if left:
             # still listed, in teardown: a second terminate (or the next restart's fsck) finishes it
-            raise EngineError(f"{instance_id}: {left} work blob(s) could not be removed")
+            raise OperationFailed(f"{instance_id}: {left} work blob(s) could not be removed")
         del self.instances[instance_id]
 
     def _destroy_backing(self, inst: Instance, strict: bool = False) -> int:
@@ -224,7 +221,7 @@ class NodeController:
                 self.io.quiet(["rm", "-rf", f"{path}/{name}"], check=False)
             if not self.io.rmdir(path) and strict:
                 # a file that would not go: the directory stays, and so does the instance
-                raise EngineError(f"{inst.id}: its directory {path} could not be removed")
+                raise OperationFailed(f"{inst.id}: its directory {path} could not be removed")
         return left
 
     def _remove_unrecorded_instance_dirs(self, known, recorded: set[str]) -> None:
@@ -285,7 +282,7 @@ class NodeController:
             return None
         listing = self.io.cmd(["virsh", "list", "--name"], check=False)
         if listing.rc != 0:
-            raise EngineError(f"cannot list the hypervisor's domains: {listing.stderr.strip()}")
+            raise OperationFailed(f"cannot list the hypervisor's domains: {listing.stderr.strip()}")
         return {line.strip() for line in listing.stdout.splitlines() if line.strip()}
 
     def restart(self) -> list[str]:

@@ -1,6 +1,8 @@
 """What fills a freshly created blob: download, empty formatted partition, work copy, combined disk."""
 from __future__ import annotations
 
+from engine.errors import EngineError
+
 from . import diskutil
 from .artifacts import MBR_BLOCKS, Artifact
 from .blobstore.blob import Blockblob
@@ -10,7 +12,7 @@ from .keyinject import inject_key
 from .nodeio import CommandError
 
 
-class CreatorError(Exception):
+class CreatorError(EngineError):
     pass
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.errors import EngineError
+
 from .artifacts import Artifact
 from .blobstore.blob import Blockblob, close_blob, delete_blob, open_blob
-from .blobstore.store import BlobError, Blobstore
+from .blobstore.store import BlobCode, BlobError, Blobstore
 from .creators import run_creator
 
 FIND_TIMEOUT = 0.05
@@ -13,7 +15,7 @@ RETRY_SLEEP = 0.5
 PREP_TIMEOUT = 2 * 3600.0
 
 
-class ProvisionError(Exception):
+class ProvisionError(EngineError):
     pass
 
 
@@ -41,10 +43,10 @@ def find(ctx: BuildContext, art: Artifact) -> Blockblob:
             art.is_in_cache = True
             return bb
         except BlobError as exc:
-            if exc.code == "SIGNATURE":
+            if exc.code == BlobCode.SIGNATURE:
                 ctx.io.log(f"signature mismatch on cached blob {art.id}")
                 art.may_be_cached = False
-            elif exc.code != "NOENT":
+            elif exc.code != BlobCode.NOENT:
                 raise
     return open_blob(ctx.work, work_id(ctx, art), sig=art.sig, timeout=FIND_TIMEOUT)
 
@@ -58,7 +60,7 @@ def create(ctx: BuildContext, art: Artifact) -> Blockblob:
             ctx.created.append((ctx.cache, art.id))
             return bb
         except BlobError as exc:
-            if exc.code != "NOSPC":
+            if exc.code != BlobCode.NOSPC:
                 raise
             ctx.io.log(f"cache is full, {art.id} goes to the work store")
     bb = open_blob(ctx.work, work_id(ctx, art), art.size_bytes, create=True, excl=True,
@@ -75,7 +77,7 @@ def implement(ctx: BuildContext, art: Artifact, timeout: float = PREP_TIMEOUT) -
             _try(ctx, art, timeout)
             return
         except BlobError as exc:
-            if exc.code not in ("AGAIN", "MFILE") or ctx.io.clock.now() - start >= timeout:
+            if exc.code not in (BlobCode.AGAIN, BlobCode.MFILE) or ctx.io.clock.now() - start >= timeout:
                 raise ProvisionError(f"failed to provision artifact {art.id}: {exc}") from exc
             ctx.io.clock.sleep(RETRY_SLEEP)
 
@@ -95,7 +97,7 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
         art.bb = find(ctx, art)
         return
     except BlobError as exc:
-        if exc.code != "NOENT":
+        if exc.code != BlobCode.NOENT:
             raise
     opened: list[Artifact] = []
     try:
@@ -117,8 +119,8 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
             try:
                 art.bb = create(ctx, art)
             except BlobError as exc:
-                if exc.code == "EXIST":
-                    raise BlobError("AGAIN", str(exc)) from None
+                if exc.code == BlobCode.EXIST:
+                    raise BlobError(BlobCode.AGAIN, str(exc)) from None
                 raise
         try:
             run_creator(ctx, art)

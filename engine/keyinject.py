@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import deque
 
+from engine.errors import EngineError
+
 from . import diskutil
 from .nodeio import NodeIO
 
 MAX_HOPS = 40
 
 
-class KeyInjectionError(Exception):
+class KeyInjectionError(EngineError):
     pass
 
 

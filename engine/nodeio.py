@@ -14,9 +14,9 @@ from typing import Callable
 
 from hostapi import Capability, Host
 
+from .errors import CommandError
 from .script import NodeScript
 from .workers import Sequential, Threads, Turns
-
 
 BUSYBOX_PROBE = 'printf %s "${1}" | tee /dev/null && stat -c "%s %f %Y %n" /dev/null'
 LINK_STATUS = 9          # a script's `ln -s` that could not make its link
@@ -25,16 +25,6 @@ LINK_EXISTS = "exists"
 # how the read tools report a path that is not there (coreutils and findutils: `cat: X: No such file or
 # directory`, `stat: cannot statx 'X': ...`, `find: 'X': ...`, `ls: cannot access 'X': ...`)
 ABSENT = ("No such file or directory", "Not a directory")
-
-
-class CommandError(Exception):
-    def __init__(self, rendered: str, rc: int, stderr: str):
-        detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
-        super().__init__(f"'{rendered}' failed (rc={rc}): {detail}")
-        self.rendered, self.rc, self.stderr = rendered, rc, stderr
-
-    def __reduce__(self):   # its own arguments, not the message: a sweep's worker process sends it back
-        return (CommandError, (self.rendered, self.rc, self.stderr))
 
 
 class Clock:

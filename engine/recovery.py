@@ -7,7 +7,8 @@ from typing import Callable
 from . import diskutil
 from .blobstore.blob import delete_blob_state, partition_children
 from .blobstore.store import Blobstore
-from .diskutil import LOSETUP_LINE as _LOSETUP_LINE, loop_backing, same_file
+from .diskutil import LOSETUP_LINE as _LOSETUP_LINE
+from .diskutil import loop_backing, same_file
 
 FSCK_PASSES = 9
 def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import CommandError
+
 FIRST_STATUS = 10
 MAX_STEPS = 240          # exit statuses stay below 256
 
@@ -123,7 +125,6 @@ class NodeScript:
             self._run_batch(steps[start:start + MAX_STEPS])
 
     def _run_batch(self, batch: list[Step]) -> None:
-        from .nodeio import CommandError
         io = self.io
         script, args = render(batch)
         issued = [" ".join(argv) for step in batch for argv in step.commands]
@@ -145,7 +146,6 @@ class NodeScript:
 
 
 def _plain(io, step: Step) -> None:
-    from .nodeio import CommandError
     if step.recover is None:
         step.plain(io)
         return

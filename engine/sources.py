@@ -8,6 +8,8 @@ import re
 import urllib.error
 import urllib.request
 
+from engine.errors import EngineError
+
 from .artifacts import ImageDescription
 from .nodeio import NodeIO
 
@@ -18,7 +20,7 @@ FIRST_BACKOFF, MAX_BACKOFF = 4.0, 300.0
 DIGEST_TRIES = 10
 
 
-class DownloadError(Exception):
+class DownloadError(EngineError):
     pass
 
 

@@ -5,8 +5,9 @@ Messages are the original's (`storage/vbr.c` parse_rec / vbr_parse); the 3.x par
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
+
+from engine.errors import EngineError
 
 TYPES = ("machine", "kernel", "ramdisk", "ephemeral", "swap", "ebs", "boot")
 FORMATS = ("none", "ext2", "ext3", "ntfs", "swap")
@@ -14,7 +15,7 @@ MAX_VBRS = 64
 MAX_PARTITIONS = 32
 
 
-class VbrError(ValueError):
+class VbrError(EngineError, ValueError):
     pass
 
 

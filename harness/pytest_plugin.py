@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.scenario import ScenarioError
 from harness.scenario import load as load_scenario
 
@@ -84,8 +85,8 @@ class ScenarioNode(pytest.Collector):
         key = (str(self.path), self.config.getoption("--nc-backend"), self.config.getoption("--nc-dialect"),
                self.config.getoption("--nc-seed"))
         if key not in _RESULTS:
-            from harness.scenario.runner import run_scenario
             from harness.report.rundir import save_result
+            from harness.scenario.runner import run_scenario
             scenario = self.scenario
             if key[2]:
                 scenario.node["dialect"] = key[2]
@@ -99,7 +100,7 @@ class ScenarioNode(pytest.Collector):
         return _RESULTS[key]
 
 
-class ScenarioStepFailed(Exception):
+class ScenarioStepFailed(HarnessError):
     pass
 
 

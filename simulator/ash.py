@@ -10,8 +10,7 @@ import errno
 
 from . import shell
 from .fs.base import FsError
-from .tools import Result
-from .tools.busybox import APPLETS
+from .tools.base import Result
 from .tools.endpoint import open_endpoint
 
 
@@ -20,7 +19,8 @@ class _Exit(Exception):
         self.rc = rc
 
 
-def main(node, argv: list[str], stdin: str | None) -> Result:
+def main(node, argv: list[str], stdin: str | None, applets: dict) -> Result:
+    """`applets`: the busybox binary's own table (its commands run before any program of the same name)."""
     """argv: ["sh", "-c", SCRIPT, NAME, ARGS...]; NAME ($0, "sh" if absent) prefixes the shell's messages."""
     if len(argv) < 3 or argv[1] != "-c":
         return Result(2, "", "sh: only 'sh -c SCRIPT' is modelled\n")
@@ -43,7 +43,7 @@ def main(node, argv: list[str], stdin: str | None) -> Result:
                     data = feed[0]
                     if _reads_stdin(command):
                         feed[0] = None
-                result = _command(node, name, command, data, rc)
+                result = _command(node, name, command, data, rc, applets)
                 data = result.stdout
                 err.append(result.stderr)
             out.append(data or "")
@@ -60,7 +60,7 @@ def _reads_stdin(command: shell.Command) -> bool:
         not any(op == "<" for op, _ in command.redirects)
 
 
-def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc: int) -> Result:
+def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc: int, applets: dict) -> Result:
     targets = []
     for op, target in command.redirects:
         if op in (">", "2>"):
@@ -73,7 +73,7 @@ def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc
             targets.append((op, ep))
         elif op == "2>&1":
             targets.append((op, None))
-    result = _execute(node, name, command.argv, stdin, last_rc)
+    result = _execute(node, name, command.argv, stdin, last_rc, applets)
     for op, ep in targets:
         if op == "2>&1":
             result = Result(result.rc, result.stdout + result.stderr, "")
@@ -84,7 +84,7 @@ def _command(node, name: str, command: shell.Command, stdin: str | None, last_rc
     return result
 
 
-def _execute(node, name: str, argv: list[str], stdin: str | None, last_rc: int) -> Result:
+def _execute(node, name: str, argv: list[str], stdin: str | None, last_rc: int, applets: dict) -> Result:
     if not argv:
         return Result()
     word = argv[0]
@@ -100,6 +100,6 @@ def _execute(node, name: str, argv: list[str], stdin: str | None, last_rc: int) 
         if argv[1:2] != ["%s"]:
             return Result(1, "", f"{name}: only printf %s is modelled\n")
         return Result(0, "".join(argv[2:]))   # %s takes each argument as it is: no escapes, no % in them
-    if "/" not in word and word not in APPLETS and word not in node.tools:
+    if "/" not in word and word not in applets and word not in node.tools:
         return Result(127, "", f"{name}: line 0: {word}: not found\n")
-    return node.run(argv, stdin, applets=APPLETS)
+    return node.run(argv, stdin, applets=applets)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .tools import Result
+from .tools.base import Result
 
 
 class CrashPoint(BaseException):

@@ -1,8 +1,8 @@
 """The loop driver: /dev/loopN devices over files (or other block devices)."""
 from __future__ import annotations
 
-import functools
 import errno
+import functools
 import heapq
 
 from .block import BlockDevice

@@ -9,7 +9,8 @@ from .dialect import get_dialect
 from .faults import FaultPlan
 from .fs.base import FsError
 from .kernel import Kernel
-from .tools import Abort, Result, load_all, not_found
+from .tools import load_all
+from .tools.base import Abort, Result, not_found
 
 SHELLS = {"sh", "bash", "dash"}
 PER_COMMAND_SECONDS = 0.001

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import errno
 import re
-
 from dataclasses import dataclass, field
 
+from simulator.errors import SimulatorError
+
 from .fs.base import FsError
-from .tools import Result
+from .tools.base import Result
 
 
-
-class ShellSyntaxError(Exception):
+class ShellSyntaxError(SimulatorError):
     pass
 
 

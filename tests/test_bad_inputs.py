@@ -8,7 +8,6 @@ import shlex
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 from harness.cli.main import main

@@ -8,8 +8,8 @@ import pytest
 
 from harness.nodes.bootcheck import libvirt_xml
 from harness.nodes.initrd import CpioWriter, module_closure, write_initrd
-from harness.scenario.requirements import unmet
 from harness.scenario import ScenarioError, parse
+from harness.scenario.requirements import unmet
 
 
 def read_cpio(data: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
@@ -142,10 +142,10 @@ def test_file_image_size_comes_from_the_source(tmp_path):
 @pytest.mark.skipif(bool(unmet(["node-image", "libvirt"])), reason=unmet(["node-image", "libvirt"]) or "-")
 def test_a_disk_without_partition_table_does_not_boot(tmp_path):
     """The check can fail: the NC-built disk with its MBR zeroed gives the guest no vda1."""
-    from harness.nodes.bootcheck import boot
     import pathlib
     import tempfile
 
+    from harness.nodes.bootcheck import boot
     from harness.nodes.build import DEFAULT_DIR
     work = pathlib.Path(tempfile.mkdtemp(prefix="nc-harness-test-"))   # pytest's own tmp is 0700: qemu runs
     os.chmod(work, 0o755)                                                # as libvirt's user
@@ -174,6 +174,7 @@ def test_a_disk_without_partition_table_does_not_boot(tmp_path):
 def test_a_stale_libvirt_socket_is_not_a_running_daemon(tmp_path):
     """CI once found /run/libvirt/libvirt-sock left by a daemon that had died: the file existed, nothing listened."""
     import socket
+
     from harness.nodes.bootcheck import libvirtd_listening
     path = str(tmp_path / "libvirt-sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -4,15 +4,13 @@ import os
 import threading
 
 import pytest
-
-from hostapi import Capability, HostWrapper
-
 from conftest import ROOT
 
 from engine.workers import Sequential, Threads, Turns
-from harness.sweeps.parallel import compare_build_orders
-from harness.scenario import ScenarioError, load
 from harness.checks.shape import device_shape
+from harness.scenario import ScenarioError, load
+from harness.sweeps.parallel import compare_build_orders
+from hostapi import Capability, HostWrapper
 
 
 def _load(name: str, fast: bool = False):

@@ -1,9 +1,9 @@
 """BundleInstance on the simulator against the loopback S3 server: the running instance's root (with the key
 injected into it) becomes a bundle, is registered, and a second instance boots from it holding that key; the
 instance's own devices stay untouched; cancel mid-upload leaves nothing behind."""
+import engine_fixtures as ef
 import pytest
 
-import engine_fixtures as ef
 from engine.bundling import BundleTaskError, InstanceBundler
 from engine.images.bundle import BundleSpec
 from engine.images.registry import Registry

@@ -5,8 +5,8 @@ import re
 import pytest
 from conftest import ROOT
 
-from harness.scenario.runner import run_scenario
 from harness.scenario import ScenarioError, parse
+from harness.scenario.runner import run_scenario
 
 PATH = os.path.join(ROOT, "scenarios", "bundle-instance.yaml")
 

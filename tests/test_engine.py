@@ -6,7 +6,7 @@ from engine_fixtures import MB, USER, Node
 
 from engine.blobstore.blob import close_blob, open_blob
 from engine.blobstore.clone import MapEntry, clone
-from engine.controller import EngineError
+from engine.errors import EngineError
 from simulator.faults import CrashPoint, Fault
 
 

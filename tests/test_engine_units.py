@@ -5,8 +5,8 @@ from engine_fixtures import MB, USER, Node, images, vbrs
 from engine.artifacts import alloc_tree
 from engine.blobstore.blob import close_blob, open_blob
 from engine.blobstore.clone import snapshot_chunk
-from engine.blobstore.store import BlobError
-from engine.controller import EngineError
+from engine.blobstore.store import BlobCode, BlobError
+from engine.errors import EngineError
 from engine.diskutil import dd_block_size
 from engine.hashing import convert_id, hexjenkins
 from engine.vbr import VbrError, parse_ascii, parse_vbrs, validate
@@ -81,7 +81,7 @@ def test_cross_process_lock_excludes_a_second_controller_until_released():
     bb = open_blob(node.nc.cache, "blob-a", MB, create=True, excl=True, sig="s")
     with pytest.raises(BlobError) as exc:
         open_blob(other.cache, "blob-a", timeout=0.2)
-    assert exc.value.code == "AGAIN"
+    assert exc.value.code is BlobCode.AGAIN
     close_blob(bb)
     close_blob(open_blob(other.cache, "blob-a", sig="s"))
 

@@ -5,8 +5,8 @@ import pytest
 
 from engine.blobstore.store import Blobstore
 from harness.explore.state_machine import ExplorationFailed, explore
-from harness.scenario.runner import run_scenario
 from harness.scenario import load
+from harness.scenario.runner import run_scenario
 
 # The long stage (CI sets NC_EXPLORE=1): 200 examples of 30 steps and the planted-bug hunt, a few minutes.
 LONG = os.environ.get("NC_EXPLORE") == "1"

@@ -5,9 +5,9 @@ import shutil
 import subprocess
 
 import pytest
+from engine_fixtures import recording_io
 
 from engine.nodeio import NodeIO
-from engine_fixtures import recording_io
 from harness.backends.sim import SimHost
 
 TRICKY = {

@@ -3,12 +3,11 @@ import hashlib
 import os
 
 import pytest
-
 from conftest import ROOT
 
 from harness.backends.sim import SimHost
-from harness.scenario.runner import run_scenario, snapshot
 from harness.scenario import load
+from harness.scenario.runner import run_scenario, snapshot
 
 SCENARIOS = ["cold-cache", "warm-cache", "termination-cleanup", "seed-two-instances"]
 
@@ -92,7 +91,7 @@ GOOD_AND_BAD = [("t-back", "0 1024 linear /dev/loop0 0"),
 
 def test_batched_creation_reports_what_it_made_before_a_failure():
     from engine import diskutil
-    from engine.nodeio import CommandError
+    from engine.errors import CommandError
     host, io = _io("debian12")
     created = []
     with pytest.raises(CommandError) as failed:

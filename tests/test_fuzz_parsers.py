@@ -6,17 +6,16 @@ import sys
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import ROOT
 
 from engine.images import manifest as manifest_mod
 from engine.vbr import VbrError, parse_ascii, validate
 from harness.checks import state
 from harness.cli.main import UsageError, build_parser
-from harness.scenario import ScenarioError, parse
 from harness.replay.trace import TraceError, parse_trace, parse_transcript
+from harness.scenario import ScenarioError, parse
 from simulator.shell import ShellSyntaxError, tokenize
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

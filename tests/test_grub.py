@@ -2,11 +2,10 @@
 ones recorded on our UML node (Debian 12, grub-pc-bin 2.06), and a prepared boot=yes disk gets GRUB in its MBR
 through section 5.2's steps, with its partition table kept."""
 import pytest
+from test_imager import CACHE, WORK, Node
 
 from harness.backends.sim import SimHost
 from simulator.tools.grub import BOOT_IMG, GRUBENV
-
-from test_imager import CACHE, WORK, Node
 
 BANNER = "Installing for i386-pc platform.\n"
 ARGS = ["grub-install", "--modules=part_msdos ext2", "--root-directory=/tmp/r", "(hd0)"]

@@ -218,7 +218,7 @@ def test_a_download_bails_out_when_its_instance_is_terminated(store, keys, tmp_p
     returns once it has, and the node is left with nothing of the instance."""
     import threading
 
-    from engine.controller import EngineError
+    from engine.errors import EngineError
     registry = Registry(store, keys["cloud_key"], bucket="reg-d", cache_bucket="cache-d")
     host, nc, vbrs = published_node(store, registry, keys, tmp_path, "bail-bucket", "big.img",
                                     os.urandom(24 * 1024 * 1024))

@@ -336,8 +336,8 @@ def test_zerofree_on_the_command_line(capsys):
 def test_a_restarting_node_controller_leaves_the_imagers_devices_alone(tmp_path):
     """Both name their devices euca-...: NC's orphan sweep takes only devices resting on its own stores (the
     crash sweep found it removing a prepared disk of the imager's cache)."""
-    from harness.scenario.runner import run_scenario
     from harness.scenario import load
+    from harness.scenario.runner import run_scenario
     path = tmp_path / "both.yaml"
     path.write_text(f"""name: both
 images:

@@ -3,14 +3,13 @@ node bundled and uploaded, unbundled back to the same bytes, `clean=yes`, and ev
 import os
 
 import pytest
+from test_imager import CACHE, ROOT, WORK, Node
 
+from engine.imager.run import HelpRequested, Imager, help_text
 from engine.images.bundle import BundleSpec
 from engine.images.store import BundleStore, StoreError, s3_client
 from engine.images.unbundle import unbundle
-from engine.imager.run import HelpRequested, Imager, help_text
 from engine.nodeio import VirtualClockAdapter
-
-from test_imager import CACHE, ROOT, WORK, Node
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ every commit, at a sixty-fourth of its size: 16 MiB -> 64 MiB. The full-size run
 NC_SLOW_SCENARIOS=1 (CI's slow stage)."""
 import os
 
-from harness.scenario.runner import run_scenario
 from harness.scenario import load
+from harness.scenario.runner import run_scenario
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALE = [("size: 1073741824", "size: 16777216"), ("--size, 4G", "--size, 64M"),

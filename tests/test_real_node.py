@@ -33,9 +33,9 @@ def test_node_runs_argv_with_binary_stdin_and_real_tools(node):
 
 def test_the_reference_transcript_replays_identically_on_our_node(node, tmp_path):
     """The oracle fixtures were recorded on such a node; our own node must reproduce them (inodes, UUIDs aside)."""
-    from hostapi import CommandResult, Host
     from harness.replay.replayer import replay
     from harness.replay.trace import parse_transcript
+    from hostapi import CommandResult, Host
 
     class Direct(Host):
         def run(self, argv, stdin=None):
@@ -83,11 +83,12 @@ def test_shipped_scenarios_are_the_same_on_the_simulator_and_the_real_kernel(nam
 def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
     """The node in ssh mode (tap + sshd), driven by the ssh:// backend (pytest-testinfra, paramiko): the
     edge-case transcript recorded through the console replays identically over ssh."""
+    import time
+
     from harness.backends.ssh import SshHost
     from harness.nodes.uml import UmlNode
     from harness.replay.replayer import replay
     from harness.replay.trace import parse_transcript
-    import time
     with UmlNode(ssh=True) as node:
         for _ in range(40):
             try:

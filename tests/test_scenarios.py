@@ -111,8 +111,8 @@ def test_leak_check_lists_what_nothing_claims():
 
 def test_isolated_run_uses_its_own_prefix_and_directory():
     from harness.backends.sim import SimHost
-    from harness.scenario.runner import run_scenario
     from harness.scenario import load
+    from harness.scenario.runner import run_scenario
     host = SimHost(dialect="debian12", seed=7)
     result = run_scenario(load(os.path.join(ROOT, "scenarios", "termination-cleanup.yaml")), host=host,
                           isolation="gw1")

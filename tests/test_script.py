@@ -3,9 +3,9 @@ the node has no busybox."""
 from __future__ import annotations
 
 import pytest
-
-from engine.nodeio import CommandError
 from engine_fixtures import recording_io
+
+from engine.errors import CommandError
 from engine.script import FIRST_STATUS, render
 from simulator.faults import Fault
 

@@ -8,19 +8,18 @@ import subprocess
 import tarfile
 
 import pytest
-
 from conftest import ROOT
 from engine_fixtures import USER, Node, vbrs
 
 from engine.bundling import BundleTaskError, InstanceBundler
-from engine.controller import EngineError
+from engine.errors import EngineError
 from engine.images.tarstream import TarMemberReader
 from engine.vbr import VbrError, parse_ascii, validate
 from harness.backends.sim import SimHost
 from harness.backends.ssh import remote_line
 from harness.cli.main import main
-from harness.scenario.runner import run_scenario
 from harness.scenario import load
+from harness.scenario.runner import run_scenario
 
 NASTY = ["i-1;touch /tmp/pwned", "i-$(touch /tmp/pwned)", "i-`id`", "i-1|cat", "i-1&&x", "i-1>x", "i 1",
          "i-1\nrm", "../../etc", "i-1'", 'i-1"', "i-*", "i-1\\", "-rf", "i-é1"]

@@ -4,10 +4,11 @@ import re
 import shlex
 
 from conftest import FIXTURES, ROOT
+
 from harness.cli.main import main
-from harness.scenario.runner import run_scenario
-from harness.scenario import load
 from harness.replay.trace import parse_trace
+from harness.scenario import load
+from harness.scenario.runner import run_scenario
 
 SCENARIO = os.path.join(ROOT, "scenarios", "seed-two-instances.yaml")
 # What the seed says it leaves out: loop lookups, mkdir, chown/chmod, the download, euca-zero.

@@ -52,6 +52,7 @@ def test_a_loop_line_with_a_deleted_file_names_the_file():
 
 def test_crash_program_restarts_checks_and_retries():
     import yaml
+
     from harness.sweeps.crashes import crash_program
     with open(TERM) as fh:
         doc = yaml.safe_load(fh)
@@ -84,6 +85,7 @@ def test_the_crash_sweep_catches_recovery_that_misses_unrecorded_devices(monkeyp
     """Planted: recovery as it was before this sweep existed, with fsck before the orphan sweep and a losetup
     parser that loses deleted files. The saved program reproduces the failure on its own."""
     import re
+
     from engine import controller, recovery
     from harness.sweeps.crashes import sweep_crashes
     calls = []
@@ -143,9 +145,10 @@ def test_crash_sweeps_refuse_image_tool_scenarios_in_one_line(capsys, tmp_path):
 
 def _all_command_points():
     import yaml
-    from harness.sweeps.crashes import all_command_points
-    from harness.scenario.runner import run_scenario
+
     from harness.scenario import load
+    from harness.scenario.runner import run_scenario
+    from harness.sweeps.points import all_command_points
     base = run_scenario(load(COLD))
     with open(COLD, encoding="utf-8") as fh:
         kinds = {i + 1: next(iter(raw)) for i, raw in enumerate(yaml.safe_load(fh)["steps"])}

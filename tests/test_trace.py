@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from harness.replay.trace import TraceError, parse_trace
 
 

@@ -4,8 +4,8 @@ import os
 import re
 
 import pytest
-
 from conftest import FIXTURES
+
 from harness.backends.sim import SimHost
 from harness.replay.replayer import mask, replay
 from harness.replay.trace import parse_transcript

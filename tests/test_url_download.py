@@ -2,8 +2,8 @@
 from engine.hashing import hexjenkins
 from harness.images.http_server import manifest_for
 from harness.images.staging import ImageSpec
-from harness.scenario.runner import run_scenario
 from harness.scenario import parse
+from harness.scenario.runner import run_scenario
 
 SCENARIO = """name: url
 node: {{dialect: debian12, cache_mb: 200}}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .. import diskutil
 from ..nodeio import CommandError
 from .locks import LockTimeout
-from .store import FILE_PERM, SUFFIXES, BlobError, Blobstore, lines_of, round_up_blocks
+from .store import FILE_PERM, SUFFIXES, BlobCode, BlobError, Blobstore, lines_of, round_up_blocks
 
 MAX_ID = 4096
 
@@ -49,9 +49,9 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
     and always a loop device."""
     io = store.io
     if not blob_id or len(blob_id) > MAX_ID or blob_id.startswith("/") or ".." in blob_id.split("/"):
-        raise BlobError("INVAL", f"invalid blob id '{blob_id}'")
+        raise BlobError(BlobCode.INVAL, f"invalid blob id '{blob_id}'")
     if create and size_bytes <= 0:
-        raise BlobError("INVAL", f"cannot create blob {blob_id} of size {size_bytes}")
+        raise BlobError(BlobCode.INVAL, f"cannot create blob {blob_id} of size {size_bytes}")
     lock_path = store.path_of(blob_id, "lock")
     blob_dir = store.blob_dir(blob_id)
     made_dir = create and not io.is_dir(blob_dir)
@@ -62,7 +62,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         # on the fast path, read with the link that takes the lock (one program where the node has busybox)
         found = store.locks.acquire(lock_path, timeout, read=wanted if io.fast else None)
     except LockTimeout:
-        raise BlobError("AGAIN", f"blob {blob_id} is locked") from None
+        raise BlobError(BlobCode.AGAIN, f"blob {blob_id} is locked") from None
     except Exception:
         if made_dir:
             _rmdirs(store, blob_id)
@@ -77,19 +77,19 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
             stats = io.stat([bb.blocks_path])
         exists = bb.blocks_path in stats
         if exists and create and excl:
-            raise BlobError("EXIST", f"blob {blob_id} already exists")
+            raise BlobError(BlobCode.EXIST, f"blob {blob_id} already exists")
         if not exists and not create:
-            raise BlobError("NOENT", f"blob {blob_id} does not exist")
+            raise BlobError(BlobCode.NOENT, f"blob {blob_id} does not exist")
         if not exists:
             _create(store, bb, hollow, sig, lock_path)
         else:
             actual = stats[bb.blocks_path][0]
             if size_bytes and actual != size_bytes:
-                raise BlobError("SIGNATURE", f"blob {blob_id} has size {actual}, expected {size_bytes}")
+                raise BlobError(BlobCode.SIGNATURE, f"blob {blob_id} has size {actual}, expected {size_bytes}")
             stored_sig = (files.get(store.path_of(blob_id, "sig")) if files is not None
                           else io.read(store.path_of(blob_id, "sig"))) or ""
             if sig and stored_sig != sig:
-                raise BlobError("SIGNATURE", f"signature mismatch on blob {blob_id}")
+                raise BlobError(BlobCode.SIGNATURE, f"signature mismatch on blob {blob_id}")
             bb.size_bytes = actual
             if files is not None:
                 bb.hollow = store.path_of(blob_id, "hollow") in files
@@ -120,7 +120,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
 def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None, lock_path: str) -> None:
     with store.locked() as script:
         if not hollow:
-            store.ensure_space(bb.id, round_up_blocks(bb.size_bytes))
+            ensure_space(store, bb.id, round_up_blocks(bb.size_bytes))
         bb.created = True
         script.truncate(bb.blocks_path, bb.size_bytes)
         # marked open before anything else is written: a process killed from here on leaves an abandoned blob,
@@ -235,7 +235,7 @@ def delete_blob(bb: Blockblob, force: bool = False) -> None:
     store.lock_store(timeout=0.5)
     try:
         if not force and store.read_lines(bb.id, "refs"):
-            raise BlobError("AGAIN", f"blob {bb.id} is in use by other blobs")
+            raise BlobError(BlobCode.AGAIN, f"blob {bb.id} is in use by other blobs")
         delete_blob_state(store, bb.id)
     finally:
         store.unlock_store()
@@ -280,6 +280,34 @@ def remove_dm_devices(store: Blobstore, names: list[str]) -> None:
                 diskutil.dm_remove(store.io, child)
         if name in present:
             diskutil.dm_remove(store.io, name)
+
+
+def ensure_space(store: Blobstore, blob_id: str, needed_blocks: int) -> None:
+    """Called with the store locked. LRU stores purge unused blobs, oldest *modification* first, as NC does
+    (here, not in Blobstore: purging deletes blobs, which is this module's work)."""
+    if not store.limit_blocks:
+        return
+    infos = store.scan(exclude=blob_id)
+    free = store.limit_blocks - store.used_blocks(infos)
+    if free >= needed_blocks:
+        return
+    reclaimable = sum(round_up_blocks(b.size_bytes) for b in infos if not b.opened and not b.hollow)
+    if store.revocation != "lru" or free + reclaimable < needed_blocks:
+        raise BlobError(BlobCode.NOSPC, f"{store.path}: not enough space for {blob_id} "
+                                 f"({needed_blocks} blocks needed, {free} free)")
+    freed = 0
+    while free + freed < needed_blocks:
+        deleted = False
+        for b in sorted(store.scan(exclude=blob_id), key=lambda b: (b.mtime, b.id)):
+            if b.opened or b.mapped:
+                continue
+            delete_blob_state(store, b.id)
+            freed += round_up_blocks(b.size_bytes)
+            deleted = True
+            if free + freed >= needed_blocks:
+                break
+        if not deleted:
+            raise BlobError(BlobCode.NOSPC, f"{store.path}: could not purge enough from cache")
 
 
 def delete_blob_state(store: Blobstore, blob_id: str) -> None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .. import diskutil
 from .blob import Blockblob
-from .store import BlobError
+from .store import BlobCode, BlobError
 
 MIN_BLOCKS_SNAPSHOT = 32
 ZERO_NAME = "euca-zero"
@@ -39,14 +39,14 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
     store, io = dest.store, dest.store.io
     for e in entries:
         if e.relation != "copy" and store.snapshot != "dm":
-            raise BlobError("INVAL", "map and snapshot need a blobstore with device-mapper snapshots")
+            raise BlobError(BlobCode.INVAL, "map and snapshot need a blobstore with device-mapper snapshots")
         if isinstance(e.source, Blockblob):
             if e.source.size_bytes // 512 < e.first_block_src + e.len_blocks:
-                raise BlobError("INVAL", "one of the source blockblobs is too small for the map")
+                raise BlobError(BlobCode.INVAL, "one of the source blockblobs is too small for the map")
             if e.relation == "snapshot" and e.len_blocks < MIN_BLOCKS_SNAPSHOT:
-                raise BlobError("INVAL", f"snapshot of a blob needs at least {MIN_BLOCKS_SNAPSHOT} blocks")
+                raise BlobError(BlobCode.INVAL, f"snapshot of a blob needs at least {MIN_BLOCKS_SNAPSHOT} blocks")
         if dest.size_bytes // 512 < e.first_block_dst + e.len_blocks:
-            raise BlobError("INVAL", "the destination blockblob is too small for the map")
+            raise BlobError(BlobCode.INVAL, "the destination blockblob is too small for the map")
     base = dest.dm_base
     devices: list[tuple[str, str]] = []
     main: list[tuple[int, str]] = []

@@ -13,6 +13,8 @@ import itertools
 import os
 import threading
 
+from engine.errors import EngineError
+
 from ..nodeio import Clock, CommandError
 
 POLL_SECONDS = 0.099999
@@ -20,7 +22,7 @@ OWNER_SUFFIX = ".owner"
 _instances = itertools.count(1)
 
 
-class LockTimeout(Exception):
+class LockTimeout(EngineError):
     pass
 
 

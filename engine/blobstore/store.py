@@ -6,8 +6,11 @@ Store metadata is `<store>/.blobstore`; per-blob files are `<store>/<id>.<suffix
 from __future__ import annotations
 
 import contextlib
+import enum
 import random
 from dataclasses import dataclass
+
+from engine.errors import EngineError
 
 from ..nodeio import NodeIO
 from .locks import LockTable, LockTimeout
@@ -21,10 +24,21 @@ FILE_PERM, DIR_PERM = 0o660, 0o771      # BLOBSTORE_FILE_PERM, BLOBSTORE_DIRECTO
 SNAPSHOTS = {"none": 1, "dm": 2}
 
 
-class BlobError(Exception):
-    """`code` is the blobstore error the original returns: NOENT, EXIST, AGAIN, NOSPC, SIGNATURE, INVAL, ..."""
+class BlobCode(enum.Enum):
+    """The blobstore errors of the original (its BLOBSTORE_ERROR_*) that the engine raises or acts on."""
+    NOENT = "no such blob"
+    EXIST = "blob exists"
+    AGAIN = "locked: try again"
+    NOSPC = "no space left in the store"
+    SIGNATURE = "signature or size mismatch"
+    INVAL = "invalid argument"
+    MFILE = "too many open blobs"
 
-    def __init__(self, code: str, message: str):
+
+class BlobError(EngineError):
+    """`code` is the blobstore error the original returns (a BlobCode)."""
+
+    def __init__(self, code: BlobCode, message: str):
         super().__init__(message)
         self.code = code
 
@@ -75,9 +89,9 @@ class Blobstore:
         if text and len(text) >= 30:
             fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
             if int(fields.get("snapshot", 0)) != SNAPSHOTS[snapshot]:
-                raise BlobError("INVAL", f"{path}: 'snapshot_policy' does not match existing blobstore")
+                raise BlobError(BlobCode.INVAL, f"{path}: 'snapshot_policy' does not match existing blobstore")
             if int(fields.get("format", 0)) != FORMATS[fmt]:
-                raise BlobError("INVAL", f"{path}: 'format' does not match existing blobstore")
+                raise BlobError(BlobCode.INVAL, f"{path}: 'format' does not match existing blobstore")
             if int(fields.get("limit", 0)) == limit_blocks:
                 return store
             store_id = fields.get("id", "")
@@ -218,7 +232,7 @@ class Blobstore:
             found = self.locks.acquire(f"{self.path}/.blobstore", timeout, in_process=siblings,
                                        read=([], read) if read and self.io.fast else None)
         except LockTimeout:
-            raise BlobError("AGAIN", f"{self.path}: blobstore is locked") from None
+            raise BlobError(BlobCode.AGAIN, f"{self.path}: blobstore is locked") from None
         return found[1] if found is not None else None
 
     @contextlib.contextmanager
@@ -244,30 +258,3 @@ class Blobstore:
             self.locks.release(f"{self.path}/.blobstore")
         else:
             self.locks.release_after(f"{self.path}/.blobstore", script)
-
-    def ensure_space(self, blob_id: str, needed_blocks: int) -> None:
-        """Called with the store locked. LRU stores purge unused blobs, oldest *modification* first, as NC does."""
-        if not self.limit_blocks:
-            return
-        infos = self.scan(exclude=blob_id)
-        free = self.limit_blocks - self.used_blocks(infos)
-        if free >= needed_blocks:
-            return
-        reclaimable = sum(round_up_blocks(b.size_bytes) for b in infos if not b.opened and not b.hollow)
-        if self.revocation != "lru" or free + reclaimable < needed_blocks:
-            raise BlobError("NOSPC", f"{self.path}: not enough space for {blob_id} "
-                                     f"({needed_blocks} blocks needed, {free} free)")
-        from .blob import delete_blob_state
-        freed = 0
-        while free + freed < needed_blocks:
-            deleted = False
-            for b in sorted(self.scan(exclude=blob_id), key=lambda b: (b.mtime, b.id)):
-                if b.opened or b.mapped:
-                    continue
-                delete_blob_state(self, b.id)
-                freed += round_up_blocks(b.size_bytes)
-                deleted = True
-                if free + freed >= needed_blocks:
-                    break
-            if not deleted:
-                raise BlobError("NOSPC", f"{self.path}: could not purge enough from cache")

@@ -10,6 +10,8 @@ import re
 import shutil
 import tempfile
 
+from engine.errors import EngineError
+
 from ..diskutil import dm_table_bytes
 from ..images.bundle import BundleError, BundleSpec, bundle_stream
 from ..images.store import BundleStore, StoreError
@@ -20,7 +22,7 @@ BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{2,62}$")
 PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class BundleCommandError(Exception):
+class BundleCommandError(EngineError):
     pass
 
 

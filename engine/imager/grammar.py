@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from engine.errors import EngineError
+
 MAX_REQS = 32
 MAX_PARAMS = 32
 
 
-class ImagerUsage(ValueError):
+class ImagerUsage(EngineError, ValueError):
     """Bad command line: nothing has run and nothing has changed."""
 
 

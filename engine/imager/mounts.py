@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 
+from engine.errors import EngineError
+
 from .. import diskutil
 from ..nodeio import CommandError, NodeIO
 
 
-class ImageToolError(Exception):
+class ImageToolError(EngineError):
     pass
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import socket
 
+from engine.errors import EngineError
+
 LIVE_RUNS: set[str] = set()      # tokens of the runs in progress in this process
 
 
-class PidFileBusy(Exception):
+class PidFileBusy(EngineError):
     pass
 
 

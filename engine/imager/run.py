@@ -7,6 +7,8 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
+from engine.errors import EngineError
+
 from .. import diskutil
 from ..blobstore.blob import close_blob
 from ..blobstore.locks import LockTable
@@ -65,7 +67,7 @@ COMMANDS: dict[str, tuple[str, list[Param]]] = {
 }
 
 
-class ImagerError(Exception):
+class ImagerError(EngineError):
     pass
 
 
@@ -323,7 +325,7 @@ class Imager:
         return None
 
 
-class HelpRequested(Exception):
+class HelpRequested(EngineError):
     """`help` and `help COMMAND`: the text to print, exit 0."""
 
 

@@ -15,6 +15,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from engine.errors import EngineError
+
 from . import crypto
 from .manifest import ARCHES, Manifest, Part
 from .tarstream import tar_stream
@@ -23,7 +25,7 @@ CHUNK = 1 << 20
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
 
 
-class BundleError(Exception):
+class BundleError(EngineError):
     pass
 
 

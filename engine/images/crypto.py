@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from engine.errors import EngineError
 
-class BundleCryptoError(Exception):
+
+class BundleCryptoError(EngineError):
     pass
 
 

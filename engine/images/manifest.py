@@ -7,6 +7,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from engine.errors import EngineError
+
 from ..vbr import MAX_SIZE
 
 VERSION = "2007-10-10"
@@ -16,7 +18,7 @@ SAFE_PART = re.compile(r"[A-Za-z0-9._+@=,-]{1,200}")
 MAX_IMAGE_BYTES = MAX_SIZE      # a TiB: a larger size is refused before anything is written for it
 
 
-class ManifestError(Exception):
+class ManifestError(EngineError):
     pass
 
 

@@ -12,13 +12,15 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 
+from engine.errors import EngineError
+
 from .store import BundleStore, StoreError
 from .unbundle import UnbundleError, unbundle
 
 PREFIXES = {"machine": "emi", "kernel": "eki", "ramdisk": "eri"}
 
 
-class RegistryError(Exception):
+class RegistryError(EngineError):
     pass
 
 

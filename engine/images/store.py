@@ -9,6 +9,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from engine.errors import EngineError
+
 from .manifest import Manifest, ManifestError, parse
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -16,7 +18,7 @@ MULTIPART_CHUNK = 16 * 1024 * 1024
 ACLS = ("aws-exec-read", "public-read", "ec2-bundle-read", "private")
 
 
-class StoreError(Exception):
+class StoreError(EngineError):
     pass
 
 

@@ -12,6 +12,8 @@ import stat
 import tempfile
 import zlib
 
+from engine.errors import EngineError
+
 from . import crypto
 from .manifest import SAFE_PART, Manifest, ManifestError, parse, signed_region
 from .tarstream import TarMemberReader
@@ -20,7 +22,7 @@ CHUNK = 1 << 20
 _ZEROS = bytes(CHUNK)
 
 
-class UnbundleError(Exception):
+class UnbundleError(EngineError):
     pass
 
 

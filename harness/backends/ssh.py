@@ -8,8 +8,8 @@ import base64
 import shlex
 from urllib.parse import urlparse
 
-from hostapi import Capability, CommandResult
 from harness.backends.realnode import RealNodeHost
+from hostapi import Capability, CommandResult
 
 
 def remote_line(argv: list[str], stdin: str | None = None) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import atexit
 
-from hostapi import Capability, CommandResult
+from harness.backends.realnode import RealNodeHost
 from harness.nodes.qemu import QemuNode
 from harness.nodes.uml import UmlNode
-from harness.backends.realnode import RealNodeHost
+from hostapi import Capability, CommandResult
 
 _NODES: dict[str, UmlNode] = {}
 KINDS = {"uml": UmlNode, "qemu": QemuNode}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 
-from harness.nodes.uml import RESET
 from harness.backends.realnode import RealNodeHost
 from harness.backends.ssh import SshHost
 from harness.backends.uml import UmlHost
+from harness.nodes.uml import RESET
 
 PROJECT_DIR = os.environ.get("NC_VAGRANT_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

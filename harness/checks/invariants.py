@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from engine.controller import NodeController
 from engine.recovery import stale_reasons
-
 from harness.checks.leaks import find_leaks
 
 

@@ -10,7 +10,6 @@ import re
 
 from engine.controller import NodeController
 from engine.recovery import claimed_devices
-
 from harness.checks.state import parse_dmsetup_ls, parse_losetup
 
 

@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from harness.errors import HarnessError
+
 _LOSETUP = re.compile(r"^(?P<dev>/dev/loop\d+): \[(?P<st_dev>[0-9a-f]+)\]:(?P<ino>\d+|<ino>) \((?P<path>.*?)\)"
                       r"(?:, offset (?P<offset>\d+))?\s*$")
 _DMLS = re.compile(r"^(?P<name>\S+)\s+\((?P<major>\d+)(?::|, )(?P<minor>\d+)\)\s*$")
@@ -17,7 +19,7 @@ STATE_FILES = {"losetup -a": "losetup-a.txt", "dmsetup table": "dmsetup-table.tx
 BLOBS_FILE = "blobstore.yaml"
 
 
-class StateError(ValueError):
+class StateError(HarnessError, ValueError):
     pass
 
 

@@ -8,11 +8,11 @@ import os
 import re
 import sys
 
-from harness.checks import state as node_state
 from harness.backends import make_host
-from harness.scenario.runner import run_scenario
-from harness.scenario import ScenarioError, load
+from harness.checks import state as node_state
 from harness.cli.run import collect
+from harness.scenario import ScenarioError, load
+from harness.scenario.runner import run_scenario
 
 
 def add_parser(sub) -> None:

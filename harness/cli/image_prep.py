@@ -14,7 +14,6 @@ def run(args) -> int:
     from engine.imager.mounts import ImageToolError
     from engine.imager.resize import parse_size
     from engine.nodeio import NodeIO, clock_for
-
     from harness.backends import make_host
     prog = f"nc-harness image {args.image_verb}"
     if args.image_verb == "resize":

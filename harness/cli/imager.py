@@ -21,7 +21,6 @@ def run(args) -> int:
     from engine.imager.grammar import ImagerUsage
     from engine.imager.run import HelpRequested, Imager
     from engine.sources import ImageSources, NodeFileSource, UrlImageSource
-
     from harness.backends import make_host
     tokens = list(args.tokens)
     backend = "sim"
@@ -48,9 +47,7 @@ def run(args) -> int:
         print(f"nc-harness imager: backend={backend}: {exc}", file=sys.stderr)
         return 2
     try:
-        from engine.nodeio import NodeIO
-
-        from engine.nodeio import clock_for
+        from engine.nodeio import NodeIO, clock_for
         clock = clock_for(host)
         io = NodeIO(host, clock=clock)
         images = ImageSources({"file": NodeFileSource(io), "url": UrlImageSource(io.clock)})
@@ -73,8 +70,7 @@ def _bundling(globals_: dict):
 
     from engine.imager.grammar import ImagerUsage
     from engine.images.bundle import BundleSpec
-    from engine.images.store import s3_client
-    from engine.images.store import BundleStore
+    from engine.images.store import BundleStore, s3_client
     endpoint = os.environ.get("NC_S3_ENDPOINT")
     if not endpoint:
         raise ImagerUsage("bundle: no object store: set NC_S3_ENDPOINT (and AWS_ACCESS_KEY_ID, "

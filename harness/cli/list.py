@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from harness.scenario import ScenarioError, load
 from harness.cli.run import collect
+from harness.scenario import ScenarioError, load
 
 
 def add_parser(sub) -> None:

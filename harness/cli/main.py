@@ -13,13 +13,14 @@ from harness.cli import list as list_verb
 from harness.cli import nightly as nightly_verb
 from harness.cli import node as node_verb
 from harness.cli import record as record_verb
-from harness.cli import report as report_verb
 from harness.cli import replay as replay_verb
+from harness.cli import report as report_verb
 from harness.cli import run as run_verb
 from harness.cli import sweep as sweep_verb
+from harness.errors import HarnessError
 
 
-class UsageError(Exception):
+class UsageError(HarnessError):
     pass
 
 

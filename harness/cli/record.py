@@ -9,8 +9,8 @@ import yaml
 
 from harness.backends import make_host
 from harness.replay.recording import RecordingHost
-from harness.scenario.runner import run_scenario
 from harness.scenario import ScenarioError, load
+from harness.scenario.runner import run_scenario
 
 
 def add_parser(sub) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from harness.scenario.runner import run_scenario
 from harness.scenario import ScenarioError, load
+from harness.scenario.runner import run_scenario
 
 
 def add_parser(sub) -> None:
@@ -143,6 +143,7 @@ class Progress:
 
     def __init__(self, total: int):
         import time
+
         from rich.console import Console
         from rich.live import Live
         self.time, self.total, self.done, self.current = time, total, 0, ""

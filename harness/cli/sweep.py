@@ -48,8 +48,8 @@ def _points(text: str | None) -> list[int] | None:
 
 
 def run(args) -> int:
-    from harness.sweeps.crashes import sweep_crashes
     from harness.scenario import ScenarioError
+    from harness.sweeps.crashes import sweep_crashes
     from harness.sweeps.faults import sweep_faults
     try:
         only = _points(args.points)

@@ -13,13 +13,14 @@ import yaml
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from engine.controller import EngineError
-
+from engine.errors import OperationFailed
 from harness.backends.sim import SimHost
-from harness.images.staging import ImageSpec, StagedImages
 from harness.checks.invariants import check
-from harness.scenario.runner import ScenarioResult, ScenarioRun
+from harness.errors import HarnessError
+from harness.images.staging import ImageSpec, StagedImages
 from harness.scenario import parse
+from harness.scenario.runner import ScenarioResult, ScenarioRun
+from harness.scenario.steps import KINDS
 
 MB = 2**20
 USER = "u"
@@ -37,7 +38,7 @@ def vbr_lines(emi: str, swap: bool) -> list[str]:
 
 
 def scenario_doc(steps: list[dict], name: str = "explored") -> dict:
-    return {"name": name, "description": "found by harness.explore.state_machine (hypothesis state machine)", "node": dict(NODE),
+    return {"name": name, "description": "found by nc-harness explore (hypothesis state machine)", "node": dict(NODE),
             "images": [{"id": i.id, "size": i.size, "content": i.content} for i in IMAGES], "steps": steps}
 
 
@@ -50,7 +51,7 @@ class NodeMachine(RuleBasedStateMachine):
         super().__init__()
         self.steps: list[dict] = []
         NodeMachine.last_steps = self.steps
-        self.scenario = parse(yaml.safe_dump(scenario_doc([{"check_invariants": {}}])), "<explore>")
+        self.scenario = parse(yaml.safe_dump(scenario_doc([KINDS["check_invariants"]()])), "<explore>")
         self.host = SimHost(dialect="debian12", seed=0)
         staged = StagedImages(IMAGES)
         staged.stage(self.host)
@@ -70,13 +71,13 @@ class NodeMachine(RuleBasedStateMachine):
         try:
             self.nc.run_instance(inst, USER, vbrs, step.get("key"))
             self.running.append(inst)
-        except EngineError as exc:
+        except OperationFailed as exc:
             step["expect_error"] = _stable_part(str(exc))
             self.terminated.add(inst)
-        self.steps.append({"run_instance": step})
+        self.steps.append(KINDS["run_instance"](**step))
 
     def scenario_vbrs(self, lines):
-        doc = scenario_doc([{"run_instance": {"id": "i-x", "user": USER, "vbrs": lines}}])
+        doc = scenario_doc([KINDS["run_instance"](id="i-x", user=USER, vbrs=lines)])
         return parse(yaml.safe_dump(doc), "<explore>").steps[0].args["vbrs"]
 
     @rule(emi=st.sampled_from(["emi-0000000B", "emi-0000000C"]), swap=st.booleans(), key=st.booleans())
@@ -87,20 +88,20 @@ class NodeMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def terminate(self, data):
         inst = data.draw(st.sampled_from(self.running))
-        self.steps.append({"terminate_instance": {"id": inst}})
+        self.steps.append(KINDS["terminate_instance"](id=inst))
         self.nc.terminate_instance(inst)
         self.running.remove(inst)
         self.terminated.add(inst)
 
     @rule()
     def restart_node(self):
-        self.steps.append({"restart_node": {}})
+        self.steps.append(KINDS["restart_node"]())
         self.nc = self.run_ctx.new_controller()
         self.nc.restart()
 
     @rule()
     def reboot_host(self):
-        self.steps.append({"restart_node": {"reboot": True}})
+        self.steps.append(KINDS["restart_node"](reboot=True))
         self.host.reboot()
         self.nc = self.run_ctx.new_controller()
         self.nc.restart()
@@ -117,7 +118,7 @@ class NodeMachine(RuleBasedStateMachine):
         from simulator.faults import Fault
         self.host.fault_table().faults.clear()
         self.host.fault_table().add(Fault(pattern, nth=nth))
-        self.steps.append({"inject_fault": {"match": pattern, "nth": nth}})
+        self.steps.append(KINDS["inject_fault"](match=pattern, nth=nth))
 
     @invariant()
     def node_is_consistent(self):
@@ -132,7 +133,7 @@ def _stable_part(message: str) -> str:
 
 def save_regression(steps: list[dict], directory: str, name: str) -> str:
     os.makedirs(directory, exist_ok=True)
-    doc = scenario_doc(list(steps) + [{"check_invariants": {}}], name)
+    doc = scenario_doc(list(steps) + [KINDS["check_invariants"]()], name)
     path = os.path.join(directory, f"{name}.yaml")
     with open(path, "w") as fh:
         fh.write("# Found and shrunk by the hypothesis state machine (harness/explore/state_machine.py); replay with\n")
@@ -141,7 +142,7 @@ def save_regression(steps: list[dict], directory: str, name: str) -> str:
     return path
 
 
-class ExplorationFailed(Exception):
+class ExplorationFailed(HarnessError):
     def __init__(self, message: str, path: str, steps: list[dict]):
         super().__init__(message)
         self.path, self.steps = path, steps
@@ -150,9 +151,10 @@ class ExplorationFailed(Exception):
 def explore(examples: int = 200, steps: int = 30, seed: int = 0, save_dir: str = "scenarios/regressions",
             name: str | None = None, out=None) -> int:
     """Run the state machine; on a failure print the shrunk run as a YAML scenario, save it, and raise."""
+    import random
+
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
-    import random
     cfg = settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
                    suppress_health_check=list(HealthCheck), derandomize=False, print_blob=False,
                    report_multiple_bugs=False)

@@ -15,12 +15,13 @@ from engine.images.bundle import BundleSpec, bundle_stream
 from engine.images.registry import Registry
 from engine.images.store import BundleStore, s3_client
 from engine.sources import read_chunks
+from harness.errors import HarnessError
 
 KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scenarios", "keys")
 ACCOUNT = "123456789012"
 
 
-class ObjectStoreError(Exception):
+class ObjectStoreError(HarnessError):
     pass
 
 

@@ -33,7 +33,7 @@ def execute(io, args, token) -> tuple[int, str, str]:
     from engine.imager.resize import default_out, parse_size, resize
     from engine.imager.stamp import stamp
     from engine.imager.zerofree import zero_free
-    from engine.nodeio import CommandError
+    from engine.errors import CommandError
     prog = f"nc-harness image {args.image_verb}"
     try:
         if args.image_verb == "resize":

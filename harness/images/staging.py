@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 from engine.artifacts import ImageDescription
 from engine.nodeio import NodeIO
+from harness.errors import HarnessError
 
 STAGE_DIR = "/var/lib/nc-harness/images"
 
 
-class StagingError(Exception):
+class StagingError(HarnessError):
     pass
 
 

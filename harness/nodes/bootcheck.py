@@ -20,12 +20,14 @@ import time
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from harness.errors import HarnessError
+
 DEFAULT_URI = os.environ.get("NC_LIBVIRT_URI", "qemu:///system")
 # what a guest kernel says when it has its root filesystem (the kernel's own line, then our initrd's)
 ROOT_MOUNTED = [r"EXT4-fs \(vda1\): mounted filesystem", r"nc-harness initrd: mounted /dev/vda1 on /"]
 
 
-class BootCheckError(Exception):
+class BootCheckError(HarnessError):
     pass
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 
+from harness.errors import HarnessError
 from harness.nodes import guest, initrd
 
 DEFAULT_DIR = os.environ.get("NC_NODE_DIR") or os.path.expanduser("~/.cache/nc-harness/node")
@@ -26,7 +27,7 @@ BOX_NAME = "nc-harness-node"
 LIBVIRT_BOOT_DIR = "/var/lib/libvirt/boot"
 
 
-class BuildError(Exception):
+class BuildError(HarnessError):
     pass
 
 

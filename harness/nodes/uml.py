@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 
+from harness.errors import HarnessError
 from harness.nodes.build import DEFAULT_DIR
 
 READY, DONE = "__REALNODE_READY__", "__REALNODE_DONE__"
@@ -32,7 +33,7 @@ RESET = ("for m in $(awk '$3 == \"/tmp\" || $2 ~ /^\\/tmp\\/euca-mount-/ {print 
          "mount --bind /disk1/eucalyptus /var/lib/eucalyptus && mount --bind /disk1/nc-harness /var/lib/nc-harness")
 
 
-class NodeError(Exception):
+class NodeError(HarnessError):
     pass
 
 

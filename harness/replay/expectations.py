@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from harness.errors import HarnessError
 
-class ExpectationError(ValueError):
+
+class ExpectationError(HarnessError, ValueError):
     pass
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from hostapi import Host
 from harness.replay.trace import format_transcript_entry
+from hostapi import Host
 
 
 def shell_line(argv: list[str]) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from harness.errors import HarnessError
 from simulator.shell import ShellSyntaxError, tokenize
 
 _STAMP = re.compile(r"^(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?=\S)")
 
 
-class TraceError(Exception):
+class TraceError(HarnessError):
     """A malformed trace; str() is the one-line message naming file and line."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from harness.errors import HarnessError
 from harness.report.debug_bundle import write_bundle
 
 
@@ -29,7 +30,7 @@ def save_result(result, run_dir: str, backend: str = "sim") -> str:
     return out
 
 
-class RunDirError(ValueError):
+class RunDirError(HarnessError, ValueError):
     pass
 
 

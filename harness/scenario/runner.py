@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from engine.controller import NodeConfig, NodeController
 from engine.nodeio import Recorder, clock_for
 from engine.sources import ImageSources, UrlImageSource
-
 from harness.backends import make_host
+from harness.checks.compare import compare
+from harness.checks.leaks import find_leaks
 from harness.images.http_server import ImageServer
 from harness.images.staging import StagedImages, StagingError
-from harness.checks.leaks import find_leaks
-from harness.checks.compare import compare
 from harness.scenario.model import Scenario, Step
 from harness.scenario.registry import StepFailure
 from harness.scenario.steps import KINDS
@@ -138,7 +137,6 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             sources = {"file": staged, "url": UrlImageSource(clock_for(host))}
             if scenario.uses_store:
                 from engine.images.s3source import S3ImageSource
-
                 from harness.images.objectstore import ObjectStoreRun
                 ostore = ObjectStoreRun(scenario.seed).start()
                 for spec in scenario.images:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine.controller import EngineError
+from engine.errors import OperationFailed
 from harness.checks import state as node_state
 from harness.scenario.registry import StepFailure
 from hostapi import Capability, Unsupported
@@ -20,7 +20,7 @@ def engine_call(args, nc, ctx, where, call):
     except CrashPoint as exc:
         ctx.crashed = str(exc) or "a crash point"
         return nc
-    except EngineError as exc:
+    except OperationFailed as exc:
         if "expect_error" in args and args["expect_error"] in str(exc):
             return nc
         raise StepFailure(f"{where}: {exc}") from None

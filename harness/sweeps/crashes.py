@@ -22,14 +22,21 @@ be left.
 from __future__ import annotations
 
 import copy
-import re
 
 import yaml
 
-from harness.scenario.runner import run_scenario
 from harness.scenario import parse
-from harness.checks.compare import ids_as_wildcards
-from harness.sweeps.faults import FaultPoint, SweepReport, checked_points, fault_for, load_for_sweep, run_points
+from harness.scenario.runner import run_scenario
+from harness.scenario.steps import KINDS
+from harness.sweeps.points import all_command_points
+from harness.sweeps.faults import (
+    FaultPoint,
+    SweepReport,
+    checked_points,
+    fault_for,
+    load_for_sweep,
+    run_points,
+)
 
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
 
@@ -61,9 +68,9 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
         running.append(args["id"])
     if kind == "terminate_instance" and args["id"] in running:
         running.remove(args["id"])
-    program = [{"inject_fault": {"match": pattern, "nth": nth, "crash": True, "after": True}}]
+    program = [KINDS["inject_fault"](match=pattern, nth=nth, crash=True, after=True)]
     program += [copy.deepcopy(s) for s in steps[:step_index] if next(iter(s)) not in CHECK_ONLY]
-    program += [{"restart_node": {"reboot": True} if reboot else {}}]
+    program += [KINDS["restart_node"](reboot=True) if reboot else KINDS["restart_node"]()]
     if kind == "imager":
         if reboot:   # the disks earlier runs prepared went with the kernel's state: prepared again first
             program += [copy.deepcopy(s) for s in steps[:step_index - 1] if next(iter(s)) == "imager"
@@ -71,23 +78,22 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
                         and next(iter(s.values())).get("expect_rc", 0) == 0]
         if "partial" in pattern and pattern.lstrip("^").replace("\\", "").startswith("/bin/mv "):
             # killed right after extract's rename: the file is whole at out=, which the run again refuses
-            crashed = {"imager": dict(args, expect_rc=1, expect_error="exists")}
-        program += [crashed, {"imager": {"args": _purge_args(args["args"])}}]
-    program += [{"check_invariants": {}},
-                {"expect_instances": {"running": list(running)}}]
+            crashed = KINDS["imager"](**dict(args, expect_rc=1, expect_error="exists"))
+        program += [crashed, KINDS["imager"](args=_purge_args(args["args"]))]
+    program += [KINDS["check_invariants"](), KINDS["expect_instances"](running=list(running))]
     if kind == "bundle_instance":
         user = next((next(iter(r.values()))["user"] for r in steps if next(iter(r)) == "run_instance"
                      and next(iter(r.values()))["id"] == args["id"]), None)
         if user is not None:      # no half-made bundle clone outlives the process that made it
-            program.append({"expect_files": {"absent": [f"{{instances}}/work/{user}/{args['id']}/bundle"]}})
+            program.append(KINDS["expect_files"](absent=[f"{{instances}}/work/{user}/{args['id']}/bundle"]))
     if kind == "run_instance" and "expect_error" not in args and args["id"] not in running:
         program.append(crashed)                           # the launch again, from what recovery left
         running.append(args["id"])
     elif kind == "bundle_instance" and args["id"] in running:
         retry = {k: v for k, v in args.items() if k != "register_as"}
-        program.append({"bundle_instance": retry})
-    program += [{"terminate_instance": {"id": i}} for i in running]
-    program += [{"check_invariants": {"terminated": list(running)}}, {"expect_instances": {"running": []}}]
+        program.append(KINDS["bundle_instance"](**retry))
+    program += [KINDS["terminate_instance"](id=i) for i in running]
+    program += [KINDS["check_invariants"](terminated=list(running)), KINDS["expect_instances"](running=[])]
     out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "steps"}
     out["name"] = f"{doc['name']}-crash-{'reboot-' if reboot else ''}at-{pattern_label(pattern, nth)}"
     out["steps"] = program
@@ -105,47 +111,6 @@ def pattern_label(pattern: str, nth: int) -> str:
     words = pattern.strip("^$").replace("\\", "").split()
     tool = words[0].rsplit("/", 1)[-1] if words else "command"
     return f"{tool}-{nth}"
-
-
-# what a crash after a read-only command leaves is what a crash after the command before it leaves
-_READS = {"cat", "test", "stat", "ls", "find", "readlink", "sleep", "true"}
-_RUN_STEPS = ("run_instance", "terminate_instance", "bundle_instance")
-
-
-def changes_something(line: str) -> bool:
-    words = line.split()
-    tool = words[0].rsplit("/", 1)[-1] if words else ""
-    rest = words[1:]
-    if tool in _READS:
-        return False
-    if tool == "losetup" and (rest in (["-a"],) or (len(rest) == 1 and rest[0].startswith("/dev/")) or "-j" in rest):
-        return False
-    if tool == "dmsetup" and rest[:1] in (["ls"], ["table"], ["info"], ["status"], ["deps"]):
-        return False
-    return not (tool in ("mount", "virsh") and (not rest or rest[:1] == ["list"]))
-
-
-def all_command_points(issued: list[str], steps, kinds: dict[int, str]) -> list[tuple[int, int, str, int, bool]]:
-    """(k, step, pattern, nth, complete) for every command the engine ran that changes something, in the steps
-    that launch, terminate or bundle; nth counts the engine's own commands only (lock tokens carry the
-    process id, so they match any)."""
-    out = []
-    for step in steps:
-        if kinds.get(step.index) not in _RUN_STEPS:
-            continue
-        first, last = step.issued
-        saves = [j for j in range(first, last) if issued[j].endswith("/instance.xml")
-                 and issued[j].split()[0] in ("tee", "install")]
-        for j in range(first, last):
-            if not changes_something(issued[j]):
-                continue
-            pattern = "^" + re.sub(r"\\ \d+\\.\d+\\ ", r"\\ [0-9]+\\.[0-9]+\\ ",
-                                   ids_as_wildcards(issued[j])) + "$"
-            rx = re.compile(pattern)
-            nth = sum(1 for line in issued[:j + 1] if rx.search(line))
-            complete = kinds[step.index] == "run_instance" and len(saves) >= 2 and j >= saves[-1]
-            out.append((j + 1, step.index, pattern, nth, complete))
-    return out
 
 
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,

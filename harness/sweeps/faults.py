@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.checks.compare import ids_as_wildcards, mask
-from harness.scenario.runner import run_scenario
+from harness.sweeps.points import all_command_points
 from harness.scenario import load
-
+from harness.scenario.runner import run_scenario
 
 
 def as_argv_line(text: str) -> str:
@@ -119,8 +119,6 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
-
-    from harness.sweeps.crashes import all_command_points
     base = run_scenario(load_for_sweep(path, fast_path, build_workers))
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
@@ -201,9 +199,7 @@ def _judge_imager(k: int, command: str, result, host, step, failed) -> FaultPoin
     before the step. Its stores are its own, not the controller's, so the blob invariants do not apply."""
     from engine.imager.grammar import check_params, split
     from engine.imager.run import GLOBALS, Imager
-
     from engine.nodeio import clock_for
-
     from harness.scenario.runner import snapshot
     host.fault_table().faults.clear()
     globals_ = check_params("global parameters", split(step.args["args"]).globals, GLOBALS)
@@ -223,7 +219,6 @@ def _judge_image(k: int, command: str, result, host, step, failed) -> FaultPoint
     """A failed image tool (resize, stamp, zerofree) leaves the devices as they were before the step, nothing
     mounted or made under /tmp, and no half-made new image (resize's --out)."""
     from engine.imager.resize import default_out
-
     from harness.images.prep_tools import step_parser
     host.fault_table().faults.clear()
     changed = _devices_changed(result.snapshots[step.index], result.state_after)

@@ -12,9 +12,9 @@ import copy
 from dataclasses import dataclass
 
 from harness.checks.compare import first_difference, mask
-from harness.scenario.runner import ScenarioResult, run_scenario, snapshot
-from harness.scenario import Scenario
 from harness.checks.shape import device_shape
+from harness.scenario import Scenario
+from harness.scenario.runner import ScenarioResult, run_scenario, snapshot
 
 PINNING = ("expect", "expect_files", "expect_commands")   # steps that name loop numbers, dm minors or counts
 

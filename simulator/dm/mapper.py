@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import bisect
-import functools
 import errno
+import functools
 import heapq
 
 from ..block import SECTOR, BlockDevice

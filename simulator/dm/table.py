@@ -5,6 +5,8 @@ import errno
 import re
 from dataclasses import dataclass
 
+from simulator.errors import SimulatorError
+
 from ..block import SECTOR, BlockDevice
 from ..fs.base import FsError
 from .targets import ErrorTarget, LinearTarget, SnapshotTarget, Target, ZeroTarget
@@ -12,7 +14,7 @@ from .targets import ErrorTarget, LinearTarget, SnapshotTarget, Target, ZeroTarg
 _LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s*(.*?)\s*$")
 
 
-class TableSyntaxError(Exception):
+class TableSyntaxError(SimulatorError):
     """dmsetup's own complaint, before anything reaches the kernel."""
 
 

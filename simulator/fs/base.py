@@ -6,8 +6,10 @@ import os
 import stat as st
 from dataclasses import dataclass
 
+from simulator.errors import SimulatorError
 
-class FsError(Exception):
+
+class FsError(SimulatorError):
     """A failed filesystem call, carrying the errno the kernel would return."""
 
     def __init__(self, code: int, detail: str = ""):

@@ -13,9 +13,17 @@ import struct
 
 from .base import FileSystem, FsError, Stat, check_name
 from .buffers import BufferCache
-from .jbd2 import Journal
 from .ext2alloc import ExtAllocator
-from .extgeo import MAGIC, COMPAT_HAS_JOURNAL, INCOMPAT_RECOVER, ROOT_INO, JOURNAL_INO, _FT, Geometry
+from .extgeo import (
+    _FT,
+    COMPAT_HAS_JOURNAL,
+    INCOMPAT_RECOVER,
+    JOURNAL_INO,
+    MAGIC,
+    ROOT_INO,
+    Geometry,
+)
+from .jbd2 import Journal
 
 
 class ExtFS(ExtAllocator, FileSystem):

@@ -5,9 +5,21 @@ import functools
 import struct
 import uuid as uuidlib
 
-from .extgeo import (COMPAT_EXT_ATTR, COMPAT_HAS_JOURNAL, FIRST_INO, INCOMPAT_FILETYPE, JOURNAL_INO,
-                   LOST_FOUND_INO, MAGIC, ROOT_INO, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER,
-                   Geometry, _has_super, journal_blocks_for)
+from .extgeo import (
+    COMPAT_EXT_ATTR,
+    COMPAT_HAS_JOURNAL,
+    FIRST_INO,
+    INCOMPAT_FILETYPE,
+    JOURNAL_INO,
+    LOST_FOUND_INO,
+    MAGIC,
+    RO_COMPAT_LARGE_FILE,
+    RO_COMPAT_SPARSE_SUPER,
+    ROOT_INO,
+    Geometry,
+    _has_super,
+    journal_blocks_for,
+)
 from .jbd2 import JBD2_MAGIC
 
 RESIZE_INO = 7

@@ -13,8 +13,10 @@ import errno
 import stat as st
 
 from ..fs.base import FsError
-from . import Abort, Result, tool
-from .coreutils import _each, _split as _flags, cat_files, remove_dirs
+from .. import ash
+from .base import Abort, Result, not_found, tool
+from .coreutils import _each, cat_files, remove_dirs
+from .coreutils import _split as _flags
 from .endpoint import open_endpoint
 
 APPLETS: dict = {}
@@ -28,14 +30,12 @@ def applet(*names):
 @tool("busybox")
 def busybox(node, argv, stdin):
     if not node.dialect.busybox:
-        from . import not_found
         return not_found(argv[0])
     if len(argv) < 2:
         return Result(0, f"{VERSION}\n")
     name = argv[1].rsplit("/", 1)[-1]
     if name in ("sh", "ash"):
-        from .. import ash
-        return ash.main(node, argv[1:], stdin)
+        return ash.main(node, argv[1:], stdin, APPLETS)
     if name not in APPLETS:
         return Result(1, "", f"{name}: applet not found\n")
     return node.run(argv[1:], stdin, applets=APPLETS)

@@ -7,7 +7,7 @@ import stat as st
 import time
 
 from ..fs.base import FsError
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 

@@ -12,7 +12,7 @@ import stat as st
 
 from ..fs.base import FsError
 from ..vfs import Location
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 
 _FLAGS = "fpadrRPL"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..fs.base import FsError
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 
 _MULT = {"c": 1, "w": 2, "b": 512, "kB": 1000, "KB": 1000, "k": 1024, "K": 1024, "kiB": 1024, "KiB": 1024}

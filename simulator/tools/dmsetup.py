@@ -6,7 +6,7 @@ import errno
 from ..dm.mapper import DmDevice
 from ..dm.table import TableSyntaxError, build_targets, parse_table_text
 from ..fs.base import FsError
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 
 VERSIONS = {
     "debian12": "Library version:   1.02.185 (2022-05-18)\nDriver version:    4.47.0\n",

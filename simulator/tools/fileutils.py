@@ -6,7 +6,7 @@ import fnmatch
 import stat as st
 
 from ..fs.base import FsError
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ..fs.base import FsError
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 BANNER = "Installing for i386-pc platform.\n"

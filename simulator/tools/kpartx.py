@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..dm.mapper import DmDevice
 from ..fs.base import FsError
 from ..msdos import partition_name, read_table
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 from .parted import sync_partition_maps
 

@@ -7,7 +7,7 @@ import re
 
 from ..fs.base import FsError
 from ..loop import LoopDevice
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 
 LO_NAME_SIZE = 64
 

@@ -8,7 +8,7 @@ from ..fs.extgeo import plan_geometry
 from ..fs.mkext import make_filesystem
 from ..fs.probe import fs_type
 from ..fs.swap import make_swap
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 

@@ -7,7 +7,7 @@ from ..fs.base import FsError
 from ..fs.ext2 import ExtFS
 from ..fs.probe import fs_type
 from ..vfs import Mount
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 
 HINT = "       dmesg(1) may have more information after failed mount system call.\n"
 

@@ -9,8 +9,15 @@ from ..dm.targets import LinearTarget
 from ..fs.base import FsError
 from ..fs.probe import fs_type
 from ..loop import LoopDevice
-from ..msdos import TYPE_LINUX, TYPE_SWAP, MbrPartition, partition_name, read_table, write_table
-from . import Abort, Result, tool
+from ..msdos import (
+    TYPE_LINUX,
+    TYPE_SWAP,
+    MbrPartition,
+    partition_name,
+    read_table,
+    write_table,
+)
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 CLOBBER_SECTORS = 19        # libparted clears this many sectors at each end before writing a label

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import struct
 
-from ..fs.extgeo import _has_super
-
 from ..fs.base import FsError
-from ..fs.extgeo import MAGIC
-from . import Abort, Result, tool
+from ..fs.extgeo import MAGIC, _has_super
+from .base import Abort, Result, tool
 from .coreutils import _GROUPS, _USERS
 from .e2p import list_super
 from .endpoint import open_endpoint
-
 
 USAGE = ("Usage: tune2fs [-c max_mounts_count] [-e errors_behavior] [-f] [-g group]\n"
          "\t[-i interval[d|m|w]] [-j] [-J journal_options] [-l]\n"

@@ -2,7 +2,7 @@
 machine's virsh: names then a blank line; "Domain 'NAME' destroyed" and a blank line)."""
 from __future__ import annotations
 
-from . import Abort, Result, not_found, tool
+from .base import Abort, Result, not_found, tool
 
 
 @tool("virsh")

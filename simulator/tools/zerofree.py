@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..fs.base import FsError
 from ..fs.ext2 import ExtFS
-from . import Abort, Result, tool
+from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
 USAGE = "usage: zerofree [-n] [-v] [-f fillval] filesystem\n"

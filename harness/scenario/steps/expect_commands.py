@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import re
 
-from harness.scenario.registry import Field, ScenarioError, StepFailure, regex_list, step
+from harness.scenario.registry import (
+    Field,
+    ScenarioError,
+    StepFailure,
+    regex_list,
+    step,
+)
 from harness.scenario.stepkit import isolate
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from harness.scenario.registry import Field, StepFailure, step
-from hostapi import Capability
 from harness.scenario.stepkit import require
+from hostapi import Capability
 
 
 @step("restart_node", "Start a new node controller process on the node, which recovers what the old one left.",
