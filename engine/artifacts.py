@@ -42,7 +42,7 @@ class Artifact:
     is_partition: bool = False
     bootable: bool = False           # the disk's last partition goes first on disk (the imager's boot=yes)
     sshkey: str | None = None
-    deps: list["Artifact"] = field(default_factory=list)
+    deps: list[Artifact] = field(default_factory=list)
     is_in_cache: bool = False
     bb: object = None
 

@@ -58,7 +58,7 @@ class Instance:
         return f'<instance id="{self.id}" user="{self.user}" state="{self.state}">{vbrs}</instance>\n'
 
     @classmethod
-    def from_xml(cls, text: str) -> "Instance | None":
+    def from_xml(cls, text: str) -> Instance | None:
         m = re.match(r'<instance id="([^"]+)" user="([^"]+)" state="([^"]+)">', text)
         return cls(m.group(1), m.group(2), m.group(3)) if m else None
 
@@ -138,7 +138,7 @@ class NodeController:
                 if inst.state != "teardown":        # a terminate that came during the build tears it down next
                     inst.state = "running"
                 self._save(inst)
-            except Exception as exc:  # noqa: BLE001 - any failure of the launch is rolled back the same way:
+            except Exception as exc:  # any failure of the launch is rolled back the same way:
                 # its directory, its record and its links too (a failed mkdir or record write used to leave the
                 # instance in the table for good, and a failed link its whole disk)
                 self._rollback(inst, ctx)
@@ -202,7 +202,7 @@ class NodeController:
             left = self._destroy_backing(inst, strict=True)
         except OperationFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed command of the teardown: the instance stays listed
+        except Exception as exc:  # a failed command of the teardown: the instance stays listed
             raise OperationFailed(f"{instance_id}: terminate failed: {exc}") from exc
         if left:
             # still listed, in teardown: a second terminate (or the next restart's fsck) finishes it

@@ -9,8 +9,8 @@ import contextlib
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from hostapi import Capability, Host
 
@@ -214,8 +214,9 @@ class NodeIO:
         """`stat(stat_paths)` and `read_files(read_paths)` together. On the fast path one `stat` gives every
         path's type, size and mtime and one `cat` (none if nothing has bytes) the contents, split by those
         sizes: two programs however many files, where a remote node pays for every program it starts (one
-        `busybox sh` where the node has busybox, see `_stat_and_read_script`). Otherwise, or when the bytes do not add up (a file changed between the two), NC's way: `stat`, then a
-        `test -f` and a `cat` per file."""
+        `busybox sh` where the node has busybox, see `_stat_and_read_script`). Otherwise, or when the bytes
+        do not add up (a file changed between the two), NC's way: `stat`, then a `test -f` and a `cat` per
+        file."""
         if self.fast and self._batchable(stat_paths, read_paths):
             found = self._stat_and_read_batched(stat_paths, read_paths)
             if found is not None:
@@ -269,7 +270,8 @@ class NodeIO:
         data, sep, listed = result.stdout.rpartition("\n:\n")
         if not sep:
             raise CommandError(issued[-1], result.rc, result.stderr + "no separator in the script's output")
-        return self._split_read(listed, self._regular_sizes(listed, read_paths), data.encode("utf-8", "surrogateescape"),
+        data_bytes = data.encode("utf-8", "surrogateescape")
+        return self._split_read(listed, self._regular_sizes(listed, read_paths), data_bytes,
                                 stat_paths, read_paths)
 
     @staticmethod

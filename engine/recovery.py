@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from . import diskutil
 from .blobstore.blob import delete_blob_state, partition_children

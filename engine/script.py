@@ -57,7 +57,7 @@ class NodeScript:
         return len(self.steps)
 
     # the steps ----------------------------------------------------------------------------------------------
-    def write(self, path: str, text: str, mode: int | None = None, recover=None, secret: bool = False) -> "NodeScript":
+    def write(self, path: str, text: str, mode: int | None = None, recover=None, secret: bool = False) -> NodeScript:
         """The file's contents become `text`; with `mode`, chmodded after (NC's write, then chmod).
         `recover(io)`: what to do instead when it fails (then the steps after it run). `secret`: the text goes
         on the script's stdin, not among its arguments, which a node's process list shows (one per script)."""
@@ -76,7 +76,7 @@ class NodeScript:
                                stdin=text if secret else None))
         return self
 
-    def unlink(self, *paths: str, checked: bool = False, recover=None) -> "NodeScript":
+    def unlink(self, *paths: str, checked: bool = False, recover=None) -> NodeScript:
         """`rm -f`; unchecked unless asked (NodeIO.unlink ignores its status)."""
         if paths:
             refs = " ".join(f"{{{i}}}" for i in range(len(paths)))
@@ -85,30 +85,30 @@ class NodeScript:
                                    lambda io: io.applet(["rm", "-f", *paths], check=checked), checked, recover))
         return self
 
-    def chmod(self, mode: int, *paths: str) -> "NodeScript":
+    def chmod(self, mode: int, *paths: str) -> NodeScript:
         refs = " ".join(f"{{{i + 1}}}" for i in range(len(paths)))
         argv = ["chmod", f"0{mode:o}", *paths]
         self.steps.append(Step(f"chmod {{0}} {refs}", [f"0{mode:o}", *paths], [argv],
                                lambda io: io.chmod(mode, *paths)))
         return self
 
-    def mkdirs(self, path: str) -> "NodeScript":
+    def mkdirs(self, path: str) -> NodeScript:
         argv = ["mkdir", "-p", path]
         self.steps.append(Step("mkdir -p {0}", [path], [argv], lambda io: io.mkdirs(path)))
         return self
 
-    def chown(self, owner: str, path: str) -> "NodeScript":
+    def chown(self, owner: str, path: str) -> NodeScript:
         argv = ["chown", owner, path]
         self.steps.append(Step("chown {0} {1}", [owner, path], [argv], lambda io: io.quiet(argv)))
         return self
 
-    def symlink(self, target: str, link: str) -> "NodeScript":
+    def symlink(self, target: str, link: str) -> NodeScript:
         """`ln -sfn`: the link made, or remade, to point at `target`."""
         argv = ["ln", "-sfn", target, link]
         self.steps.append(Step("ln -sfn {0} {1}", [target, link], [argv], lambda io: io.symlink(target, link)))
         return self
 
-    def truncate(self, path: str, size: int) -> "NodeScript":
+    def truncate(self, path: str, size: int) -> NodeScript:
         argv = ["truncate", "-s", str(size), path]
         self.steps.append(Step("truncate -s {0} {1}", [str(size), path], [argv],
                                lambda io: io.make_sparse(path, size)))

@@ -36,7 +36,7 @@ class Kernel:
         self.loop.add_at_boot(dialect.initial_loops if loop_count is None else loop_count)
         self.swaps: set[tuple[int, int]] = set()
 
-    def reboot(self) -> "Kernel":
+    def reboot(self) -> Kernel:
         """A new kernel over the same host disk: loops, dm devices and mounts are gone, files stay (files
         deleted while a loop held them are gone too), device nodes the old kernel made disappear with devtmpfs."""
         for dev in list(self.loop.bound()):

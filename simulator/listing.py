@@ -9,7 +9,7 @@ strings: its cost per line stays flat as the node grows.
 from __future__ import annotations
 
 import bisect
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 LOAD = 64      # a block splits at twice this
 

@@ -131,7 +131,8 @@ class Command:
 
 def parse(source: str, params: list[str] | None = None) -> list[tuple[str, list[Command]]]:
     """[(connector, pipeline)] where connector is ';', '&&' or '||' joining it to the previous one."""
-    if params is None and _NEEDS_LEXER.search(source) is None:   # plain words: one command, maybe after VAR=value prefixes
+    # plain words: one command, maybe after VAR=value prefixes
+    if params is None and _NEEDS_LEXER.search(source) is None:
         words = [w for w in source.replace("\t", " ").split(" ") if w]   # str.split() would split at \x1c too
         if not words:
             return []

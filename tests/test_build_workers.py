@@ -80,7 +80,8 @@ def test_device_shape_names_loops_by_file_and_dm_devices_by_name():
     renumbered = {"losetup -a": "/dev/loop1: [25104]:<ino> (/c/b/blocks)\n/dev/loop5: [25104]:<ino> (/w/a.blocks)\n",
                   "dmsetup ls": "x-back\t(253:0)\nx\t(253:1)\n",
                   "dmsetup table": "x: 0 8 linear 253:0 0\nx-back: 0 8 snapshot 7:1 /dev/loop5 N 16\n",
-                  "dmsetup info -c": "Name Maj Min Stat Open Targ Event UUID\nx 253 1 L--w 0 1 0\nx-back 253 0 L--w 1 1 9\n"}
+                  "dmsetup info -c": "Name Maj Min Stat Open Targ Event UUID\nx 253 1 L--w 0 1 0\n"
+                                     "x-back 253 0 L--w 1 1 9\n"}
     shape = device_shape(state)
     assert shape == device_shape(renumbered)
     assert "x-back: 0 8 snapshot loop(/c/b/blocks) loop(/w/a.blocks) N 16" in shape

@@ -73,14 +73,15 @@ def test_the_unsigned_kernel_vector_is_reproduced(tmp_path):
 @needs_vectors
 @pytest.mark.parametrize("vector,name,key,iv,original", [
     (VEC, "vector.img", KEY, IV, None),
-    (KVEC, "kernel.bin", "11111111111111112222222222222222", "33333333333333334444444444444444", "kernel.bin.original")])
+    (KVEC, "kernel.bin", "11111111111111112222222222222222", "33333333333333334444444444444444",
+     "kernel.bin.original")])
 def test_both_vectors_unbundle_to_their_originals(vector, name, key, iv, original, tmp_path):
     out = unbundle(os.path.join(vector, f"{name}.manifest.xml"), destination=str(tmp_path), enc_key=key, enc_iv=iv)
     data = open(out, "rb").read()
     if original:
         assert data == open(os.path.join(vector, original), "rb").read()
     else:
-        assert hashlib.sha1(data).hexdigest() == "29dbb7425031be6ec59a1c41cd19c1e50ed3d5ab"
+        assert hashlib.sha1(data, usedforsecurity=False).hexdigest() == "29dbb7425031be6ec59a1c41cd19c1e50ed3d5ab"
 
 
 @needs_vectors
@@ -175,7 +176,8 @@ def test_long_names_and_huge_sizes_in_tar_headers():
     big = header(b"x", 9 * 1024 ** 3)
     assert big[124] == 0x80 and int.from_bytes(big[125:136], "big") == 9 * 1024 ** 3
     assert big[148:156] == b"%06o\0 " % (sum(big[:148]) + 8 * 32 + sum(big[156:])) and big[329:345] == b"0000000\0" * 2
-    with pytest.raises(ValueError, match="input size did not match expected image size  \\(expected size: 5, read: 3\\)"):
+    expected = "input size did not match expected image size  \\(expected size: 5, read: 3\\)"
+    with pytest.raises(ValueError, match=expected):
         b"".join(tar_stream("x", 5, [b"abc"]))
 
 

@@ -1,4 +1,5 @@
-"""Issue 3: the engine's behaviour on the simulator — cache reuse, cache pressure, LRU, rollback, restart, concurrency."""
+"""Issue 3: the engine's behaviour on the simulator: cache reuse, cache pressure, LRU, rollback, restart,
+concurrency."""
 import threading
 
 import pytest

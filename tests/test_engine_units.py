@@ -6,8 +6,8 @@ from engine.artifacts import alloc_tree
 from engine.blobstore.blob import close_blob, open_blob
 from engine.blobstore.clone import snapshot_chunk
 from engine.blobstore.store import BlobCode, BlobError
-from engine.errors import EngineError
 from engine.diskutil import dd_block_size
+from engine.errors import EngineError
 from engine.hashing import convert_id, hexjenkins
 from engine.vbr import VbrError, parse_ascii, parse_vbrs, validate
 from harness.images.staging import ImageSpec, StagedImages

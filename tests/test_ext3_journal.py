@@ -35,7 +35,8 @@ def _image():
 
 
 def _changed(before: bytes, after: bytes) -> list[int]:
-    return [b for b in range(len(after) // BLOCK) if after[b * BLOCK:(b + 1) * BLOCK] != before[b * BLOCK:(b + 1) * BLOCK]]
+    return [b for b in range(len(after) // BLOCK)
+            if after[b * BLOCK:(b + 1) * BLOCK] != before[b * BLOCK:(b + 1) * BLOCK]]
 
 
 def test_key_injection_writes_the_blocks_the_kernel_wrote():

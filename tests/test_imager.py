@@ -47,8 +47,10 @@ def test_parameters_are_checked_before_anything_runs():
               Param("v", "x", repeatable=True), Param("b", "x", kind="bool", default="no")]
     assert check_params("c", [("in", "a"), ("v", "1"), ("v", "2")], params) == \
         {"in": "a", "n": 1, "v": ["1", "2"], "b": False}
-    for given, message in (([], "missing mandatory parameter 'in'"), ([("in", "a"), ("zz", "1")], "unknown parameter 'zz'"),
-                           ([("in", "a"), ("in", "b")], "in: given twice"), ([("in", "a"), ("b", "maybe")], "not yes or no"),
+    for given, message in (([], "missing mandatory parameter 'in'"),
+                           ([("in", "a"), ("zz", "1")], "unknown parameter 'zz'"),
+                           ([("in", "a"), ("in", "b")], "in: given twice"),
+                           ([("in", "a"), ("b", "maybe")], "not yes or no"),
                            ([("in", "a"), ("n", "x")], "'x' is not a number")):
         with pytest.raises(ImagerUsage, match=message):
             check_params("c", given, params)
@@ -236,7 +238,7 @@ def test_stamp_writes_the_starter_images_fields_inside_the_image(node):
     now = io.clock.now()
     import hashlib
     import time
-    digest = hashlib.md5(f"{int(now)}\n".encode()).hexdigest()
+    digest = hashlib.md5(f"{int(now)}\n".encode(), usedforsecurity=False).hexdigest()
     assert text == ("image_name=euca-debian-emi\nimage_version=2011.08.15\nimage_arch=x86_64\n"
                     f"image_file={ROOT}.img\nimage_stamp={digest[:4]}-{digest[4:8]}\n"
                     f"image_date={time.strftime('%Y%m%d%H%M%S', time.gmtime(now))}\nrecipe_name=debian-based\n")
@@ -248,7 +250,8 @@ def test_stamp_writes_the_starter_images_fields_inside_the_image(node):
 def test_stamp_follows_no_symlink_out_of_the_image_and_refuses_bad_fields(node):
     from engine.imager.mounts import ImageToolError
     from engine.imager.stamp import stamp
-    images = StagedImages([ImageSpec("emi-5EED0001", 8 << 20, "ext3", symlinks={"etc/image-id": "/../../../../outside-id"})])
+    images = StagedImages([ImageSpec("emi-5EED0001", 8 << 20, "ext3",
+                                     symlinks={"etc/image-id": "/../../../../outside-id"})])
     images.stage(node.host)
     image = "/var/lib/nc-harness/images/emi-5EED0001.img"
     io = _io(node)

@@ -60,7 +60,7 @@ def test_listings_after_random_changes_match_a_fresh_rendering(dialect, monkeypa
         assert run(f"truncate -s 1M /tmp/f{i}").rc == 0
     loops: dict[int, str] = {}
     names: set[str] = set()
-    for step in range(400):
+    for _ in range(400):
         action = rng.randrange(6)
         if action == 0 and len(loops) < 10:
             i = rng.choice([i for i in range(12) if i not in loops])

@@ -31,7 +31,8 @@ steps:
     (lambda t: t.replace("dialect: debian12", "dialect: sles"), "f.yaml: node.dialect: must be debian12 or el6"),
     (lambda t: t.replace("steps:", "steps: [\n"), "f.yaml:7:3: YAML error:"),
     (lambda t: t + "  - expect: {match: lines}\n", "f.yaml: step 2 (expect): needs one of"),
-    (lambda t: t + "  - expect_commands: {present: ['(']}\n", "f.yaml: step 2 (expect_commands): present[0]: bad regex"),
+    (lambda t: t + "  - expect_commands: {present: ['(']}\n",
+     "f.yaml: step 2 (expect_commands): present[0]: bad regex"),
 ])
 def test_bad_scenarios_get_one_line_errors(mutate, message):
     with pytest.raises(ScenarioError) as exc:
@@ -76,8 +77,8 @@ def test_restart_with_reboot_step(tmp_path, capsys):
 
 def test_a_broken_expectation_names_the_device_and_field(tmp_path, capsys):
     text = open(os.path.join(ROOT, "scenarios", "seed-two-instances.yaml")).read()
-    broken = text.replace("euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap: 0 2867200 snapshot 7:0 253:0 N 16",
-                          "euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap: 0 2867200 snapshot 7:2 253:0 N 16")
+    name = "euca-ZV3GM6S3NMA1RQRNXZREK-i-CA6D42F3-emi-856C3CDE-dc63aa25-p0-snap"
+    broken = text.replace(f"{name}: 0 2867200 snapshot 7:0 253:0 N 16", f"{name}: 0 2867200 snapshot 7:2 253:0 N 16")
     assert broken != text
     sc = tmp_path / "broken.yaml"
     sc.write_text(broken)

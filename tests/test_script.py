@@ -103,7 +103,8 @@ def test_a_local_host_reports_a_missing_program_as_a_shell_does():
 
 def test_a_secret_write_goes_on_stdin_and_never_among_the_arguments():
     io, host, sent = _io()
-    io.script().mkdirs("/tmp/s/d").write("/tmp/s/d/k", "ssh-rsa SECRETKEY me", secret=True).chmod(0o600, "/tmp/s/d/k").run()
+    script = io.script().mkdirs("/tmp/s/d").write("/tmp/s/d/k", "ssh-rsa SECRETKEY me", secret=True)
+    script.chmod(0o600, "/tmp/s/d/k").run()
     assert len(sent) == 1 and not any("SECRETKEY" in word for word in sent[0])
     assert host.node.run(["cat", "/tmp/s/d/k"]).stdout == "ssh-rsa SECRETKEY me"
     with pytest.raises(ValueError):

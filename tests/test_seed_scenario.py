@@ -31,7 +31,8 @@ def normalize(text: str):
 def test_recorded_trace_contains_the_seeds_75_commands_in_order():
     result = run_scenario(load(SCENARIO))
     assert result.ok, result.failure
-    seed = [normalize(c.text) for c in parse_trace(open(os.path.join(FIXTURES, "seed-000", "commands.log")).read(), "seed")]
+    listing = open(os.path.join(FIXTURES, "seed-000", "commands.log")).read()
+    seed = [normalize(c.text) for c in parse_trace(listing, "seed")]
     assert len(seed) == 75
     recorded = [c.text for c in result.recorder.commands]
     build = recorded[: next(i for i, t in enumerate(recorded) if "i-3E4B3CE6" in t and "parted" in t) + 4]

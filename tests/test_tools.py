@@ -165,7 +165,8 @@ def test_mkswap_signature_and_output(node):
     node.sh("losetup /dev/loop4 /disk1/a")
     r = node.sh("mkswap /dev/loop4 16384")
     assert r.stdout.startswith("Setting up swapspace version 1, size = 16 MiB (16773120 bytes)\nno label, UUID=")
-    assert node.sh("dd if=/dev/loop4 of=/tmp/s bs=1 skip=4086 count=10 status=none && cat /tmp/s").stdout == "SWAPSPACE2"
+    out = node.sh("dd if=/dev/loop4 of=/tmp/s bs=1 skip=4086 count=10 status=none && cat /tmp/s")
+    assert out.stdout == "SWAPSPACE2"
     assert node.sh("mkswap /dev/loop4 999999").rc == 1
 
 

@@ -33,4 +33,5 @@ def test_the_recorded_cases_cover_errors_and_busy_paths():
 
 def test_el6_dmsetup_has_no_concise_create():
     result = SimHost(dialect="el6").run(["dmsetup", "create", "--concise", "a,,,rw,0 10 zero"])
-    assert (result.rc, result.stderr) == (1, "dmsetup: unrecognized option '--concise'\nCouldn't process command line.\n")
+    assert (result.rc, result.stderr) == (1, "dmsetup: unrecognized option '--concise'\n"
+                                             "Couldn't process command line.\n")

@@ -41,7 +41,7 @@ steps:
   - expect:
       losetup -a: ""
   - expect_files:
-      absent: ["{instances}/cache/emi-0000BBBB-%s", "{instances}/work/u"]
-""" % hexjenkins('<manifest><image><size>20971520</size></image></manifest>'), "x").steps[0])
+      absent: ["{instances}/cache/emi-0000BBBB-SUFFIX", "{instances}/work/u"]
+""".replace("SUFFIX", hexjenkins('<manifest><image><size>20971520</size></image></manifest>')), "x").steps[0])
     result = run_scenario(sc)
     assert result.ok, result.failure

@@ -4,8 +4,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from .. import diskutil
-from ..nodeio import CommandError
+from engine import diskutil
+from engine.nodeio import CommandError
+
 from .locks import LockTimeout
 from .store import FILE_PERM, SUFFIXES, BlobCode, BlobError, Blobstore, lines_of, round_up_blocks
 

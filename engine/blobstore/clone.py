@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import diskutil
+from engine import diskutil
+
 from .blob import Blockblob
 from .store import BlobCode, BlobError
 
@@ -61,7 +62,8 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
         if e.relation == "copy":
             diskutil.dd_copy(io, source_dev, dest.loop, e.len_blocks * 512, e.first_block_src * 512,
                              e.first_block_dst * 512)
-            main.append((e.first_block_dst, f"{e.first_block_dst} {e.len_blocks} linear {dest.loop} {e.first_block_dst}"))
+            main.append((e.first_block_dst,
+                         f"{e.first_block_dst} {e.len_blocks} linear {dest.loop} {e.first_block_dst}"))
             continue
         src_offset = e.first_block_src
         if e.relation == "snapshot":

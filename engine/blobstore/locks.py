@@ -14,8 +14,7 @@ import os
 import threading
 
 from engine.errors import EngineError
-
-from ..nodeio import Clock, CommandError
+from engine.nodeio import Clock, CommandError
 
 POLL_SECONDS = 0.099999
 OWNER_SUFFIX = ".owner"

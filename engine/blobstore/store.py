@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass
 
 from engine.errors import EngineError
+from engine.nodeio import NodeIO
 
-from ..nodeio import NodeIO
 from .locks import LockTable, LockTimeout
 
 SUFFIXES = ("blocks", "lock", "dm", "deps", "loopback", "sig", "refs", "hollow")
@@ -80,7 +80,7 @@ class Blobstore:
 
     @classmethod
     def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,
-             owner="nc", seed=0) -> "Blobstore":
+             owner="nc", seed=0) -> Blobstore:
         """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error."""
         store = cls(io, locks, path, limit_blocks, revocation, fmt, snapshot, registry, owner)
         meta_path = f"{store.path}/.blobstore"

@@ -4,9 +4,9 @@ grub.cfg), the root being /dev/sda1 and the boot partition the disk's last one; 
 assembled, GRUB 2 in its MBR as the 3.x disk creator does it."""
 from __future__ import annotations
 
-from .. import diskutil
-from ..blobstore.clone import clone_whole
-from ..keyinject import resolve_in_root
+from engine import diskutil
+from engine.blobstore.clone import clone_whole
+from engine.keyinject import resolve_in_root
 
 
 def grub_files(boot_index: int) -> dict[str, str]:

@@ -10,13 +10,12 @@ import re
 import shutil
 import tempfile
 
+from engine.diskutil import dm_table_bytes
 from engine.errors import EngineError
-
-from ..diskutil import dm_table_bytes
-from ..images.bundle import BundleError, BundleSpec, bundle_stream
-from ..images.store import BundleStore, StoreError
-from ..nodeio import NodeIO
-from ..sources import read_chunks
+from engine.images.bundle import BundleError, BundleSpec, bundle_stream
+from engine.images.store import BundleStore, StoreError
+from engine.nodeio import NodeIO
+from engine.sources import read_chunks
 
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{2,62}$")
 PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 
+from engine import diskutil
 from engine.errors import EngineError
-
-from .. import diskutil
-from ..nodeio import CommandError, NodeIO
+from engine.nodeio import CommandError, NodeIO
 
 
 class ImageToolError(EngineError):

@@ -18,8 +18,9 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from .. import diskutil
-from ..nodeio import CommandError, NodeIO
+from engine import diskutil
+from engine.nodeio import CommandError, NodeIO
+
 from .mounts import ImageToolError, loop_attached, require_image
 
 SIZE = re.compile(r"^([0-9]+)([KMGT]?)$", re.IGNORECASE)

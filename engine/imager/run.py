@@ -7,16 +7,16 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
+from engine import diskutil
+from engine.blobstore.blob import close_blob
+from engine.blobstore.locks import LockTable
+from engine.blobstore.store import Blobstore
 from engine.errors import EngineError
+from engine.implement import BuildContext, implement
+from engine.nodeio import NodeIO
+from engine.recovery import fsck, sweep_orphans
+from engine.vbr import VbrError, parse_ascii, parse_vbrs
 
-from .. import diskutil
-from ..blobstore.blob import close_blob
-from ..blobstore.locks import LockTable
-from ..blobstore.store import Blobstore
-from ..implement import BuildContext, implement
-from ..nodeio import NodeIO
-from ..recovery import fsck, sweep_orphans
-from ..vbr import VbrError, parse_ascii, parse_vbrs
 from . import pidfile
 from .bundle import BUCKET, PREFIX, BundleCommandError, bundle_and_upload, delete_bundle
 from .grammar import ImagerUsage, Invocation, Param, check_params, describe, split

@@ -7,8 +7,9 @@ import os
 import re
 import time
 
-from ..keyinject import resolve_in_root
-from ..nodeio import NodeIO
+from engine.keyinject import resolve_in_root
+from engine.nodeio import NodeIO
+
 from .mounts import ImageToolError, mounted, require_image
 
 FIELD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+:@-]{0,127}$")

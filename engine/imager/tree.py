@@ -8,9 +8,9 @@ the ramdisk and a GRUB configuration; its signature carries theirs, so a differe
 boot partition instead of writing into a shared cached one."""
 from __future__ import annotations
 
-from ..artifacts import Artifact, alloc_disk, alloc_vbr
-from ..hashing import hexjenkins
-from ..vbr import Vbr, VbrError, parse_ascii, parse_vbrs
+from engine.artifacts import Artifact, alloc_disk, alloc_vbr
+from engine.hashing import hexjenkins
+from engine.vbr import Vbr, VbrError, parse_ascii, parse_vbrs
 
 BOOT_SIZE = 100 << 20          # the boot partition: 204800 sectors
 

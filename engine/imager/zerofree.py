@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import zlib
 
-from ..nodeio import NodeIO
-from ..sources import read_chunks
+from engine.nodeio import NodeIO
+from engine.sources import read_chunks
+
 from .mounts import ImageToolError, require_image
 
 

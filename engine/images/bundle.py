@@ -48,7 +48,7 @@ class BundleSpec:
     bundler: tuple[str, str, str] = ("nc-harness", "0.1", "0")
     rng: object = None          # a seeded random.Random: key, IV and RSA padding from it (simulation only)
 
-    def checked(self) -> "BundleSpec":
+    def checked(self) -> BundleSpec:
         """euca-bundle-image's argument rules."""
         if self.arch not in ARCHES:
             raise BundleError(f"argument -r/--arch: invalid choice: '{self.arch}' (choose from {', '.join(ARCHES)})")
@@ -92,9 +92,9 @@ class PartWriter:
         self._open()
 
     def _open(self) -> None:
-        name = "%s.part.%02d" % (self.prefix, len(self.parts))
+        name = f"{self.prefix}.part.{len(self.parts):02d}"
         self.fh = open(os.path.join(self.directory, name), "wb")
-        self.name, self.sha1, self.length = name, hashlib.sha1(), 0
+        self.name, self.sha1, self.length = name, hashlib.sha1(usedforsecurity=False), 0
 
     def _close(self) -> None:
         self.fh.close()
@@ -137,7 +137,7 @@ def _compress(tar_chunks: Iterator[bytes], tar_sha1) -> Iterator[bytes]:
             for chunk in tar_chunks:
                 tar_sha1.update(chunk)
                 proc.stdin.write(chunk)
-        except BaseException as exc:   # reported by the reading side, which owns the error path
+        except BaseException as exc:  # noqa: BLE001 - reported by the reading side, which owns the error path
             failure.append(exc)
         finally:
             proc.stdin.close()
@@ -182,7 +182,7 @@ def bundle_stream(chunks, size: int, destination: str, spec: BundleSpec, prefix:
     os.makedirs(destination, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".bundle-", dir=destination)
     try:
-        tar_sha1 = hashlib.sha1()
+        tar_sha1 = hashlib.sha1(usedforsecurity=False)
         enc = crypto.Encryptor(key_hex, iv_hex)
         writer = PartWriter(scratch, prefix, spec.part_size)
         try:

@@ -8,8 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from engine.errors import EngineError
-
-from ..vbr import MAX_SIZE
+from engine.vbr import MAX_SIZE
 
 VERSION = "2007-10-10"
 ARCHES = ("i386", "x86_64", "armhf", "ppc", "ppc64", "ppc64le")

@@ -3,8 +3,9 @@ the id hashes the full manifest text fetched from the store, the size is the man
 bytes are the decrypted image the registry cached, streamed to the node through boto3."""
 from __future__ import annotations
 
-from ..artifacts import ImageDescription
-from ..sources import CHUNK, DownloadError, manifest_description, write_chunks
+from engine.artifacts import ImageDescription
+from engine.sources import CHUNK, DownloadError, manifest_description, write_chunks
+
 from .registry import Registry, RegistryError
 from .store import StoreError
 

@@ -162,7 +162,7 @@ class BundleStore:
         try:
             for part in m.parts:
                 path = os.path.join(destination, part.filename)
-                sha1 = hashlib.sha1()
+                sha1 = hashlib.sha1(usedforsecurity=False)
                 try:
                     body = self.s3.get_object(Bucket=bucket, Key=prefix + part.filename)["Body"]
                     with open(path, "wb") as fh:

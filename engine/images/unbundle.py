@@ -79,7 +79,7 @@ def check_parts(m: Manifest, source: str) -> list[str]:
         if not stat.S_ISREG(st.st_mode):
             # a symlink out of the bundle directory (to /etc/shadow, to /dev/zero) is never followed
             raise UnbundleError(f"bundle part '{path}' is not a regular file")
-        sha1 = hashlib.sha1()
+        sha1 = hashlib.sha1(usedforsecurity=False)
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 sha1.update(chunk)
@@ -89,7 +89,8 @@ def check_parts(m: Manifest, source: str) -> list[str]:
                                 f"actual: {sha1.hexdigest()})")
         paths.append(path)
     if total != m.bundled_size:
-        raise UnbundleError(f"bundle appears to be corrupt (expected bundled size: {m.bundled_size}, parts hold {total})")
+        raise UnbundleError(f"bundle appears to be corrupt (expected bundled size: {m.bundled_size}, "
+                            f"parts hold {total})")
     return paths
 
 
@@ -143,7 +144,7 @@ def _stream(parts: list[str], key_hex: str, iv_hex: str, out, limit: int) -> tup
     dec = crypto.Decryptor(key_hex, iv_hex)
     gunzip = zlib.decompressobj(31)
     tar = TarMemberReader()
-    tar_sha1 = hashlib.sha1()
+    tar_sha1 = hashlib.sha1(usedforsecurity=False)
     written = 0
 
     def take(plain: bytes) -> None:

@@ -3,8 +3,8 @@ this table, so a new backend is one row here (and its module)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hostapi import Host
 

@@ -23,7 +23,8 @@ def remote_line(argv: list[str], stdin: str | None = None) -> str:
 
 class SshHost(RealNodeHost):
     name = "ssh"
-    capabilities = frozenset({Capability.CONCURRENT})   # a paramiko channel per command: the engine's build workers' commands overlap on the node
+    # a paramiko channel per command: the engine's build workers' commands overlap on the node
+    capabilities = frozenset({Capability.CONCURRENT})
 
     def __init__(self, spec: str, identity_file: str | None = None):
         super().__init__()

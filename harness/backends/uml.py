@@ -27,7 +27,8 @@ def shared_node(kind: str = "uml", directory: str | None = None) -> UmlNode:
 
 class UmlHost(RealNodeHost):
     name = "uml"
-    capabilities = frozenset({Capability.CONCURRENT})   # a worker thread's requests run in the guest's background (harness.nodes.uml.UmlNode.run)
+    # a worker thread's requests run in the guest's background (harness.nodes.uml.UmlNode.run)
+    capabilities = frozenset({Capability.CONCURRENT})
     # The data disk holding /disk1: UML's ubdb is 98:16 (st_dev 25104), as the simulator's default; QEMU's vdb
     # is 254:16 (65040). Expectations pin the first, so a qemu node's number is read as it (losetup -a only).
     data_dev = "25104"

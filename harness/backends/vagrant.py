@@ -40,7 +40,7 @@ class VagrantHost(SshHost):
         v = vagrant.Vagrant(root=project_dir, quiet_stdout=True, quiet_stderr=True)
         try:
             config = v.ssh_config(vm_name=self.machine)
-        except Exception:   # python-vagrant raises CalledProcessError with Vagrant's whole output
+        except Exception:  # noqa: BLE001 - python-vagrant raises CalledProcessError with Vagrant's whole output
             raise ValueError(f"backend vagrant:{self.machine}: no such running machine in {project_dir}/Vagrantfile "
                              f"(vagrant up {self.machine} --provider=libvirt)") from None
         self.node = None
@@ -66,7 +66,7 @@ class VagrantHost(SshHost):
     def _probe(self) -> str:
         try:
             return self.run(["id", "-u"]).stdout.strip()
-        except Exception:   # paramiko's authentication failure, whatever its class in this version
+        except Exception:  # noqa: BLE001 - paramiko's authentication failure, whatever its class in this version
             return ""
 
     def canonical(self, text: str) -> str:

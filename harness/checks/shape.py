@@ -26,6 +26,7 @@ def device_shape(state: dict[str, str]) -> str:
     info = state.get("dmsetup info -c", "").splitlines()
     if info and info[0].split()[:3] == ["Name", "Maj", "Min"]:
         # name, state, open count, targets: the rest is numbering (minor) or history (event counter)
-        out += ["dmsetup info -c:"] + sorted("  " + " ".join(f[:1] + f[3:6]) for f in (l.split() for l in info[1:])
+        rows = (line.split() for line in info[1:])
+        out += ["dmsetup info -c:"] + sorted("  " + " ".join(f[:1] + f[3:6]) for f in rows
                                              if len(f) >= 6)
     return "\n".join(out) + "\n"

@@ -218,8 +218,8 @@ def diff(expected: NodeState, actual: NodeState, ignore: tuple[str, ...] = ()) -
     lines: list[str] = []
     if "losetup -a" in expected.raw and "losetup -a" in actual.raw:
         fields = [f for f in ("backing", "offset", "st_dev", "inode") if not (f == "inode" and "inodes" in ignore)]
-        lines += _diff_records(expected, actual, expected.loops, actual.loops, sorted(set(expected.loops) | set(actual.loops),
-                                                                     key=_loop_key),
+        loops = sorted(set(expected.loops) | set(actual.loops), key=_loop_key)
+        lines += _diff_records(expected, actual, expected.loops, actual.loops, loops,
                                lambda dev, rec, _state: f"{dev}: %s (on {rec.backing})",
                                lambda dev, e, a: _field_diffs(dev, e, a, fields, str))
     if "dmsetup table" in expected.raw and "dmsetup table" in actual.raw:
@@ -228,7 +228,8 @@ def diff(expected: NodeState, actual: NodeState, ignore: tuple[str, ...] = ()) -
                                lambda name, e, a: _diff_targets(name, e, a, expected, actual))
     if expected.blobs is not None and actual.blobs is not None:
         fields = ["size", "loopback", "dm", "deps", "refs", "hollow"]
-        lines += _diff_records(expected, actual, expected.blobs, actual.blobs, sorted(set(expected.blobs) | set(actual.blobs)),
+        blobs = sorted(set(expected.blobs) | set(actual.blobs))
+        lines += _diff_records(expected, actual, expected.blobs, actual.blobs, blobs,
                                lambda key, rec, _state: f"blob {key}: %s",
                                lambda key, e, a: _field_diffs(f"blob {key}", e, a, fields, _show))
     return lines
@@ -270,7 +271,8 @@ def _diff_targets(name, e, a, es, as_) -> list[str]:
         labels = _arg_labels(te.type, len(te.args))
         for j, (xe, xa) in enumerate(zip(te.args, ta.args)):
             if xe != xa:
-                fmt = (lambda v, s: _named(v, s) if re.fullmatch(r"\d+:\d+", v) else v)
+                def fmt(v, s):
+                    return _named(v, s) if re.fullmatch(r"\d+:\d+", v) else v
                 out.append(f"{where}: {labels[j] if j < len(labels) else f'arg {j}'}: "
                            f"expected {fmt(xe, es)}, got {fmt(xa, as_)}")
         if len(te.args) != len(ta.args):

@@ -9,6 +9,10 @@ import os
 import sys
 
 
+def _env_key():
+    return os.environ.get("EC2_PRIVATE_KEY") or os.environ.get("EUCA_PRIVATE_KEY")
+
+
 def _size(text: str) -> int:
     """euca2ools' --part-size: bytes, or k/m/g/t (powers of 1024)."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -38,7 +42,7 @@ def add_parser(sub) -> None:
     b.add_argument("-r", "--arch", required=True)
     b.add_argument("-u", "--user", default=os.environ.get("EC2_USER_ID", ""))
     b.add_argument("-c", "--cert", default=os.environ.get("EC2_CERT") or os.environ.get("EUCA_CERT"))
-    b.add_argument("-k", "--privatekey", default=os.environ.get("EC2_PRIVATE_KEY") or os.environ.get("EUCA_PRIVATE_KEY"))
+    b.add_argument("-k", "--privatekey", default=_env_key())
     b.add_argument("--ec2cert", default=os.environ.get("EUCALYPTUS_CERT"))
     b.add_argument("-d", "--destination")
     b.add_argument("-p", "--prefix", default="")
@@ -55,7 +59,7 @@ def add_parser(sub) -> None:
     u.add_argument("-m", "--manifest", required=True)
     u.add_argument("-s", "--source")
     u.add_argument("-d", "--destination", default=".")
-    u.add_argument("-k", "--privatekey", default=os.environ.get("EC2_PRIVATE_KEY") or os.environ.get("EUCA_PRIVATE_KEY"))
+    u.add_argument("-k", "--privatekey", default=_env_key())
     u.add_argument("--enc-key")
     u.add_argument("--enc-iv")
     u.add_argument("-c", "--cert", help="verify the manifest's signature with this user certificate")

@@ -162,7 +162,7 @@ def explore(examples: int = 200, steps: int = 30, seed: int = 0, save_dir: str =
     random.seed(seed)
     try:
         run_state_machine_as_test(NodeMachine, settings=cfg)
-    except Exception as exc:  # noqa: BLE001 - any failure of the machine is the finding
+    except Exception as exc:  # any failure of the machine is the finding
         shrunk = list(NodeMachine.last_steps)
         path = save_regression(shrunk, save_dir, name or f"explored-seed{seed}")
         if out is not None:

@@ -24,7 +24,7 @@ def manifest_for(spec: ImageSpec) -> str:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D401 - keep test output clean
+    def log_message(self, *args):  # keep test output clean
         pass
 
 
@@ -43,7 +43,7 @@ class ImageServer:
         self.dir = tempfile.mkdtemp(prefix="nc-harness-images-")
         self.httpd = None
 
-    def __enter__(self) -> "ImageServer":
+    def __enter__(self) -> ImageServer:
         if not self.specs:       # most scenarios serve nothing: no thread, no shutdown wait
             return self
         for spec in self.specs:

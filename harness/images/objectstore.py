@@ -36,7 +36,7 @@ class ObjectStoreRun:
     def key(self, name: str) -> str:
         return os.path.join(KEYS, name)
 
-    def start(self) -> "ObjectStoreRun":
+    def start(self) -> ObjectStoreRun:
         endpoint = os.environ.get("NC_S3_ENDPOINT")
         if not endpoint:
             from harness.images.s3server import S3Server

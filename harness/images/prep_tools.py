@@ -29,11 +29,11 @@ def add_parsers(verbs) -> None:
 def execute(io, args, token) -> tuple[int, str, str]:
     """One image tool on the node behind `io`: (exit status, output, error line). The scenario step `image`
     calls this with the run's node, clock and trace."""
+    from engine.errors import CommandError
     from engine.imager.mounts import ImageToolError
     from engine.imager.resize import default_out, parse_size, resize
     from engine.imager.stamp import stamp
     from engine.imager.zerofree import zero_free
-    from engine.errors import CommandError
     prog = f"nc-harness image {args.image_verb}"
     try:
         if args.image_verb == "resize":

@@ -13,7 +13,7 @@ class S3Server:
         self.endpoint = ""
         self.pid = 0
 
-    def start(self) -> "S3Server":
+    def start(self) -> S3Server:
         from moto.server import ThreadedMotoServer
         logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no request log lines on our output
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -37,10 +37,10 @@ class S3Server:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
                                timeout=10).read()
 
-    _shared: "S3Server | None" = None
+    _shared: S3Server | None = None
 
     @classmethod
-    def shared(cls) -> "S3Server":
+    def shared(cls) -> S3Server:
         """One server per process, emptied for each user: starting and stopping one per scenario run cost half
         a second, most of a fault sweep's time over bundle-instance."""
         # a forked sweep worker inherits the parent's object, not its server thread: a process of its own
@@ -53,7 +53,7 @@ class S3Server:
             cls._shared.reset()
         return cls._shared
 
-    def __enter__(self) -> "S3Server":
+    def __enter__(self) -> S3Server:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,5 @@
-"""Drive a user-mode-linux node (and, through `QemuNode`, a QEMU one): boot it, run argv lists in it, reset it, stop it by PID.
+"""Drive a user-mode-linux node (and, through `QemuNode`, a QEMU one): boot it, run argv lists in it, reset it,
+stop it by PID.
 
 Requests go through a directory shared with the guest (hostfs on /xchg): `N.argv` (NUL-separated, run as is,
 never parsed by a shell) and `N.in`; the guest writes `N.out`, `N.err`, `N.rc` and says `__REALNODE_DONE__ N`
@@ -22,7 +23,8 @@ from harness.nodes.build import DEFAULT_DIR
 
 READY, DONE = "__REALNODE_READY__", "__REALNODE_DONE__"
 # Everything a scenario may leave behind; the data disk itself is kept (booting costs ~5 s, resetting ~0.5 s).
-RESET = ("for m in $(awk '$3 == \"/tmp\" || $2 ~ /^\\/tmp\\/euca-mount-/ {print $2}' /proc/mounts); do umount $m; done; "
+RESET = ("for m in $(awk '$3 == \"/tmp\" || $2 ~ /^\\/tmp\\/euca-mount-/ {print $2}' /proc/mounts); "
+         "do umount $m; done; "
          "dmsetup remove_all --force >/dev/null 2>&1; losetup -D; udevadm settle; "
          # loop devices created on demand (losetup /dev/loop20 ...) outlive their detach: reloading the
          # module brings the node back to loop0-7, so a trace sees the same /dev on every run
@@ -67,7 +69,7 @@ class UmlNode:
                 raise NodeError(f"no node image in {self.directory} (missing {name}): "
                                 f"run `nc-harness node build --dir {self.directory}`")
 
-    def start(self) -> "UmlNode":
+    def start(self) -> UmlNode:
         self.check_built()
         for attempt in range(1, self.BOOT_ATTEMPTS + 1):   # a boot that hangs is retried
             try:
@@ -263,7 +265,7 @@ class UmlNode:
             return False
         self._poll(done, self.command_timeout, what)
 
-    def __enter__(self) -> "UmlNode":
+    def __enter__(self) -> UmlNode:
         return self.start()
 
     def __exit__(self, *exc) -> None:

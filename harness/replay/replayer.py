@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.checks.compare import first_difference, mask  # noqa: F401 - mask is part of this module's API
+from harness.checks.compare import first_difference, mask  # mask is part of this module's API
 from harness.replay.trace import TraceCommand, format_transcript_entry
 from hostapi import Host
 

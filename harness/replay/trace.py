@@ -19,7 +19,7 @@ class TraceCommand:
     lineno: int
     text: str
     stamp: str = ""
-    expected: "Expectation | None" = None
+    expected: Expectation | None = None
     stdin: str | None = None     # a transcript's `# (stdin) ...` line: what the command was fed
     step: str = ""               # the latest `# (step ...)` marker: which scenario step issued it
 

@@ -59,7 +59,7 @@ class Scenario:
             return "bundles a running instance: the names pinned here are the simulator's"
         return unmet(self.requires)
 
-    def fast_path(self) -> "Scenario":
+    def fast_path(self) -> Scenario:
         """The same scenario on the engine's fast path: devices and bytes must come out the same; only the
         steps that name NC 3.3's exact commands no longer apply."""
         self.node = dict(self.node, fast_path=True)

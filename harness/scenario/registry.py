@@ -8,8 +8,9 @@ and the generated scenario-format reference page all read `KINDS`; adding a step
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine.controller import SAFE_ID
 from harness.errors import HarnessError

@@ -171,7 +171,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
         result.ok, result.failure, result.details = False, str(exc), exc.details
     except StagingError as exc:
         result.ok, result.failure = False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - the object store's setup (S3, bundling, registration): one line
+    except Exception as exc:  # the object store's setup (S3, bundling, registration): one line
         if ostore is None or nc is not None:
             raise
         result.ok, result.failure = False, f"object store setup: {exc}"

@@ -28,7 +28,6 @@ import yaml
 from harness.scenario import parse
 from harness.scenario.runner import run_scenario
 from harness.scenario.steps import KINDS
-from harness.sweeps.points import all_command_points
 from harness.sweeps.faults import (
     FaultPoint,
     SweepReport,
@@ -37,6 +36,7 @@ from harness.sweeps.faults import (
     load_for_sweep,
     run_points,
 )
+from harness.sweeps.points import all_command_points
 
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
 
@@ -116,7 +116,8 @@ def pattern_label(pattern: str, nth: int) -> str:
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
                   fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
     from harness.backends.sim import SimHost
-    sc = load_for_sweep(path, fast_path, build_workers)      # refuses what the sweep cannot run, with the loader's errors
+    # refuses what the sweep cannot run, with the loader's errors
+    sc = load_for_sweep(path, fast_path, build_workers)
     if any(step.kind == "image" for step in sc.steps):
         # resize, stamp and zerofree are one-shot tools with no state to recover from: a killed one leaves its
         # loops and mounts to whoever finds them

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.checks.compare import ids_as_wildcards, mask
-from harness.sweeps.points import all_command_points
 from harness.scenario import load
 from harness.scenario.runner import run_scenario
+from harness.sweeps.points import all_command_points
 
 
 def as_argv_line(text: str) -> str:

@@ -6,7 +6,6 @@ import re
 
 from harness.checks.compare import ids_as_wildcards
 
-
 # what a crash after a read-only command leaves is what a crash after the command before it leaves
 _READS = {"cat", "test", "stat", "ls", "find", "readlink", "sleep", "true"}
 _RUN_STEPS = ("run_instance", "terminate_instance", "bundle_instance")

@@ -6,9 +6,10 @@ import errno
 import functools
 import heapq
 
-from ..block import SECTOR, BlockDevice
-from ..fs.base import FsError
-from ..listing import BlockedListing
+from simulator.block import SECTOR, BlockDevice
+from simulator.fs.base import FsError
+from simulator.listing import BlockedListing
+
 from .targets import Target
 
 DM_MAJOR = 253

@@ -5,10 +5,10 @@ import errno
 import re
 from dataclasses import dataclass
 
+from simulator.block import SECTOR, BlockDevice
 from simulator.errors import SimulatorError
+from simulator.fs.base import FsError
 
-from ..block import SECTOR, BlockDevice
-from ..fs.base import FsError
 from .targets import ErrorTarget, LinearTarget, SnapshotTarget, Target, ZeroTarget
 
 _LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\S+)\s*(.*?)\s*$")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import errno
 
-from ..block import SECTOR, BlockDevice
-from ..fs.base import FsError
+from simulator.block import SECTOR, BlockDevice
+from simulator.fs.base import FsError
 
 
 def devno(dev: BlockDevice) -> str:

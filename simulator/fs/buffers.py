@@ -7,7 +7,7 @@ change no chunk; the first sync changes them all (README "Known gaps" had the si
 """
 from __future__ import annotations
 
-from .. import sparse
+from simulator import sparse
 
 
 class BufferCache:

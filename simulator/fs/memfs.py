@@ -4,7 +4,8 @@ from __future__ import annotations
 import errno
 import stat as st
 
-from ..sparse import SparseData
+from simulator.sparse import SparseData
+
 from .base import FileSystem, FsError, Stat, check_name
 
 

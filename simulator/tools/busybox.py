@@ -12,8 +12,9 @@ from __future__ import annotations
 import errno
 import stat as st
 
-from ..fs.base import FsError
-from .. import ash
+from simulator import ash
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, not_found, tool
 from .coreutils import _each, cat_files, remove_dirs
 from .coreutils import _split as _flags

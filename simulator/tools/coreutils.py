@@ -6,7 +6,8 @@ import re
 import stat as st
 import time
 
-from ..fs.base import FsError
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
@@ -178,7 +179,8 @@ def ln(node, argv, stdin):
             loc = vfs.walk(node.abspath(target))
             parent.fs.link(parent.ino, base, loc.ino)
     except FsError as exc:
-        raise Abort(f"ln: failed to create {'symbolic ' if 's' in flags else 'hard '}link '{name}': {exc.strerror}\n")
+        kind = "symbolic " if "s" in flags else "hard "
+        raise Abort(f"ln: failed to create {kind}link '{name}': {exc.strerror}\n") from None
     return Result(0)
 
 
@@ -263,7 +265,7 @@ def touch(node, argv, stdin):
         try:
             open_endpoint(node, path, write=True, create=True)
         except FsError as exc:
-            raise Abort(f"touch: cannot touch '{path}': {exc.strerror}\n")
+            raise Abort(f"touch: cannot touch '{path}': {exc.strerror}\n") from None
     return Result(0)
 
 
@@ -425,7 +427,8 @@ def stat_(node, argv, stdin):
                     "%i": str(e.ino), "%d": str(e.dev), "%n": path, "%F": _kind(e), "%f": f"{e.mode:x}",
                     "%A": _mode_string(e.mode),
                     "%h": str(e.nlink), "%b": str(e.blocks), "%U": _user(e.uid), "%G": _group(e.gid),
-                    "%.9Y": f"{e.mtime:.9f}", "%Y": str(int(e.mtime)), "%X": str(int(e.mtime)), "%t": f"{e.rdev[0]:x}" if e.rdev else "0",
+                    "%.9Y": f"{e.mtime:.9f}", "%Y": str(int(e.mtime)), "%X": str(int(e.mtime)),
+                    "%t": f"{e.rdev[0]:x}" if e.rdev else "0",
                     "%T": f"{e.rdev[1]:x}" if e.rdev else "0"}
             line = fmt
             for k, v in repl.items():

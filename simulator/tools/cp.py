@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import stat as st
 
-from ..fs.base import FsError
-from ..vfs import Location
+from simulator.fs.base import FsError
+from simulator.vfs import Location
+
 from .base import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 

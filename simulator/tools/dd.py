@@ -1,7 +1,8 @@
 """dd (coreutils): operands, record counts and the transfer summary on stderr."""
 from __future__ import annotations
 
-from ..fs.base import FsError
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, tool
 from .endpoint import copy_range, open_endpoint
 
@@ -95,7 +96,7 @@ def dd(node, argv, stdin):
     try:
         src = open_endpoint(node, in_path) if in_path else None
     except FsError as exc:
-        raise Abort(f"dd: failed to open '{in_path}': {exc.strerror}\n")
+        raise Abort(f"dd: failed to open '{in_path}': {exc.strerror}\n") from None
     src_off, dst_off = skip * ibs, seek * obs
     if src is None:
         available = max(0, len(data_in) - src_off)
@@ -110,7 +111,7 @@ def dd(node, argv, stdin):
     try:
         dst = open_endpoint(node, out_path, write=True, create=True)
     except FsError as exc:
-        raise Abort(f"dd: failed to open '{out_path}': {exc.strerror}\n")
+        raise Abort(f"dd: failed to open '{out_path}': {exc.strerror}\n") from None
     if "notrunc" not in conv and dst.kind == "file":
         dst.truncate(dst_off)
     err = ""

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import errno
 
-from ..dm.mapper import DmDevice
-from ..dm.table import TableSyntaxError, build_targets, parse_table_text
-from ..fs.base import FsError
+from simulator.dm.mapper import DmDevice
+from simulator.dm.table import TableSyntaxError, build_targets, parse_table_text
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, tool
 
 VERSIONS = {
@@ -110,7 +111,7 @@ def _take_table(node, argv_rest: list[str], stdin: str | None, flags: dict) -> t
         try:
             return node.kernel.vfs.read_file(path).decode(errors="surrogateescape"), path
         except FsError:
-            raise Abort(f"Couldn't open '{path}' for reading\nCommand failed.\n")
+            raise Abort(f"Couldn't open '{path}' for reading\nCommand failed.\n") from None
     return stdin or "", "on stdin"
 
 
@@ -178,7 +179,7 @@ def cmd_create(node, rest, stdin, flags):
         try:
             specs = parse_table_text(text, source)
         except TableSyntaxError as exc:
-            raise Abort(f"{exc}\nCommand failed.\n")
+            raise Abort(f"{exc}\nCommand failed.\n") from None
     _create_one(node, name, flags["uuid"], specs, flags["readonly"])
     return Result(0)
 
@@ -192,7 +193,7 @@ def _create_one(node, name: str, uuid: str, specs: list, readonly: bool) -> None
     try:
         dev = dm.create(name, uuid)
     except FsError as exc:
-        raise Abort(ioctl_error(node, "create", name, exc) + "Command failed.\n")
+        raise Abort(ioctl_error(node, "create", name, exc) + "Command failed.\n") from None
     if specs:
         try:
             targets = build_targets(specs, node.kernel.resolve_dm_arg)
@@ -200,7 +201,7 @@ def _create_one(node, name: str, uuid: str, specs: list, readonly: bool) -> None
         except FsError as exc:
             number = f"({dev.major}:{dev.minor})"
             dm.remove(dev)
-            raise Abort(ioctl_error(node, "reload", name, exc, number) + "Command failed.\n")
+            raise Abort(ioctl_error(node, "reload", name, exc, number) + "Command failed.\n") from None
         dev.read_only = readonly
         dm.resume(dev)
 
@@ -229,7 +230,7 @@ def _create_concise(node, rest, stdin):
         try:
             specs = parse_table_text("\n".join(fields[4:]), ".")
         except TableSyntaxError as exc:
-            raise Abort(f"{exc}\nCommand failed.\n")
+            raise Abort(f"{exc}\nCommand failed.\n") from None
         _create_one(node, name, uuid, specs, mode == "ro")
     return Result(0)
 
@@ -277,9 +278,9 @@ def cmd_reload(node, rest, stdin, flags):
         specs = parse_table_text(text, source)
         node.kernel.dm.load(dev, build_targets(specs, node.kernel.resolve_dm_arg))
     except TableSyntaxError as exc:
-        raise Abort(f"{exc}\nCommand failed.\n")
+        raise Abort(f"{exc}\nCommand failed.\n") from None
     except FsError as exc:
-        raise Abort(ioctl_error(node, "reload", name, exc) + "Command failed.\n")
+        raise Abort(ioctl_error(node, "reload", name, exc) + "Command failed.\n") from None
     return Result(0)
 
 

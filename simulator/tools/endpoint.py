@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import stat as st
 
-from ..fs.base import FsError
+from simulator.fs.base import FsError
 
 DEV_NULL = (1, 3)
 DEV_ZERO = (1, 5)

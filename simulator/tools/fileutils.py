@@ -5,7 +5,8 @@ import errno
 import fnmatch
 import stat as st
 
-from ..fs.base import FsError
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
@@ -217,7 +218,7 @@ def cmp(node, argv, stdin):
             ep = open_endpoint(node, path)
             data.append(ep.read(0, ep.size or 0))
         except FsError as exc:
-            raise Abort(f"cmp: {path}: {exc.strerror}\n", rc=2)
+            raise Abort(f"cmp: {path}: {exc.strerror}\n", rc=2) from None
     a, b = data
     common = min(len(a), len(b))
     step = 1 << 16          # images are tens of MiB: compare blocks, look inside only the first that differs
@@ -265,7 +266,7 @@ def install(node, argv, stdin):
         try:
             data = vfs.read_file(node.abspath(src))
         except FsError as exc:
-            raise Abort(f"install: cannot stat '{src}': {exc.strerror}\n")
+            raise Abort(f"install: cannot stat '{src}': {exc.strerror}\n") from None
     target = node.abspath(dest)
     try:
         if vfs.stat(target).is_dir:
@@ -275,6 +276,6 @@ def install(node, argv, stdin):
     try:
         loc = vfs.write_file(target, data, mode=mode)
     except FsError as exc:
-        raise Abort(f"install: cannot create regular file '{dest}': {exc.strerror}\n")
+        raise Abort(f"install: cannot create regular file '{dest}': {exc.strerror}\n") from None
     loc.fs.setattr(loc.ino, mode=mode)
     return Result(0)

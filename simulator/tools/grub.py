@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ..fs.base import FsError
+from simulator.fs.base import FsError
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 

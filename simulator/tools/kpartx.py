@@ -1,9 +1,10 @@
 """kpartx -l / -a / -d over msdos tables (multipath-tools 0.9.4 output)."""
 from __future__ import annotations
 
-from ..dm.mapper import DmDevice
-from ..fs.base import FsError
-from ..msdos import partition_name, read_table
+from simulator.dm.mapper import DmDevice
+from simulator.fs.base import FsError
+from simulator.msdos import partition_name, read_table
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 from .parted import sync_partition_maps
@@ -19,7 +20,7 @@ def kpartx(node, argv, stdin):
     try:
         ep = open_endpoint(node, path)
     except FsError as exc:
-        raise Abort(f"{path}: {exc.strerror}\n")
+        raise Abort(f"{path}: {exc.strerror}\n") from None
     dev = ep.device
     base = dev.name if isinstance(dev, DmDevice) else path.rsplit("/", 1)[-1]
     label = read_table(ep)

@@ -5,8 +5,9 @@ import errno
 import os
 import re
 
-from ..fs.base import FsError
-from ..loop import LoopDevice
+from simulator.fs.base import FsError
+from simulator.loop import LoopDevice
+
 from .base import Abort, Result, tool
 
 LO_NAME_SIZE = 64
@@ -155,7 +156,7 @@ def losetup(node, argv, stdin):
         try:
             loc = kernel.vfs.walk(opts["assoc"])
         except FsError as exc:
-            raise Abort(f"losetup: {opts['assoc']}: failed to use backing file: {exc.strerror}\n")
+            raise Abort(f"losetup: {opts['assoc']}: failed to use backing file: {exc.strerror}\n") from None
         hits = [d for d in listed(node) if d.fs is loc.fs and d.ino == loc.ino]
         return Result(0, "".join(status_line(node, d) + "\n" for d in hits))
     if opts["detach_all"]:
@@ -196,8 +197,8 @@ def losetup(node, argv, stdin):
                 raise FsError(errno.ENXIO)
         except FsError as exc:
             if old:
-                raise Abort(f"loop: can't get info on device {path}: {exc.strerror}\n")
-            raise Abort(f"losetup: {path}: {exc.strerror}\n")
+                raise Abort(f"loop: can't get info on device {path}: {exc.strerror}\n") from None
+            raise Abort(f"losetup: {path}: {exc.strerror}\n") from None
         return Result(0, status_line(node, dev) + "\n")
     if len(positional) == 2:
         path, file_path = positional
@@ -205,8 +206,8 @@ def losetup(node, argv, stdin):
             dev = _loop_at(node, _created(node, path) if not old else path)
         except FsError as exc:
             if old:
-                raise Abort(f"{path}: {exc.strerror}\n")
-            raise Abort(f"losetup: {path}: failed to set up loop device: {exc.strerror}\n")
+                raise Abort(f"{path}: {exc.strerror}\n") from None
+            raise Abort(f"losetup: {path}: failed to set up loop device: {exc.strerror}\n") from None
         return Result(0, "", _attach_or_abort(node, dev, file_path, opts))
     if not positional:
         devs = listed(node)
@@ -239,9 +240,9 @@ def _attach_or_abort(node, dev: LoopDevice, file_path: str, opts: dict) -> str:
     except FsError as exc:
         if old:
             if exc.errno == errno.EBUSY:
-                raise Abort(f"ioctl: LOOP_SET_FD: {exc.strerror}\n")
-            raise Abort(f"{file_path}: {exc.strerror}\n")
-        raise Abort(f"losetup: {file_path}: failed to set up loop device: {exc.strerror}\n")
+                raise Abort(f"ioctl: LOOP_SET_FD: {exc.strerror}\n") from None
+            raise Abort(f"{file_path}: {exc.strerror}\n") from None
+        raise Abort(f"losetup: {file_path}: failed to set up loop device: {exc.strerror}\n") from None
     if old:
         return ""
     size = opts["sizelimit"]

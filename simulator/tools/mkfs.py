@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import uuid as uuidlib
 
-from ..fs.base import FsError
-from ..fs.extgeo import plan_geometry
-from ..fs.mkext import make_filesystem
-from ..fs.probe import fs_type
-from ..fs.swap import make_swap
+from simulator.fs.base import FsError
+from simulator.fs.extgeo import plan_geometry
+from simulator.fs.mkext import make_filesystem
+from simulator.fs.probe import fs_type
+from simulator.fs.swap import make_swap
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
@@ -146,7 +147,7 @@ def mke2fs(node, argv, stdin):
     try:
         ep = open_endpoint(node, device, write=True)
     except FsError:
-        raise Abort(f"{'' if quiet else banner}The file {device} does not exist and no size was specified.\n")
+        raise Abort(f"{'' if quiet else banner}The file {device} does not exist and no size was specified.\n") from None
     if _device_in_use(node, ep):
         raise Abort(f"{'' if quiet else banner}{device} is mounted; will not make a filesystem here!\n")
     size = ep.size or 0
@@ -240,7 +241,7 @@ def mkswap(node, argv, stdin):
     try:
         ep = open_endpoint(node, device, write=True)
     except FsError as exc:
-        raise Abort(f"mkswap: cannot open {device}: {exc.strerror}\n")
+        raise Abort(f"mkswap: cannot open {device}: {exc.strerror}\n") from None
     size = ep.size or 0
     if len(positional) > 1:
         if not positional[1].isdigit():

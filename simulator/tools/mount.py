@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import errno
 
-from ..fs.base import FsError
-from ..fs.ext2 import ExtFS
-from ..fs.probe import fs_type
-from ..vfs import Mount
+from simulator.fs.base import FsError
+from simulator.fs.ext2 import ExtFS
+from simulator.fs.probe import fs_type
+from simulator.vfs import Mount
+
 from .base import Abort, Result, tool
 
 HINT = "       dmesg(1) may have more information after failed mount system call.\n"
@@ -53,11 +54,11 @@ def mount(node, argv, stdin):
             raise FsError(errno.ENOTDIR)
     except FsError:
         raise _fail(node, target, "mount point does not exist" if not node.dialect.util_linux.startswith("2.17")
-                    else f"mount point {target} does not exist")
+                    else f"mount point {target} does not exist") from None
     try:
         attr = vfs.stat(source)
     except FsError:
-        raise _fail(node, target, f"special device {source} does not exist")
+        raise _fail(node, target, f"special device {source} does not exist") from None
     loop_used = None
     if attr.is_reg:
         from .losetup import attach
@@ -92,7 +93,7 @@ def mount(node, argv, stdin):
         if loop_used is not None:
             kernel.loop.detach(loop_used)
         raise _fail(node, target, f"wrong fs type, bad option, bad superblock on {source}, "
-                    f"missing codepage or helper program, or other error")
+                    f"missing codepage or helper program, or other error") from None
     fs.dev = (dev.minor & 0xFF) | (dev.major << 8)
     canonical = vfs.canonical(full_target)
     fs.on_mount(canonical)

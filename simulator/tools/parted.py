@@ -3,20 +3,14 @@ from __future__ import annotations
 
 import re
 
-from ..block import SECTOR
-from ..dm.mapper import DmDevice
-from ..dm.targets import LinearTarget
-from ..fs.base import FsError
-from ..fs.probe import fs_type
-from ..loop import LoopDevice
-from ..msdos import (
-    TYPE_LINUX,
-    TYPE_SWAP,
-    MbrPartition,
-    partition_name,
-    read_table,
-    write_table,
-)
+from simulator.block import SECTOR
+from simulator.dm.mapper import DmDevice
+from simulator.dm.targets import LinearTarget
+from simulator.fs.base import FsError
+from simulator.fs.probe import fs_type
+from simulator.loop import LoopDevice
+from simulator.msdos import TYPE_LINUX, TYPE_SWAP, MbrPartition, partition_name, read_table, write_table
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
@@ -125,7 +119,7 @@ def parted(node, argv, stdin):
     try:
         ep = open_endpoint(node, path, write=True)
     except FsError as exc:
-        raise Abort(f"Error: Could not stat device {path} - {exc.strerror}.\n")
+        raise Abort(f"Error: Could not stat device {path} - {exc.strerror}.\n") from None
     if (ep.size or 0) < SECTOR:
         raise Abort("Error: Can't have a partition outside the disk!\n")
     total = ep.size // SECTOR
@@ -172,7 +166,7 @@ def parted(node, argv, stdin):
                 start = _location(words.pop(0), total, False)
                 end = _location(words.pop(0), total, True)
             except ValueError as exc:
-                raise Abort(f'Error: "{exc}" is an invalid number.\n')
+                raise Abort(f'Error: "{exc}" is an invalid number.\n') from None
             for value in (start, end):
                 if value < 0 or value >= total:
                     raise Abort(f"Error: The location {value}s is outside of the device {path}.\n")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import struct
 
-from ..fs.base import FsError
-from ..fs.extgeo import MAGIC, _has_super
+from simulator.fs.base import FsError
+from simulator.fs.extgeo import MAGIC, _has_super
+
 from .base import Abort, Result, tool
 from .coreutils import _GROUPS, _USERS
 from .e2p import list_super
@@ -118,7 +119,7 @@ def tune2fs(node, argv, stdin):
         sb = bytearray(ep.read(1024, 1024))
     except FsError as exc:
         raise Abort(f"tune2fs: {exc.strerror} while trying to open {device}\n"
-                    f"Couldn't find valid filesystem superblock.\n", rc=1, stdout=banner)
+                    f"Couldn't find valid filesystem superblock.\n", rc=1, stdout=banner) from None
     if len(sb) < 1024 or struct.unpack_from("<H", sb, 56)[0] != MAGIC:
         # e2fsprogs then says what blkid finds there instead (seen on the real node for an msdos label)
         mbr = ep.read(510, 2) if (ep.size or 0) >= 512 else b""

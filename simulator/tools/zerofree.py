@@ -2,8 +2,9 @@
 Texts measured on this machine's zerofree 1.1.1; `-v`'s progress lines are not modelled."""
 from __future__ import annotations
 
-from ..fs.base import FsError
-from ..fs.ext2 import ExtFS
+from simulator.fs.base import FsError
+from simulator.fs.ext2 import ExtFS
+
 from .base import Abort, Result, tool
 from .endpoint import open_endpoint
 
@@ -43,7 +44,7 @@ def zerofree(node, argv, stdin):
         ep = open_endpoint(node, path)
         fs = ExtFS(_Blocks(ep), node.clock, read_only=True)
     except FsError:
-        raise Abort(f"zerofree: failed to open filesystem {path}\n")
+        raise Abort(f"zerofree: failed to open filesystem {path}\n") from None
     if ep.device is not None:
         key = (ep.device.major, ep.device.minor)
         for m in node.kernel.vfs.mounts:
