@@ -134,7 +134,7 @@ def dm_create_all(io: NodeIO, devices: list[tuple[str, str]], created: list[str]
 
 
 # A device is busy for a moment after its last user let go (udev workers probing it, a hypervisor that reported
-# the domain shut off before closing its disks: field-bugs.md E5, E9). The original retried once after 100 us;
+# the domain shut off before closing its disks: field bug E5, E9). The original retried once after 100 us;
 # ours backs off from 100 us, doubling up to 2 s a wait, until DM_REMOVE_DEADLINE seconds have been waited.
 DM_REMOVE_DEADLINE = 10.0
 DM_REMOVE_MAX_WAIT = 2.0

@@ -11,6 +11,8 @@ program would) is a `Capability` a host declares, with the operation on the host
 from __future__ import annotations
 
 import enum
+import itertools
+import os
 from dataclasses import dataclass
 
 
@@ -43,6 +45,9 @@ class Capability(enum.Enum):
     CONCURRENT = "commands run at once"   # requests from several threads overlap on the node
 
 
+_processes = itertools.count(1)
+
+
 class Host:
     """Base class of every backend. Subclasses implement `run`; capabilities they declare, they implement."""
 
@@ -63,6 +68,11 @@ class Host:
         """Output as expectations are written for it (a backend whose data disk has another device number says
         so here); the identity for every node that matches the simulator."""
         return text
+
+    def process_token(self) -> str:
+        """A new engine process's identity on this node (its lock-owner links name it): `PID.N`, N counting
+        the engine processes this one has started. On a real node it is this process's pid."""
+        return f"{os.getpid()}.{next(_processes)}"
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -134,6 +144,9 @@ class HostWrapper(Host):
 
     def reboot(self) -> None:
         self.inner.reboot()
+
+    def process_token(self) -> str:
+        return self.inner.process_token()
 
     def fault_table(self):
         return self.inner.fault_table()

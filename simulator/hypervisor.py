@@ -29,7 +29,7 @@ class Hypervisor:
 
     def stop(self, name: str, release_after: float = 0.0) -> bool:
         """Destroyed or crashed: gone from the list at once; its disks are closed now or `release_after` seconds
-        later (QEMU still exiting after libvirt reported the domain shut off, field-bugs.md E9)."""
+        later (QEMU still exiting after libvirt reported the domain shut off, field bug E9)."""
         dom = self.domains.pop(name, None)
         if dom is None:
             return False

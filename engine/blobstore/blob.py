@@ -1,7 +1,6 @@
 """Block blobs: open (create, size, sig, loop), close, delete, and the exact teardown order of delete_blob_state."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from engine import diskutil
@@ -100,7 +99,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
                 bb.dm = store.read_lines(blob_id, "dm")
         if not bb.created:
             marking = True    # from here the lock file may say open, even if its write fails half-way
-            store.write_file(lock_path, f"{store.owner}/{threading.get_ident()}")
+            store.write_file(lock_path, f"{store.owner}/{store.locks.thread_tag()}")
         locked = True
         # a record read before the blob was made still holds: nothing writes `loopback` but its lock's holder
         _ensure_loop(store, bb, files.get(store.path_of(blob_id, "loopback"), "") if files is not None else None)
@@ -127,7 +126,7 @@ def _create(store: Blobstore, bb: Blockblob, hollow: bool, sig: str | None, lock
         # marked open before anything else is written: a process killed from here on leaves an abandoned blob,
         # which the next start's fsck deletes, never one that looks whole (a cache blob killed after its sig
         # was written used to be reused, empty, by the next launch)
-        script.write(lock_path, f"{store.owner}/{threading.get_ident()}", FILE_PERM)
+        script.write(lock_path, f"{store.owner}/{store.locks.thread_tag()}", FILE_PERM)
         script.chmod(FILE_PERM, bb.blocks_path)
         if hollow:
             script.write(store.path_of(bb.id, "hollow"), "this blob is hollow\n", FILE_PERM)

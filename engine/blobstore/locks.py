@@ -29,9 +29,20 @@ class LockTable:
     def __init__(self, clock: Clock, io=None):
         self.clock = clock
         self.io = io
-        self.token = f"{os.getpid()}.{next(_instances)}"
+        # this engine process's identity in its lock-owner links: the node's (real or simulated) pid and count
+        self.token = io.host.process_token() if io is not None else f"{os.getpid()}.{next(_instances)}"
         self._cond = threading.Condition()
         self._holders: dict[str, int] = {}
+        self._threads: dict[int, str] = {}
+
+    def thread_tag(self) -> str:
+        """This thread as the lock files name it: `t1`, `t2`... in the order this process's threads first took
+        a blob (the same order on every run under the simulator's turns), never an address or a thread id."""
+        me = threading.get_ident()
+        with self._cond:
+            if me not in self._threads:
+                self._threads[me] = f"t{len(self._threads) + 1}"
+            return self._threads[me]
 
     def holder(self, path: str) -> int | None:
         with self._cond:

@@ -15,6 +15,13 @@ class SimHost(Host):
     def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None):
         self.node = Node(dialect=dialect, seed=seed, host_dev=host_dev)
         self._lock = threading.Lock()   # the simulated kernel is one machine: one command at a time
+        self._processes = 0
+
+    def process_token(self) -> str:
+        """The simulated node's own process ids, counted per node: a run's lock-owner links (and so its
+        recording) are the same bytes every time, whatever process the harness runs in."""
+        self._processes += 1
+        return f"{1000 + self._processes}.1"
 
     def run(self, argv, stdin=None):
         with self._lock:

@@ -12,13 +12,18 @@ from harness.replay.trace import TraceError, parse_trace, read_text
 
 def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="compare two saved node states or two traces")
-    p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("a", metavar="A",
+                   help="the first: a state file (losetup -a / dmsetup table text) or a recorded trace")
+    p.add_argument("b", metavar="B", help="the second, of the same kind")
     p.add_argument("--ignore", action="append", default=[], choices=["inodes"], help="fields to leave out")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    for path in (args.a, args.b):
+        if not os.path.exists(path):
+            print(f"nc-harness diff: {path}: no such file or directory", file=sys.stderr)
+            return 2
     both_dirs = os.path.isdir(args.a) and os.path.isdir(args.b)
     try:
         if both_dirs:

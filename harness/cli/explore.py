@@ -6,9 +6,11 @@ import sys
 
 def add_parser(sub) -> None:
     p = sub.add_parser("explore", help="stateful property testing of the engine; failures become YAML scenarios")
-    p.add_argument("--examples", type=int, default=200)
+    p.add_argument("--examples", type=int, default=200,
+                   help="examples (runs of the state machine) to draw (default 200)")
     p.add_argument("--steps", type=int, default=30, help="steps per example")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds hypothesis: the same seed draws the same examples (default 0)")
     p.add_argument("--save-dir", default="scenarios/regressions", help="where a failing run is saved")
     p.set_defaults(run=run)
 

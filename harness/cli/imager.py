@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
     # '+' as the option prefix: the imager's own tokens (`--work=/x`, `help`) reach it untouched
     p = sub.add_parser("imager", prefix_chars="+", add_help=False,
                        help="euca-imager: [global=value...] COMMAND key=value... (try: nc-harness imager help)")
-    p.add_argument("tokens", nargs="*")
+    p.add_argument("tokens", nargs="*", metavar="TOKEN", help="euca-imager's own command line: COMMAND, then key=value "
+                   "parameters (`nc-harness imager help` lists them)")
     p.set_defaults(run=run)
 
 

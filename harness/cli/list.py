@@ -10,7 +10,8 @@ from harness.scenario import ScenarioError, load
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list scenarios (with their steps) and replayable traces")
-    p.add_argument("paths", nargs="*", default=["scenarios"], metavar="PATH")
+    p.add_argument("paths", nargs="*", default=["scenarios"], metavar="PATH",
+                   help="scenario files or directories (default scenarios)")
     p.set_defaults(run=run)
 
 

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
         if name in ("run", "down"):
             v.add_argument("--node", help="run directory printed by `node up` (default: the latest)")
         if name == "run":
-            v.add_argument("argv", nargs="+", metavar="CMD")
+            v.add_argument("argv", nargs="+", metavar="CMD", help="the command and its arguments (an argv)")
     p.set_defaults(run=run)
 
 

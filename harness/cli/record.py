@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from harness.backends import make_host
+from harness.backends import backend_help, make_host
 from harness.replay.recording import RecordingHost
 from harness.scenario import ScenarioError, load
 from harness.scenario.runner import run_scenario
@@ -15,10 +15,10 @@ from harness.scenario.runner import run_scenario
 
 def add_parser(sub) -> None:
     p = sub.add_parser("record", help="run a scenario and write every command it caused as a replayable trace")
-    p.add_argument("scenario")
+    p.add_argument("scenario", metavar="SCENARIO", help="the scenario file to run and record")
     p.add_argument("-o", "--output", required=True, metavar="TRACE", help="trace file to write")
     p.add_argument("--backend", default="sim",
-                   help="sim (default) or uml: recording on the real node gives fixtures the simulator must match")
+                   help=backend_help() + "; recording on a real node gives fixtures the simulator must match")
     p.add_argument("--expect-out", metavar="FILE",
                    help="also write the final `losetup -a` / `dmsetup table` as an expectation file for "
                         "`nc-harness replay --expect` (default: TRACE with .expect.yaml)")
@@ -44,7 +44,7 @@ def run(args) -> int:
     expect_out = args.expect_out or (args.output[:-4] if args.output.endswith(".log") else args.output) \
         + ".expect.yaml"
     try:
-        with open(args.output, "w") as fh:
+        with open(args.output, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write(f"# recorded from {args.scenario} on {args.backend} (seed {scenario.seed}, "
                      f"dialect {scenario.dialect})\n")
             fh.write(host.render())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.backends import make_host
+from harness.backends import backend_help, make_host
 from harness.replay.replayer import replay
 from harness.replay.trace import TraceError, parse_trace, read_text
 
@@ -11,10 +11,10 @@ from harness.replay.trace import TraceError, parse_trace, read_text
 def add_parser(sub) -> None:
     p = sub.add_parser("replay", help="replay a logged command trace on the simulator or a node")
     p.add_argument("trace", help="trace file: NC log lines, bare commands, or a '$ command' transcript")
-    p.add_argument("--dialect", default="debian12", choices=["debian12", "el6"])
-    p.add_argument("--backend", default="sim",
-                   help="sim (default), uml, qemu, local, ssh://user@host[:port] or vagrant:NAME")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dialect", default=None, choices=["debian12", "el6"],
+                   help="the node's tools: debian12 or el6 (CentOS 6); default: the --expect file's, else debian12")
+    p.add_argument("--backend", default="sim", help=backend_help())
+    p.add_argument("--seed", type=int, default=0, help="the simulated node's RNG seed (default 0)")
     p.add_argument("--then", action="append", default=[], metavar="CMD",
                    help="run after the trace; its stdout is printed (repeatable, in order)")
     p.add_argument("--keep-going", action="store_true", help="report every failing command and go on")
@@ -45,6 +45,8 @@ def run(args) -> int:
             print(f"nc-harness replay: {exc}", file=sys.stderr)
             return 2
         args.then = args.then + [t.command for t in expectation.then]
+    # the dialect written in the expectation file, as the pytest plugin reads it; --dialect overrides it
+    args.dialect = args.dialect or (expectation.dialect if expectation else "debian12")
     try:
         host = make_host(args.backend, dialect=args.dialect, seed=args.seed)
     except ValueError as exc:

@@ -7,7 +7,7 @@ import sys
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="render a run directory (from `run --run-dir`) as one HTML page")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `run --run-dir` or the pytest plugin")
     p.add_argument("--html", action="store_true", required=True, help="write an HTML page (the only format)")
     p.add_argument("-o", "--output", help="default: RUN_DIR/report.html")
     p.set_defaults(run=run)

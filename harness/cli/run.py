@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from harness.backends import backend_help
 from harness.scenario import ScenarioError, load
 from harness.scenario.runner import run_scenario
 
@@ -14,7 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--record", metavar="TRACE", help="write every command the engine issued, in the NC log format")
     p.add_argument("--then", action="append", default=[], metavar="CMD",
                    help="run on the node after each scenario; its output is printed (repeatable)")
-    p.add_argument("--backend", default="sim", help="sim (default) or local")
+    p.add_argument("--backend", default="sim", help=backend_help())
     p.add_argument("--run-dir", metavar="DIR", help="save each scenario's result.json, trace and failure bundle here "
                                                    "(for `nc-harness report DIR --html`)")
     p.add_argument("--progress", action="store_true", help="a live progress line on stderr (rich)")

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--crashes", action="store_true",
                       help="the engine is killed after command k, then restarted; each k again with a host "
                            "reboot there (kernel state lost, files kept)")
-    p.add_argument("path", metavar="SCENARIO")
+    p.add_argument("path", metavar="SCENARIO", help="the scenario file to sweep")
     p.add_argument("--times", type=int, default=1, help="--faults: consecutive failures per point (default 1)")
     p.add_argument("--no-reboots", action="store_true", help="--crashes: leave out the host-reboot variants")
     p.add_argument("--points", help="only these k, comma-separated (e.g. 3,17)")

@@ -151,15 +151,16 @@ class ExplorationFailed(HarnessError):
 def explore(examples: int = 200, steps: int = 30, seed: int = 0, save_dir: str = "scenarios/regressions",
             name: str | None = None, out=None) -> int:
     """Run the state machine; on a failure print the shrunk run as a YAML scenario, save it, and raise."""
-    import random
-
+    import hypothesis.core
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
     cfg = settings(max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
                    suppress_health_check=list(HealthCheck), derandomize=False, print_blob=False,
                    report_multiple_bugs=False)
-    random_state = random.getstate()
-    random.seed(seed)
+    # hypothesis draws its examples from this seed (what its pytest plugin's --hypothesis-seed sets): the same
+    # seed, the same examples; Python's own `random` is not what hypothesis draws from
+    forced = hypothesis.core.global_force_seed
+    hypothesis.core.global_force_seed = seed
     try:
         run_state_machine_as_test(NodeMachine, settings=cfg)
     except Exception as exc:  # any failure of the machine is the finding
@@ -170,5 +171,5 @@ def explore(examples: int = 200, steps: int = 30, seed: int = 0, save_dir: str =
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExplorationFailed(f"{len(shrunk)} steps: {first}", path, shrunk) from exc
     finally:
-        random.setstate(random_state)
+        hypothesis.core.global_force_seed = forced
     return examples

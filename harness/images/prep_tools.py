@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from harness.backends import backend_help
+
+NODE_HELP = backend_help("local").replace("where commands run", "the node holding IMG")
+
 
 def add_parsers(verbs) -> None:
     rs = verbs.add_parser("resize", help="copy an ext2/3 image's tree into a new image of another size (seed 002's "
@@ -12,18 +16,18 @@ def add_parsers(verbs) -> None:
     rs.add_argument("--size", required=True, help="the new size: bytes, or with K, M, G or T (powers of 1024)")
     rs.add_argument("--out", metavar="NEW", help="the new image (default: new_IMG beside IMG, as in seed 002); "
                                                  "must not exist")
-    rs.add_argument("--backend", default="local", help="the node holding IMG (default local)")
+    rs.add_argument("--backend", default="local", help=NODE_HELP)
     st = verbs.add_parser("stamp", help="write /etc/image-id into an ext2/3 image (the starter images' fields)")
     st.add_argument("image", metavar="IMG", help="the image file, on the node")
     st.add_argument("--name", required=True, help="image_name, e.g. euca-debian-emi")
     st.add_argument("--version", required=True, help="image_version, e.g. 2011.08.15")
     st.add_argument("--arch", required=True, help="image_arch, e.g. x86_64")
     st.add_argument("--recipe", required=True, help="recipe_name, e.g. debian-based")
-    st.add_argument("--backend", default="local", help="the node holding IMG (default local)")
+    st.add_argument("--backend", default="local", help=NODE_HELP)
     zf = verbs.add_parser("zerofree", help="zero an ext2/3 image's free blocks (Debian's zerofree) and report "
                                            "the gzip size before and after")
     zf.add_argument("image", metavar="IMG", help="the image file, on the node; not mounted")
-    zf.add_argument("--backend", default="local", help="the node holding IMG (default local)")
+    zf.add_argument("--backend", default="local", help=NODE_HELP)
 
 
 def execute(io, args, token) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ from harness.nodes.uml import NodeError, UmlNode
 
 class QemuNode(UmlNode):
     REQUIRED = ("vmlinuz", "initrd.img", "rootfs.img", ".done-image")
-    # TCG microvm boots sometimes hang before printing anything (shared/reference/real-node.md saw 1 in 10),
+    # TCG microvm boots sometimes hang before printing anything (our UML/QEMU node notes saw 1 in 10),
     # and on a machine busy with other guests a boot of ~10 s took over a minute: 120 s each, three tries
     BOOT_ATTEMPTS = 3
 

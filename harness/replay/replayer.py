@@ -16,12 +16,35 @@ class Failure:
     stderr: str
     reason: str = "failed"
     step: str = ""
+    follows: int = 0     # the line of an earlier failure this one follows from (it names what that one made)
 
     def describe(self, name: str) -> str:
         detail = self.stderr.strip().replace("\n", " | ")
         where = f" [during {self.step}]" if self.step else ""
-        return f"{name}:{self.lineno}{where}: {self.reason} (rc={self.rc}): {self.command.splitlines()[0]}" + (
+        after = f" [follows from line {self.follows}]" if self.follows else ""
+        command = "\n    ".join(self.command.splitlines())   # a continued command whole, not its first line
+        return f"{name}:{self.lineno}{where}{after}: {self.reason} (rc={self.rc}): {command}" + (
             f": {detail}" if detail else "")
+
+
+PROGRAM_DIRS = ("/sbin/", "/bin/", "/usr/")   # a program's path is not something an earlier command made
+
+
+def _names(text: str) -> set[str]:
+    """What a command names that a later one may depend on: paths, devices and dm names."""
+    words = {w.strip("'\";,()") for w in text.split()}
+    return {w for w in words if len(w) > 4 and (w.startswith("/") or w.count("-") >= 2)
+            and not w.startswith(PROGRAM_DIRS)}
+
+
+def _follows(failure: Failure, earlier: list[Failure]) -> int:
+    """The line of the latest earlier failure whose command named something this one uses: a device it was
+    to attach or create, a file it was to write. 0 when it stands on its own."""
+    text = failure.command + "\n" + failure.stderr
+    for before in reversed(earlier):
+        if any(name in text for name in _names(before.command)):
+            return before.lineno
+    return 0
 
 
 @dataclass
@@ -56,7 +79,9 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
         elif result.rc != 0 and not (cmd.expected is not None and cmd.expected.rc == result.rc):
             reason = "failed"
         if reason:
-            outcome.failures.append(Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step))
+            failure = Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step)
+            failure.follows = _follows(failure, outcome.failures)
+            outcome.failures.append(failure)
             if not keep_going:
                 return outcome
     for line in then or []:

@@ -1,5 +1,5 @@
 """Crash sweeps: kill the engine right after command k (the kernel change made, nothing after it: no metadata
-write, no `finally` cleanup), restart the node controller, and check what recovery leaves (field-bugs.md E13,
+write, no `finally` cleanup), restart the node controller, and check what recovery leaves (field bug E13,
 E14, N4). Each point also runs with a host reboot at k: kernel state (loops, dm devices) lost, files kept.
 
 A point is a scenario program, so a failing one is printed as YAML that reproduces it on its own:

@@ -1,5 +1,5 @@
 """Fault sweeps: run a scenario once per engine command k, with command k failing the way the real tool fails,
-and check what the engine left (field-bugs.md: the bugs live in rollback and teardown).
+and check what the engine left (field bugs: the bugs live in rollback and teardown).
 
 After each faulted run:
 - a failed `run_instance` must leave the node as it was before that step (loops and dm tables; `euca-zero`
