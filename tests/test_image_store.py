@@ -275,3 +275,30 @@ def test_a_download_that_breaks_off_is_started_again(store, keys, tmp_path):
     assert S3ImageSource(registry).fetch(io, vbr, "/tmp/blob") == len(data) and broken
     got = host.run(["dd", "if=/tmp/blob", "bs=1M", "status=none"]).stdout.encode("utf-8", "surrogateescape")
     assert got == data
+
+
+def test_a_register_whose_store_goes_away_ends_its_worker_quietly(tmp_path, keys, monkeypatch):
+    """The registry's background decrypt meeting a stopped S3 server: no exception escapes the thread (pytest's
+    PytestUnhandledThreadExceptionWarning, with its traceback, on every run before)."""
+    import threading
+
+    from harness.images.s3server import S3Server
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
+    with S3Server() as own:
+        store = BundleStore(s3_client(own.endpoint, attempts=1))   # one attempt: the refusal comes at once
+        path, _ = make_bundle(tmp_path, keys, "k.img", b"k" * 3000, image_type="kernel")
+        location = store.upload_bundle(path, "gone-bucket").location
+        registry = Registry(store, keys["cloud_key"], bucket="reg-gone", cache_bucket="cache-gone")
+        original = store.download_bundle
+
+        def slow_download(*args, **kw):
+            stopped.wait(10)            # the server stops while the worker is on its way to the store
+            return original(*args, **kw)
+        stopped = threading.Event()
+        monkeypatch.setattr(store, "download_bundle", slow_download)
+        image = registry.register(location)
+    stopped.set()
+    registry.wait()
+    assert escaped == []
+    assert image.state == "failed" and image.reason

@@ -136,6 +136,16 @@ class Registry:
         self.workers.clear()
 
     def _decrypt_and_cache(self, image: Image) -> None:
+        """The background half of RegisterImage. Its outcome is the image's state; when the store itself goes
+        away under it (its server stopped, the endpoint unreachable) there is nowhere left to record anything,
+        and the worker ends quietly rather than dying with an exception in its thread."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            self._cache(image)
+        except (BotoCoreError, ClientError, ConnectionError):
+            image.state, image.reason = "failed", "the object store went away"
+
+    def _cache(self, image: Image) -> None:
         work = tempfile.mkdtemp(prefix="nc-harness-cache-")
         try:
             if not self.cloud_key:

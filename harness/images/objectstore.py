@@ -46,6 +46,8 @@ class ObjectStoreRun:
         return self
 
     def stop(self) -> None:
+        if self.registry is not None:   # its background decrypts finish against a store that is still there
+            self.registry.wait()
         if self.server is not None:
             self.server.stop()
             self.server = None
