@@ -105,7 +105,7 @@ def main(argv: list[str]) -> int:
         if workers > 1:
             results[f"fast x{workers}"] = measure(host, True, "bw", workers)
     finally:
-        getattr(host, "close", lambda: None)()
+        host.close()
     for mode, rows in results.items():
         for label, (seconds, commands, written, ran) in rows.items():
             print(f"{mode:>10} {label}-cache launch: {seconds:6.2f} s, {commands:3d} commands, "

@@ -59,9 +59,7 @@ def run(args) -> int:
             print(f"nc-harness imager: {error}", file=sys.stderr)
         return status
     finally:
-        close = getattr(host, "close", None)
-        if close is not None:
-            close()
+        host.close()
 
 
 def _bundling(globals_: dict):

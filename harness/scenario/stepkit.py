@@ -6,7 +6,7 @@ import re
 
 from engine.errors import OperationFailed
 from harness.checks import state as node_state
-from harness.scenario.registry import StepFailure
+from harness.scenario.registry import Field, StepFailure
 from hostapi import Capability, Unsupported
 from simulator.faults import CrashPoint
 
@@ -35,6 +35,11 @@ def require(ctx, capability: Capability, where: str, what: str) -> None:
         ctx.host.require(capability, what)
     except Unsupported as exc:
         raise StepFailure(f"{where}: {exc}") from None
+
+
+# the fields of a step that runs a tool and checks how it ended (check_exit reads them)
+TOOL_EXIT = (Field("expect_rc", int, False, "its exit status (default 0)"),
+             Field("expect_error", str, False, "a part of its error text"))
 
 
 def check_exit(args, rc: int, errors: str, where: str) -> None:

@@ -5,14 +5,12 @@ import random
 from engine.nodeio import NodeIO, clock_for
 from harness.images.prep_tools import execute, step_parser
 from harness.scenario.registry import Field, ScenarioError, step
-from harness.scenario.stepkit import check_exit
+from harness.scenario.stepkit import TOOL_EXIT, check_exit
 
 
 @step("image", "An image tool on the node: `args` as after `nc-harness image` (resize, stamp, zerofree), without "
                "--backend.",
-      fields=[Field("args", list, True, "the command line after `nc-harness image`"),
-              Field("expect_rc", int, False, "its exit status (default 0)"),
-              Field("expect_error", str, False, "a part of its error text")])
+      fields=[Field("args", list, True, "the command line after `nc-harness image`"), *TOOL_EXIT])
 def image(args, nc, ctx, where):
     parsed = step_parser().parse_args([str(a) for a in args["args"]])   # checked when the scenario loaded
     io = NodeIO(ctx.host, ctx.recorder, clock_for(ctx.host), ctx.result.log.append)

@@ -4,16 +4,14 @@ from engine.imager.grammar import ImagerUsage
 from engine.imager.run import HelpRequested, Imager
 from engine.nodeio import clock_for
 from harness.scenario.registry import Field, ScenarioError, StepFailure, step
-from harness.scenario.stepkit import check_exit
+from harness.scenario.stepkit import TOOL_EXIT, check_exit
 from harness.scenario.vbrs import resolve_vbr
 from simulator.faults import CrashPoint
 
 
 @step("imager", "euca-imager's command line on the node, on the run's images, clock and trace; `vbr=...:staged` "
                 "names a scenario image.",
-      fields=[Field("args", list, True, "the imager's command-line tokens"),
-              Field("expect_rc", int, False, "its exit status (default 0)"),
-              Field("expect_error", str, False, "a part of its error text")],
+      fields=[Field("args", list, True, "the imager's command-line tokens"), *TOOL_EXIT],
       uses_store=lambda args: "bundle" in args["args"])
 def imager(args, nc, ctx, where):
     if ctx.crashed:
