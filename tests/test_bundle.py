@@ -213,7 +213,7 @@ def test_cli_bundle_and_unbundle_with_euca2ools_flags(tmp_path, keys, capsys):
                  "-k", keys["cloud_key"], "-c", keys["user_cert"]]) == 0
     assert (tmp_path / "u" / "c.img").read_bytes() == image.read_bytes()
     capsys.readouterr()
-    assert main(["image", "bundle", "-i", str(image), "-r", "x86_64", "-u", "1"]) == 1
+    assert main(["image", "bundle", "-i", str(image), "-r", "x86_64", "-u", "1"]) == 2   # a usage error
     assert capsys.readouterr().err == ("nc-harness image bundle: error: missing cloud certificate; please supply "
                                        "one with --ec2cert\n")
     assert main(["image", "bundle", "-i", str(image), "-r", "x86_64", "-u", "1", "--ec2cert", keys["cloud_cert"],

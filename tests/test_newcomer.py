@@ -83,9 +83,19 @@ def test_diff_of_a_missing_file_says_it_is_missing(tmp_path, capsys):
     assert capsys.readouterr().err == f"nc-harness diff: {tmp_path / 'nope.log'}: no such file or directory\n"
 
 
-@pytest.mark.parametrize("argv", [["image"], ["image", "bundle"], ["image", "unbundle", "--bogus"]])
-def test_image_usage_errors_exit_2(argv):
+@pytest.mark.parametrize("argv", [["image"], ["image", "bundle"], ["image", "unbundle", "--bogus"],
+                                  ["image", "bundle", "-i", "README.md", "-r", "x86_64", "--part-size", "lots",
+                                   "--ec2cert", "scenarios/keys/cloud-cert.pem"],
+                                  ["image", "bundle", "-i", "README.md", "-r", "x86_64", "-B", "junk",
+                                   "--ec2cert", "scenarios/keys/cloud-cert.pem"],
+                                  ["image", "bundle", "-i", "README.md", "-r", "x86_64"],
+                                  ["image", "bundle", "-i", "no-such.img", "-r", "x86_64",
+                                   "--ec2cert", "scenarios/keys/cloud-cert.pem"]])
+def test_image_usage_errors_exit_2(argv, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("EUCALYPTUS_CERT", raising=False)
     assert main(argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_an_unreachable_object_store_is_one_line_and_exit_3(monkeypatch, capsys):

@@ -8,9 +8,15 @@ from __future__ import annotations
 import os
 import sys
 
+from harness.errors import HarnessError
+
 
 def _env_key():
     return os.environ.get("EC2_PRIVATE_KEY") or os.environ.get("EUCA_PRIVATE_KEY")
+
+
+class ImageUsage(HarnessError):
+    """A command line the image verbs refuse before touching anything: exit 2, as every verb's usage errors."""
 
 
 def _size(text: str) -> int:
@@ -20,7 +26,7 @@ def _size(text: str) -> int:
     mult = units.get(text[-1:], 1)
     digits = text[:-1] if text[-1:] in units else text
     if not digits.isdigit() or int(digits) == 0:
-        raise ValueError(f"argument --part-size: invalid size '{text}'")
+        raise ImageUsage(f"argument --part-size: invalid size '{text}'")
     return int(digits) * mult
 
 
@@ -29,7 +35,7 @@ def _mappings(text: str) -> dict[str, str]:
     for item in filter(None, text.split(",")):
         virtual, eq, device = item.partition("=")
         if not eq or not virtual or not device:
-            raise ValueError(f"argument -B/--block-device-mappings: '{item}' is not VIRTUAL=DEVICE")
+            raise ImageUsage(f"argument -B/--block-device-mappings: '{item}' is not VIRTUAL=DEVICE")
         out[virtual] = device
     return out
 
@@ -195,7 +201,7 @@ def run(args) -> int:
             return _transfer(args)
         if args.image_verb == "bundle":
             if not args.ec2cert:
-                raise BundleError("missing cloud certificate; please supply one with --ec2cert")
+                raise ImageUsage("missing cloud certificate; please supply one with --ec2cert")
             spec = BundleSpec(arch=args.arch, user=args.user, ec2cert=args.ec2cert, prefix=args.prefix,
                               cert=args.cert, privatekey=args.privatekey, image_type=args.image_type,
                               kernel=args.kernel, ramdisk=args.ramdisk,
@@ -203,7 +209,7 @@ def run(args) -> int:
                               product_codes=[c for c in args.productcodes.split(",") if c],
                               part_size=_size(args.part_size), enc_key=args.enc_key, enc_iv=args.enc_iv)
             if not os.path.isfile(args.image):
-                raise BundleError(f"{args.image}: no such file")
+                raise ImageUsage(f"{args.image}: no such file")
             destination = args.destination
             if destination is None:
                 import tempfile
@@ -215,6 +221,9 @@ def run(args) -> int:
                         args.cert)
         print(f"Wrote {path}")
         return 0
+    except ImageUsage as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except (BundleError, BundleCryptoError, UnbundleError, StoreError, RegistryError, ValueError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
