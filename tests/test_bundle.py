@@ -217,7 +217,7 @@ def test_cli_bundle_and_unbundle_with_euca2ools_flags(tmp_path, keys, capsys):
     assert capsys.readouterr().err == ("nc-harness image bundle: error: missing cloud certificate; please supply "
                                        "one with --ec2cert\n")
     assert main(["image", "bundle", "-i", str(image), "-r", "x86_64", "-u", "1", "--ec2cert", keys["cloud_cert"],
-                 "--part-size", "0"]) == 1
+                 "--part-size", "0"]) == 2   # a usage error
     assert "invalid size '0'" in capsys.readouterr().err
 
 
