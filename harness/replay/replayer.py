@@ -17,13 +17,16 @@ class Failure:
     reason: str = "failed"
     step: str = ""
     follows: int = 0     # the line of an earlier failure this one follows from (it names what that one made)
+    origin: str = ""     # where a log said it (`nc.log:77`), named beside the trace's own line
 
     def describe(self, name: str) -> str:
         detail = self.stderr.strip().replace("\n", " | ")
         where = f" [during {self.step}]" if self.step else ""
         after = f" [follows from line {self.follows}]" if self.follows else ""
+
         command = "\n    ".join(self.command.splitlines())   # a continued command whole, not its first line
-        return f"{name}:{self.lineno}{where}{after}: {self.reason} (rc={self.rc}): {command}" + (
+        place = self.origin or f"{name}:{self.lineno}"   # a command from a log: the log's own line
+        return f"{place}{where}{after}: {self.reason} (rc={self.rc}): {command}" + (
             f": {detail}" if detail else "")
 
 
@@ -76,10 +79,12 @@ def replay(host: Host, commands: list[TraceCommand], keep_going: bool = False, c
                 reason = "stdout differs: " + _first_difference(exp.stdout_text, result.stdout)
             elif mask(result.stderr) != mask(exp.stderr_text):
                 reason = "stderr differs: " + _first_difference(exp.stderr_text, result.stderr)
+        elif cmd.expect_fail:
+            reason = "succeeded, but the log saw it fail" if result.rc == 0 else None
         elif result.rc != 0 and not (cmd.expected is not None and cmd.expected.rc == result.rc):
             reason = "failed"
         if reason:
-            failure = Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step)
+            failure = Failure(cmd.lineno, cmd.text, result.rc, result.stderr, reason, cmd.step, origin=cmd.origin)
             failure.follows = _follows(failure, outcome.failures)
             outcome.failures.append(failure)
             if not keep_going:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from harness.errors import HarnessError
 from simulator.shell import ShellSyntaxError, tokenize
 
+# a comment line that annotates the next command of a plain trace (`nc-harness log trace` writes them)
+ANNOTATION = re.compile(r"# \((from|expect failure|inferred)(?: (.+))?\)")
 _STAMP = re.compile(r"^(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?=\S)")
 
 
@@ -22,6 +24,9 @@ class TraceCommand:
     expected: Expectation | None = None
     stdin: str | None = None     # a transcript's `# (stdin) ...` line: what the command was fed
     step: str = ""               # the latest `# (step ...)` marker: which scenario step issued it
+    origin: str = ""             # `# (from FILE:LINE)`: where a log said it (replay names this place)
+    expect_fail: bool = False    # `# (expect failure)`: the log saw it fail, so must the replay
+    inferred: bool = False       # `# (inferred)`: made up by --complete for what the excerpt assumes
 
 
 @dataclass
@@ -60,6 +65,7 @@ def parse_trace(text: str, name: str = "<trace>") -> list[TraceCommand]:
     pending: TraceCommand | None = None
     continued = False
     in_fence = False
+    marks: dict = {}    # annotations for the next command: `# (from F:L)`, `# (expect failure)`, `# (inferred)`
 
     def finish():
         nonlocal pending
@@ -80,6 +86,10 @@ def parse_trace(text: str, name: str = "<trace>") -> list[TraceCommand]:
             continue
         if not stripped or (stripped.startswith("#") and not line.startswith(" ")):
             finish()
+            mark = ANNOTATION.fullmatch(stripped)
+            if mark:
+                key = "origin" if mark.group(1) == "from" else mark.group(1).replace(" ", "_")
+                marks[key] = mark.group(2) or True
             continue
         if pending is not None and stripped[0] in '|"' and line[0] in ' \t"|':
             pending.text += " " + stripped
@@ -93,7 +103,10 @@ def parse_trace(text: str, name: str = "<trace>") -> list[TraceCommand]:
             line = line[m.end():]
         elif line[0] in " \t":
             raise TraceError(f"{name}:{lineno}: indented line does not continue a command")
-        pending = TraceCommand(lineno, line.strip() if not line.rstrip().endswith("\\") else line.lstrip(), stamp)
+        pending = TraceCommand(lineno, line.strip() if not line.rstrip().endswith("\\") else line.lstrip(), stamp,
+                               origin=marks.get("origin", ""), expect_fail=bool(marks.get("expect_failure")),
+                               inferred=bool(marks.get("inferred")))
+        marks = {}
         continued = line.endswith("\\")
     if continued:
         raise TraceError(f"{name}:{pending.lineno}: command ends with a line continuation")
