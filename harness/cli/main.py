@@ -11,6 +11,7 @@ from harness.cli import explore as explore_verb
 from harness.cli import image as image_verb
 from harness.cli import imager as imager_verb
 from harness.cli import list as list_verb
+from harness.cli import log as log_verb
 from harness.cli import nightly as nightly_verb
 from harness.cli import node as node_verb
 from harness.cli import record as record_verb
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", parser_class=Parser)
     run_verb.add_parser(sub)
     replay_verb.add_parser(sub)
+    log_verb.add_parser(sub)
     record_verb.add_parser(sub)
     diff_verb.add_parser(sub)
     list_verb.add_parser(sub)

@@ -108,8 +108,8 @@ class _Extractor:
             if m:
                 cmd = m.group("cmd")
                 argv, cut = _split(cmd)
-                cut = cut or len(cmd) + len("executing: ") >= CUT_AT - 1 and text.startswith(("executing",
-                                                                                                "child"))
+                # the exec helper's `char cmd[256]`: a command of 255 characters was (very likely) cut there
+                cut = cut or (text.startswith(("executing", "child")) and len(cmd) >= CUT_AT)
                 note = ""
                 if cut:
                     argv, note = self._complete(argv)

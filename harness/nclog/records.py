@@ -103,9 +103,10 @@ def is_log(text: str) -> bool:
 
 
 def _strip_grep(line: str) -> tuple[str, str | None]:
+    """The log line grep quotes, and where grep says it is (`nc.log:123`, or `nc.log` without -n)."""
     m = _GREP.match(line)
     if m:
-        return line[m.end():], m.group("line")
+        return line[m.end():], m.group("file") + (f":{m.group('line')}" if m.group("line") else "")
     return line, None
 
 
@@ -114,8 +115,8 @@ def read_records(text: str, name: str) -> list[Record]:
     records: list[Record] = []
     last_by_thread: dict[str, Record] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line, grep_line = _strip_grep(raw.rstrip("\r"))
-        origin = f"{name}:{grep_line or lineno}"
+        line, quoted_from = _strip_grep(raw.rstrip("\r"))
+        origin = quoted_from if quoted_from and ":" in quoted_from else f"{name}:{lineno}"
         rec = parse_line(line, origin)
         if rec is None:
             if records and line.strip() and not line.startswith("# source:"):
