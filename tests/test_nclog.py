@@ -191,3 +191,22 @@ def test_log_trace_written_file_replays_as_it_stands(tmp_path):
     cmds = parse_trace(read_text(str(out)), str(out))
     assert any(c.inferred for c in cmds) and all(c.origin for c in cmds)
     assert replay(SimHost(dialect="el6"), cmds).failures == []
+
+
+def test_a_domain_the_hypervisor_reports_shut_down_is_a_kill_domain_step(tmp_path, capsys):
+    log = tmp_path / "nc.log"
+    log.write_text(
+        "2017-08-10 10:00:00  INFO | [i-0000abcd] creating partition of size 1048576 bytes and type ext3 in "
+        "prt-00001ext3-37f7dd1f\n"
+        "2017-08-10 10:00:01  INFO | [i-0000abcd] copying/cloning blob emi-12345678-aaaaaaaa to blob "
+        "USERX/i-0000abcd/emi-12345678-bbbbbbbb\n"
+        "2017-08-10 10:01:00  INFO | [i-0000abcd] hypervisor reported previously running domain as Shutdown\n"
+        "2017-08-10 10:01:05  INFO | [i-0000abcd] cleaning up state for instance\n")
+    out = tmp_path / "s.yaml"
+    assert main(["log", "scenario", str(log), "-o", str(out)]) == 0
+    import yaml
+    doc = yaml.safe_load(out.read_text())
+    assert [next(iter(s)) for s in doc["steps"]] == ["run_instance", "start_domain", "kill_domain",
+                                                     "terminate_instance", "check_invariants"]
+    assert doc["node"]["hypervisor"] == {} and doc["steps"][0]["run_instance"]["user"] == "USERX"
+    assert main(["run", str(out)]) == 0, capsys.readouterr()

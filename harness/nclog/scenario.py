@@ -21,6 +21,9 @@ _LAUNCH = re.compile(r"(running instance|doRunInstance\(\) invoked|creating part
 _TERMINATE = re.compile(r"(cleaning up state for instance|instance terminated|forgetting about instance|"
                         r"doTerminateInstance)")
 _INSTANCE_IN_TEXT = re.compile(r"\b(i-[0-9A-Fa-f]{8})\b")
+_DOMAIN_GONE = re.compile(r"hypervisor reported previously running domain as (Shutdown|Crashed|Shutoff)|"
+                          r"domain (?:has )?(?:shut ?down|crashed)", re.I)
+_ARTIFACT = re.compile(r"allocated artifact \d+\|(?P<kind>e[kmr]i)-(?P<hex>[0-9A-Fa-f]{8})\S* size=(?P<size>\d+)")
 UNSAID = ("rebooting", "bundling", "bundled domain", "prodigal domain", "hypervisor reported", "migration",
           "failed to remove", "libvirt", "cancelled instance startup", "timed out")
 ROOT_BYTES = 64 << 20            # a machine image whose size the log does not give: a small ext3 root
@@ -37,6 +40,8 @@ class Instance:
     partitions: list[tuple[int, str]] = field(default_factory=list)   # (bytes, format) from INFO records
     images: dict[str, str] = field(default_factory=dict)              # eki/eri/emi -> id
     unsaid: list[str] = field(default_factory=list)
+    domain_gone: int = -1                            # record index of a hypervisor event: its domain is gone
+    sizes: dict[str, int] = field(default_factory=dict)   # image id -> bytes (art_alloc records, DEBUG)
 
 
 def instances_of(records: list[Record], only: str = "") -> list[Instance]:
@@ -63,6 +68,12 @@ def instances_of(records: list[Record], only: str = "") -> list[Instance]:
             inst.images.setdefault(m.group("kind"), f"{m.group('kind')}-{m.group('hex').upper()}")
         if _TERMINATE.search(text) and not inst.terminated:
             inst.terminated, inst.order = rec.origin, (inst.order[0], index)
+        m = _ARTIFACT.search(text)
+        if m and int(m.group("size")) > 0:
+            inst.sizes[f"{m.group('kind')}-{m.group('hex').upper()}"] = int(m.group("size"))
+        if _DOMAIN_GONE.search(text) and inst.domain_gone < 0:
+            inst.domain_gone = index
+            continue
         if any(word in text for word in UNSAID) or rec.level in ("ERROR", "FATAL"):
             inst.unsaid.append(f"{rec.origin}: {text[:140]}")
     return list(found.values())
@@ -107,16 +118,20 @@ def build(records: list[Record], name: str, source: str, only: str = "") -> tupl
             kind, ident, *_ = vbr.split(":")
             if vbr.endswith(":staged") and ident not in images:
                 root = kind == "machine"
-                images[ident] = {"id": ident, "size": ROOT_BYTES if root else 4 << 20,
-                                 "content": "ext3" if root else "pattern"}
-                header.append(f"{ident}: its bytes are not in the log: staged {images[ident]['size']} bytes of "
-                              f"{images[ident]['content']}")
+                size = inst.sizes.get(ident) or (ROOT_BYTES if root else 4 << 20)
+                images[ident] = {"id": ident, "size": size, "content": "ext3" if root else "pattern"}
+                said = "its size as logged" if ident in inst.sizes else "its size is not in the log either"
+                header.append(f"{ident}: its bytes are not in the log: staged {size} bytes of "
+                              f"{images[ident]['content']} ({said})")
         launch = {"run_instance": {"id": inst.id, "user": user, "vbrs": vbrs}}
         if inst.launched:
             events.append((inst.order[0], 0, launch))
         else:   # it was running when the excerpt starts
             header.append(f"{inst.id}: terminated in the log, launched before it starts: launched here first")
             events.append((-1, len(events), launch))
+        if inst.domain_gone >= 0:     # the hypervisor ran its domain, then lost it
+            events.append((events[-1][0], events[-1][1] + 0.5, {"start_domain": {"id": inst.id}}))
+            events.append((inst.domain_gone, 0, {"kill_domain": {"id": inst.id}}))
         if inst.terminated:
             events.append((inst.order[1], 1, {"terminate_instance": {"id": inst.id}}))
         header += [f"not expressed: {line}" for line in inst.unsaid]
@@ -125,6 +140,9 @@ def build(records: list[Record], name: str, source: str, only: str = "") -> tupl
         raise ValueError(f"{source}: no instance launch or terminate in the selected records")
     steps.append({"check_invariants": {"terminated": [s["terminate_instance"]["id"] for s in steps
                                                       if "terminate_instance" in s]}})
-    doc = {"name": name, "description": f"reproduction of {source}", "node": {"dialect": "el6", "seed": 0},
+    node = {"dialect": "el6", "seed": 0}
+    if any("kill_domain" in step for step in steps):
+        node["hypervisor"] = {}
+    doc = {"name": name, "description": f"reproduction of {source}", "node": node,
            "images": list(images.values()), "steps": steps}
     return doc, header
