@@ -27,6 +27,8 @@ class Operation:
     expect_fail: bool = False    # logged as `bad return code`: the replay must see it fail too
     truncated: bool = False      # cut in the log and not completed: replayed as far as it goes
     note: str = ""               # what was assumed or completed
+    prose: bool = False          # made from a description of the work, not a logged command line
+    replayable: bool = True      # False: a dm device whose table the log does not show
 
 
 @dataclass
@@ -81,18 +83,28 @@ class _Extractor:
         for rec in self.records:
             self.paths.update(re.findall(r"(/[\w./+-]+)", rec.text))
         for rec in self.records:
-            if not self._whole(rec) and not self._prose(rec):
+            self.prose = False
+            if self._whole(rec):
+                continue
+            self.prose = True
+            if not self._prose(rec):
                 if _LOOKS_LIKE_DISK.search(rec.text):
                     self.out.unmapped.append(rec)
                 else:
                     self.out.other += 1
+        self.out.operations = _without_echoes(self.out.operations)
         return self.out
 
     def _add(self, rec: Record, argv: list[str], **kw) -> None:
         argv = unwrap(argv)
         if not argv:
             return
-        self.out.operations.append(Operation(rec.origin, rec.time, rec.instance, _line(argv), **kw))
+        if argv[1:2] == ["create"] and argv[0].endswith("dmsetup") and len(argv) == 4 and \
+                argv[3].startswith("/tmp/dmsetup."):
+            # the blobstore hands dmsetup its table in a temp file the log never shows
+            kw = dict(kw, note="table not logged", replayable=False)
+            argv = argv[:3]
+        self.out.operations.append(Operation(rec.origin, rec.time, rec.instance, _line(argv), prose=self.prose, **kw))
 
     def _whole(self, rec: Record) -> bool:
         text = rec.message.strip()
@@ -171,7 +183,7 @@ class _Extractor:
     def _dm_create(self, rec, m):
         # the blobstore logs the name; the table only when dmsetup fails (`{tid} input: TABLE`)
         self.out.operations.append(Operation(rec.origin, rec.time, rec.instance, f"dmsetup create {m.group('name')}",
-                                             note="table not logged"))
+                                             note="table not logged", prose=True, replayable=False))
 
     def _dm_input(self, rec, m):
         """After a failed `dmsetup create`, its table: the latest create of that name gets it."""
@@ -179,7 +191,7 @@ class _Extractor:
             if op.command.startswith("dmsetup create ") and op.note == "table not logged":
                 table = m.group("table").replace("\\n", "\n").strip()
                 op.command = f"echo {shlex.quote(table)} | " + op.command
-                op.expect_fail, op.note = True, "dmsetup failed in the log"
+                op.expect_fail, op.note, op.replayable = True, "dmsetup failed in the log", True
                 return
 
     def _download_to(self, rec, m):
@@ -223,6 +235,28 @@ _PROSE = [
 # records that look like disk work (so an unmapped one is listed, not counted away)
 _LOOKS_LIKE_DISK = re.compile(r"/dev/(loop|mapper)|losetup|dmsetup|\bdd\b|mkfs|mkswap|tune2fs|parted|"
                               r"\.blocks\b|/blocks\b|\bmount\b")
+
+
+def _same(a: str, b: str) -> bool:
+    """Two command lines that run the same thing (program paths and quoting aside)."""
+    wa, wb = _split(a)[0], _split(b)[0]
+    return bool(wa) and len(wa) == len(wb) and wa[0].rsplit("/", 1)[-1] == wb[0].rsplit("/", 1)[-1] and wa[1:] == wb[1:]
+
+
+def _without_echoes(ops: list[Operation]) -> list[Operation]:
+    """At DEBUG (4.x's `child process N executing:`) and TRACE (`executing:`), the exec helper logs the command
+    a diskutil function also describes in prose: the same work twice. The logged command line is kept."""
+    out: list[Operation] = []
+    for i, op in enumerate(ops):
+        near = ops[max(0, i - 6):i + 7]
+        if op.prose and any(not o.prose and o is not op and _same(o.command, op.command) for o in near):
+            continue
+        if op.prose and op.command.startswith("dmsetup create ") and any(
+                not o.prose and o.command.split()[-1] == op.command.split()[-1] and "dmsetup" in o.command
+                for o in near):
+            continue
+        out.append(op)
+    return out
 
 
 def extract(records: list[Record]) -> Extraction:

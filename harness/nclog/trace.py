@@ -35,6 +35,10 @@ def commands(extraction: Extraction) -> tuple[list[TraceCommand], list[str]]:
                 extraction.helpers[name] = op.origin
                 notes.append(f"{op.origin}: helper program '{name}' is not modelled: left out of the replay")
             continue
+        if not op.replayable:
+            notes.append(f"{op.origin}: {op.command.split(' | ')[-1]}: its table is not in the log: not replayed "
+                         "(--complete makes a stand-in where a later command uses the device)")
+            continue
         if op.truncated:
             notes.append(f"{op.origin}: command cut in the log (its buffer holds 255 characters): replayed as logged")
         if op.note:

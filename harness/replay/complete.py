@@ -182,7 +182,7 @@ class Completer:
         self.out.insert(at, TraceCommand(0, f"echo {shlex.quote(table)} | dmsetup create {name}", inferred=True,
                                          origin=line.origin))
         if name != "euca-zero":
-            self._note(line, f"{name}: made before the log starts; its table is not logged: assumed '{table}'")
+            self._note(line, f"{name}: used, but its table is not in the log: assumed '{table}'")
         self.w.dm[name] = table
 
     def _needs(self, line: TraceCommand, argv: list[str], table: str) -> None:
