@@ -151,14 +151,17 @@ class TraceFile(pytest.File):
 class TraceItem(_NcItem):
     def runtest(self):
         from harness.backends import make_host
+        from harness.replay.complete import complete
         from harness.replay.expectations import ExpectationError, check, load
         from harness.replay.replayer import replay
-        from harness.replay.trace import TraceError, parse_trace, read_text
+        from harness.replay.sources import load as load_trace
+        from harness.replay.trace import TraceError
         try:
             exp = load(str(self.path.with_name(self.path.stem + ".expect.yaml")))
-            commands = parse_trace(read_text(str(self.path)), str(self.path))
+            loaded = load_trace([str(self.path)])     # a trace, a real nc.log or a document
         except (ExpectationError, TraceError) as exc:
             raise ScenarioStepFailed(str(exc)) from None
+        commands = complete(loaded.commands, loaded.hints).commands if exp.complete else loaded.commands
         dialect = self.config.getoption("--nc-dialect") or exp.dialect
         self.user_properties += [("backend", self.config.getoption("--nc-backend")), ("dialect", dialect),
                                  ("trace file", str(self.path))]

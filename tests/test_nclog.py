@@ -32,10 +32,12 @@ def _ops(text: str) -> list:
 def test_bracketed_generation_vrun_unwrapped():
     text = ("[Wed Nov  2 18:32:12 2011][001660][EUCAINFO  ] vrun(): [//usr/lib/eucalyptus/euca_rootwrap "
             f"/sbin/losetup /dev/loop3 {W}/disk]\n"
+            "[Wed Nov 2 18:32:12 2011][001660][EUCADEBUG3] state change for instance i-488B084F\n"
             "[Wed Nov 2 18:32:13 2011][001660][EUCADEBUG ] system_output(): [/opt/eucalyptus/usr/lib/eucalyptus/"
             f"euca_rootwrap /usr/lib/eucalyptus/euca_mountwrap mount {W}/disk /mnt/x]\n")
     recs = read_records(text, "t.log")
     assert [(r.time, r.level, r.thread) for r in recs] == [("2011-11-02 18:32:12", "INFO", "001660"),
+                                                           ("2011-11-02 18:32:12", "DEBUG", "001660"),
                                                            ("2011-11-02 18:32:13", "DEBUG", "001660")]
     assert [o.command for o in _ops(text)] == [f"/sbin/losetup /dev/loop3 {W}/disk", f"mount {W}/disk /mnt/x"]
 

@@ -74,6 +74,8 @@ def run(args) -> int:
         args.then = args.then + [t.command for t in expectation.then]
     # the dialect written in the expectation file, as the pytest plugin reads it; --dialect overrides it
     args.dialect = args.dialect or (expectation.dialect if expectation else "debian12")
+    if expectation is not None and expectation.complete and not args.complete:
+        print("nc-harness replay: the expectation file says 'complete: true': use --complete", file=sys.stderr)
     try:
         host = make_host(args.backend, dialect=args.dialect, seed=args.seed)
     except ValueError as exc:

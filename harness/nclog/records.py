@@ -23,7 +23,7 @@ from harness.errors import HarnessError
 
 LEVELS = {"EXTRE": "EXTREME", "TRACE": "TRACE", "DBUG3": "DEBUG", "DBUG2": "DEBUG", "DEBUG": "DEBUG",
           "INFO": "INFO", "WARN": "WARN", "ERROR": "ERROR", "FATAL": "FATAL"}
-_OLD = re.compile(r"^\[(?P<ts>\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\[(?P<pid>\d+)\]\[EUCA(?P<level>[A-Z]+) *\] ?"
+_OLD = re.compile(r"^\[(?P<ts>\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\[(?P<pid>\d+)\]\[EUCA(?P<level>[A-Z]+\d?) *\] ?"
                   r"(?P<msg>.*)$")
 _NEW = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) +(?P<level>EXTRE|TRACE|DBUG\d|DEBUG|INFO|WARN|ERROR|FATAL)"
                   r"(?P<fields>(?: [^|]*)?) \| ?(?P<msg>.*)$")

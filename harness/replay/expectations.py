@@ -2,6 +2,7 @@
 
 ```yaml
 dialect: el6                  # optional, the replay's dialect
+complete: true                # optional: replay with --complete (infer what the trace assumes existed)
 then:
   - command: losetup -a
     ignore: [inodes]          # optional: inodes, uuids
@@ -38,6 +39,7 @@ class TraceExpectation:
     path: str
     dialect: str = "debian12"
     then: list[ThenExpectation] = field(default_factory=list)
+    complete: bool = False        # replay with --complete (a field log's excerpt assumes a world before it)
 
 
 def load(path: str) -> TraceExpectation:
@@ -53,7 +55,12 @@ def load(path: str) -> TraceExpectation:
         raise ExpectationError(f"{path}: YAML error: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("then"), list):
         raise ExpectationError(f"{path}: an expectation file is a mapping with a 'then' list")
-    exp = TraceExpectation(path, str(doc.get("dialect", "debian12")))
+    unknown = set(doc) - {"dialect", "then", "complete"}
+    if unknown:
+        raise ExpectationError(f"{path}: unknown field '{sorted(unknown)[0]}'")
+    if not isinstance(doc.get("complete", False), bool):
+        raise ExpectationError(f"{path}: complete: must be true or false")
+    exp = TraceExpectation(path, str(doc.get("dialect", "debian12")), complete=doc.get("complete", False))
     if exp.dialect not in ("debian12", "el6"):
         raise ExpectationError(f"{path}: dialect: must be debian12 or el6")
     for i, item in enumerate(doc["then"]):
