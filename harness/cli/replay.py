@@ -51,6 +51,8 @@ def run(args) -> int:
                              + (f"; {loaded.counts}" if loaded.counts else ""))
     except TraceError as exc:
         return _fail(str(exc))
+    if loaded.counts:
+        print(f"nc-harness replay: {args.trace}: {loaded.counts}", file=sys.stderr)
     for note in loaded.notes:
         print(f"nc-harness replay: {note}", file=sys.stderr)
     commands = loaded.commands
