@@ -224,3 +224,12 @@ def test_debug_44_logs_each_exec_twice_and_it_runs_once():
         "/sbin/dmsetup remove euca-U-i-1-emi-11111111-aaaaaaaa", "/sbin/losetup -d /dev/loop0"]
     assert any("its table is not in the log: not replayed" in n for n in notes)
     assert replay(SimHost(dialect="el6"), complete(cmds).commands).failures == []
+
+
+def test_partition_maps_size_the_files_behind_their_loops():
+    """`mapping partition 2 from /dev/loop0 [1073215-9437246]`: the file attached to loop0 holds those sectors."""
+    from harness.replay.sources import load
+    hints = load([NC33]).hints
+    work = "/disk1/storage/eucalyptus/instances/work/4DK9MZTO9LZYIRK8BKSS4/i-3624467F"
+    assert hints[f"{work}/prt-04084ext3-e6c8efd7.blocks"] == (9437246 - 1073215 + 1) * 512
+    assert hints[f"{work}/emi-904B38A6-a76b7851.blocks"] == (1073214 - 63 + 1) * 512

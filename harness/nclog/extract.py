@@ -38,6 +38,7 @@ class Extraction:
     unmapped: list[Record] = field(default_factory=list)     # look like disk work, but could not be mapped
     other: int = 0                                           # records not about the node's disks
     vbrs: list[tuple[Record, dict]] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)      # file -> bytes a partition map says it holds
 
 
 def unwrap(argv: list[str]) -> list[str]:
@@ -208,6 +209,17 @@ class _Extractor:
     def _vbr(self, rec, m):
         self.out.vbrs.append((rec, m.groupdict()))
 
+    def _map_partition(self, rec, m):
+        """`mapping partition N from /dev/loopX [a-b]`: the disk takes b-a+1 sectors from that loop, so the
+        file attached to it holds at least that much (what --complete sizes it by)."""
+        dev, first, last = m.group("dev"), int(m.group("first")), int(m.group("last"))
+        for op in reversed(self.out.operations):
+            words = _split(op.command)[0]
+            if words and words[0].endswith("losetup") and dev in words and "-d" not in words:
+                path = words[-1]
+                self.out.sizes[path] = max(self.out.sizes.get(path, 0), (last - first + 1) * 512)
+                return
+
     def _note(self, rec, m):
         """Logged disk work that needs no command of its own (partition maps, skipped steps)."""
 
@@ -229,7 +241,9 @@ _PROSE = [
     (re.compile(r"^wrote (?P<bytes>\d+) byte\(s\)"), _Extractor._download_wrote),
     (re.compile(r"^VBR\[(?P<n>\d+)\] type=(?P<type>\S+) id=(?P<id>\S+) dev=(?P<dev>\S+) size=(?P<size>-?\d+) "
                 r"format=(?P<format>\S+) (?P<location>\S+)"), _Extractor._vbr),
-    (re.compile(r"^(mapping partition \d+ from|offset for the first partition|skipping |symlinked |"
+    (re.compile(r"^mapping partition \d+ from (?P<dev>/dev/\S+) \[(?P<first>\d+)-(?P<last>\d+)\]"),
+     _Extractor._map_partition),
+    (re.compile(r"^(offset for the first partition|skipping |symlinked |"
                 r"\{\d+\} command: |downloaded /)"), _Extractor._note),
 ]
 # records that look like disk work (so an unmapped one is listed, not counted away)

@@ -51,7 +51,7 @@ def _opts(argv: list[str]) -> dict[str, str]:
 
 class _World:
     def __init__(self, hints: dict[str, int]):
-        self.hints = hints                     # blob id -> bytes (art_alloc records)
+        self.hints = hints                     # blob id or path -> bytes (artifact records, partition maps)
         self.dirs: set[str] = {"/", "/tmp", "/dev", "/var", "/var/tmp", "/root"}
         self.files: dict[str, int] = {}        # path -> size known to be needed or made
         self.loops: dict[str, str] = {}        # /dev/loopN -> backing file
@@ -104,7 +104,7 @@ class Completer:
         self.w.sizes[path] = max(self.w.sizes.get(path, 0), size)
 
     def _size_for(self, path: str, line: TraceCommand) -> int:
-        size = self.w.sizes.get(path, 0)
+        size = max(self.w.sizes.get(path, 0), self.w.hints.get(path, 0))
         blob = _BLOB_ID.search(path)
         if blob and self.w.hints.get(blob.group(0), 0) > size:
             size = self.w.hints[blob.group(0)]

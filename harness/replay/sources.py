@@ -40,7 +40,7 @@ def load(paths: list[str], instance: str = "", since: str = "", until: str = "")
         chosen = select(records, instance, since, until)
         found = extract(chosen)
         cmds, notes = log_commands(found)
-        hints = {}
+        hints = dict(found.sizes)     # by path (partition maps), then by blob id (artifact records)
         for rec in chosen:
             m = _ARTIFACT.search(rec.text)
             if m:
