@@ -9,7 +9,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from harness.replay.complete import _losetup_attach, _opts, _pipelines
+from harness.replay.commandline import dd_operands, losetup_attach, pipelines
 from harness.replay.trace import TraceCommand
 
 _HASH = re.compile(r"(?<=[A-Za-z0-9])-[0-9a-f]{8}(?=$|[/.p-])")
@@ -37,7 +37,7 @@ def operations(commands: list[TraceCommand], name: str, own_lines: bool = False)
     out: list[Op] = []
     for cmd in commands:
         origin = f"{name}:{cmd.lineno}" if own_lines or not cmd.origin else cmd.origin
-        for pipeline in _pipelines(cmd):
+        for pipeline in pipelines(cmd):
             for argv in pipeline:
                 key = _key(argv, loops)
                 if key:
@@ -51,7 +51,7 @@ def _key(argv: list[str], loops: dict[str, str]) -> str:
     tool = posixpath.basename(argv[0])
     args = argv[1:]
     if tool == "losetup":
-        dev, path, offset = _losetup_attach(argv)
+        dev, path, offset = losetup_attach(argv)
         if path:
             loops[dev] = path
             return f"attach {relative(path)} at offset {offset}"
@@ -59,7 +59,7 @@ def _key(argv: list[str], loops: dict[str, str]) -> str:
             return f"detach {relative(loops.pop(args[-1], args[-1]))}"
         return ""
     if tool == "dd":
-        o = _opts(argv)
+        o = dd_operands(argv)
         return (f"copy {relative(o.get('if', '?'))} to {relative(o.get('of', '?'))} bs={o.get('bs', '512')} "
                 f"count={o.get('count', '?')} seek={o.get('seek', '0')} skip={o.get('skip', '0')}")
     if tool == "mkdir":

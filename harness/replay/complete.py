@@ -16,13 +16,12 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from harness.replay.commandline import dd_operands, echoed_table, losetup_attach, pipelines, size_bytes, targets
 from harness.replay.trace import TraceCommand
-from simulator.shell import ShellSyntaxError, parse
 
 ZERO_SECTORS = 2199023255552     # NC's euca-zero: 1 PiB of zeros
 DEFAULT_BYTES = 1 << 20          # a file whose size nothing tells
 KEY_TEXT = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 nc-harness-inferred-key"
-_TARGET = re.compile(r"(?:^|\\n|\n)\s*(\d+)\s+(\d+)\s+(linear|snapshot|snapshot-origin|zero|error)((?:\s+[^\s\\]+)*)")
 _BLOB_ID = re.compile(r"(?:emi|eki|eri|prt|dsk)-[0-9A-Za-z]+-[0-9a-f]{8}")
 FS_TOOLS = {"tune2fs", "e2fsck", "fsck.ext3", "fsck.ext2", "resize2fs", "dumpe2fs"}
 
@@ -35,18 +34,6 @@ class Completion:
     @property
     def inferred(self) -> list[TraceCommand]:
         return [c for c in self.commands if c.inferred]
-
-
-def _pipelines(cmd: TraceCommand) -> list[list[list[str]]]:
-    try:
-        return [[c.argv for c in pipeline] for _, pipeline in parse(cmd.text)]
-    except ShellSyntaxError:
-        return [[shlex.split(cmd.text, posix=True)]] if cmd.text else []
-
-
-def _opts(argv: list[str]) -> dict[str, str]:
-    """dd's key=value operands."""
-    return dict(a.split("=", 1) for a in argv[1:] if "=" in a)
 
 
 class _World:
@@ -72,18 +59,18 @@ class Completer:
     def _measure(self) -> None:
         loops: dict[str, str] = {}
         for cmd in self.commands:
-            for pipeline in _pipelines(cmd):
+            for pipeline in pipelines(cmd):
                 for argv in pipeline:
                     tool = posixpath.basename(argv[0]) if argv else ""
                     if tool == "dd":
-                        o = _opts(argv)
-                        bs, count = _bytes(o.get("bs", "512")), int(o.get("count", "0") or 0)
+                        o = dd_operands(argv)
+                        bs, count = size_bytes(o.get("bs", "512")), int(o.get("count", "0") or 0)
                         if "if" in o and count:
                             self._need_size(o["if"], (int(o.get("skip", "0")) + count) * bs)
                         if "of" in o and count:
                             self._need_size(o["of"], (int(o.get("seek", "0")) + count) * bs)
                     elif tool == "losetup":
-                        dev, path, offset = _losetup_attach(argv)
+                        dev, path, offset = losetup_attach(argv)
                         if dev and path:
                             loops[dev] = path
                             self._need_size(path, offset)
@@ -91,10 +78,10 @@ class Completer:
                             loops.pop(argv[-1], None)
                     elif tool == "truncate" and "-s" in argv:
                         path = argv[-1]
-                        self._need_size(path, _bytes(argv[argv.index("-s") + 1]))
-                table = _echoed_table(pipeline)
+                        self._need_size(path, size_bytes(argv[argv.index("-s") + 1]))
+                table = echoed_table(pipeline)
                 if table:
-                    for _start, length, target, args in _targets(table):
+                    for _start, length, target, args in targets(table):
                         for dev in args:
                             if dev in loops:
                                 offset = int(args[-1]) if target == "linear" and args[-1].isdigit() else 0
@@ -118,8 +105,8 @@ class Completer:
         self._measure()
         self._plan_filesystems()
         for cmd in self.commands:
-            for pipeline in _pipelines(cmd):
-                table = _echoed_table(pipeline)
+            for pipeline in pipelines(cmd):
+                table = echoed_table(pipeline)
                 for argv in pipeline:
                     if argv:
                         self._needs(cmd, argv, table)
@@ -189,19 +176,19 @@ class Completer:
         tool = posixpath.basename(argv[0])
         args = argv[1:]
         if tool == "losetup":
-            dev, path, _ = _losetup_attach(argv)
+            dev, path, _ = losetup_attach(argv)
             if path:
                 self._file(line, path)
             elif "-d" in args and args[-1].startswith("/dev/loop"):
                 self._loop(line, args[-1])
         elif tool == "dd":
-            o = _opts(argv)
+            o = dd_operands(argv)
             if "if" in o:
                 self._device_or_file(line, o["if"])
             if "of" in o:
                 self._dir(line, posixpath.dirname(o["of"])) if not o["of"].startswith("/dev/") else None
         elif tool == "dmsetup" and args[:1] == ["create"]:
-            for start, length, _kind, targs in _targets(table):
+            for start, length, _kind, targs in targets(table):
                 for dev in targs:
                     self._device_or_file(line, dev, start + length)
         elif tool == "dmsetup" and args[:1] == ["remove"] and len(args) > 1:
@@ -250,7 +237,7 @@ class Completer:
                     self.w.dirs.add(a)
                     self.w.dirs.update(_parents(a))
         elif tool == "losetup":
-            dev, path, _ = _losetup_attach(argv)
+            dev, path, _ = losetup_attach(argv)
             if dev and path:
                 self.w.loops[dev] = path
             elif "-d" in args:
@@ -262,7 +249,7 @@ class Completer:
         elif tool in ("truncate", "touch") and args:
             self.w.files[args[-1]] = self.w.sizes.get(args[-1], 0)
         elif tool == "dd":
-            o = _opts(argv)
+            o = dd_operands(argv)
             if "of" in o and not o["of"].startswith("/dev/"):
                 self.w.files.setdefault(o["of"], 0)
         elif tool == "cp":
@@ -277,19 +264,19 @@ class Completer:
         dm: dict[str, str] = {}
         copies: dict[str, str] = {}
         for cmd in self.commands:
-            for pipeline in _pipelines(cmd):
-                table = _echoed_table(pipeline)
+            for pipeline in pipelines(cmd):
+                table = echoed_table(pipeline)
                 for argv in pipeline:
                     tool = posixpath.basename(argv[0]) if argv else ""
                     args = argv[1:]
                     if tool == "losetup":
-                        dev, path, _ = _losetup_attach(argv)
+                        dev, path, _ = losetup_attach(argv)
                         if dev and path:
                             loops[dev] = path
                     elif tool == "dmsetup" and args[:1] == ["create"] and len(args) > 1:
                         dm[args[1]] = table
                     elif tool == "dd":
-                        o = _opts(argv)
+                        o = dd_operands(argv)
                         if "if" in o and "of" in o:
                             copies[o["of"]] = o["if"]
                     elif tool in FS_TOOLS or (tool == "mount" and len([a for a in args if a.startswith("/")]) >= 2):
@@ -309,9 +296,9 @@ def _data_file(dev: str, loops: dict[str, str], dm: dict[str, str], depth: int =
     if dev in loops:
         return loops[dev]
     if dev.startswith("/dev/mapper/"):
-        targets = list(_targets(dm.get(dev[len("/dev/mapper/"):], "")))
-        if targets:
-            _, _, kind, args = targets[0]
+        found = list(targets(dm.get(dev[len("/dev/mapper/"):], "")))
+        if found:
+            _, _, _kind, args = found[0]
             if args:
                 return _data_file(args[0], loops, dm, depth + 1)
     return dev if dev.startswith("/") and not dev.startswith("/dev/") else ""
@@ -332,41 +319,6 @@ def _parents(path: str) -> set[str]:
         path = posixpath.dirname(path)
         out.add(path)
     return out
-
-
-def _bytes(text: str) -> int:
-    m = re.fullmatch(r"(\d+)([kKmMgGcwb]?)", text.strip())
-    if not m:
-        return 0
-    mult = {"": 1, "c": 1, "w": 2, "b": 512, "k": 1024, "K": 1024, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30,
-            "G": 1 << 30}[m.group(2)]
-    return int(m.group(1)) * mult
-
-
-def _losetup_attach(argv: list[str]) -> tuple[str, str, int]:
-    """(device, file, offset) of `losetup [-o N] DEV FILE`, `losetup -f [--show] FILE`; else ('', '', 0)."""
-    args = argv[1:]
-    if "-d" in args or "-a" in args or "-D" in args:
-        return "", "", 0
-    offset = int(args[args.index("-o") + 1]) if "-o" in args and args.index("-o") + 1 < len(args) else 0
-    words = [a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] != "-o")]
-    if len(words) == 2 and words[0].startswith("/dev/loop"):
-        return words[0], words[1], offset
-    if len(words) == 1 and "-f" in args:
-        return "", words[0], offset
-    return "", "", 0
-
-
-def _echoed_table(pipeline: list[list[str]]) -> str:
-    """The table text an `echo ... | dmsetup create NAME` pipeline feeds (NC's own way of calling dmsetup)."""
-    if len(pipeline) >= 2 and pipeline[0] and posixpath.basename(pipeline[0][0]) in ("echo", "printf"):
-        return " ".join(a for a in pipeline[0][1:] if not a.startswith("-"))
-    return ""
-
-
-def _targets(table: str):
-    for m in _TARGET.finditer(table):
-        yield int(m.group(1)), int(m.group(2)), m.group(3), [a for a in m.group(4).split() if a]
 
 
 def complete(commands: list[TraceCommand], hints: dict[str, int] | None = None) -> Completion:
