@@ -233,3 +233,16 @@ def test_partition_maps_size_the_files_behind_their_loops():
     work = "/disk1/storage/eucalyptus/instances/work/4DK9MZTO9LZYIRK8BKSS4/i-3624467F"
     assert hints[f"{work}/prt-04084ext3-e6c8efd7.blocks"] == (9437246 - 1073215 + 1) * 512
     assert hints[f"{work}/emi-904B38A6-a76b7851.blocks"] == (1073214 - 63 + 1) * 512
+
+
+def test_30_messages_carry_their_pthread_and_level_word():
+    """3.0-3.1's diskutil: `{%u} attaching file %s` / `{%u}             to %s at offset %lld`, and
+    `{%u} error: bad return code from cmd '%s'` (storage/diskutil.c of that release)."""
+    text = ("[Tue Mar  6 10:00:00 2012][004242][EUCADEBUG ] {1076873536} attaching file /w/i-1/a.blocks\n"
+            "[Tue Mar  6 10:00:00 2012][004242][EUCADEBUG ] {1095753024} detaching from loop device /dev/loop5\n"
+            "[Tue Mar  6 10:00:00 2012][004242][EUCADEBUG ] {1076873536}             to /dev/loop2 at offset 0\n"
+            "[Tue Mar  6 10:00:01 2012][004242][EUCAERROR ] {1076873536} error: bad return code from cmd "
+            "'/usr/lib/eucalyptus/euca_rootwrap /sbin/mkswap /dev/loop2 1024 2>&1'\n")
+    assert [(o.command, o.expect_fail) for o in _ops(text)] == [
+        ("/sbin/losetup -o 0 /dev/loop2 /w/i-1/a.blocks", False), ("/sbin/losetup -d /dev/loop5", False),
+        ("/sbin/mkswap /dev/loop2 1024", True)]

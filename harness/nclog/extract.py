@@ -70,6 +70,8 @@ _WHOLE = [
     re.compile(r"^invoking `(?P<cmd>.*)`$"),
     re.compile(r"^(?:child process \d+ )?executing: (?P<cmd>.*)$"),
 ]
+# older messages say what they are: `error: bad return code ...`, `ERROR: cannot ...`
+_LEVEL_WORD = re.compile(r"^(?:error|warning|ERROR|WARNING|WARN): ")
 _BAD_RC = re.compile(r"^bad return code from cmd '?(?P<cmd>.*?)'?$")
 
 
@@ -108,7 +110,7 @@ class _Extractor:
         self.out.operations.append(Operation(rec.origin, rec.time, rec.instance, _line(argv), prose=self.prose, **kw))
 
     def _whole(self, rec: Record) -> bool:
-        text = rec.message.strip()
+        text = _LEVEL_WORD.sub("", rec.message.strip())
         m = _BAD_RC.match(text)
         if m:
             cmd = re.sub(r"\s*2>&1$", "", m.group("cmd"))
@@ -141,8 +143,9 @@ class _Extractor:
         return argv, ""
 
     def _prose(self, rec: Record) -> bool:
+        text = _LEVEL_WORD.sub("", rec.text)
         for pattern, handler in _PROSE:
-            m = pattern.match(rec.text)
+            m = pattern.match(text)
             if m:
                 handler(self, rec, m)
                 return True

@@ -29,6 +29,8 @@ _NEW = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) +(?P<level>EXTRE|TRA
                   r"(?P<fields>(?: [^|]*)?) \| ?(?P<msg>.*)$")
 _CORR = re.compile(r"^\[(?P<corr>[0-9a-f]{8}-[0-9a-f]{4})\] ")
 _INSTANCE = re.compile(r"^\[(?P<id>i-[0-9A-Za-z]{8,17})\] ")
+# 3.0-3.1 put the pthread id in the message itself: `{1076873536} attaching file X`, `{1076873536}    to ...`
+_PTHREAD = re.compile(r"^\{(?P<tid>\d+)\} ?")
 # grep's own prefix: `FILE:LINE:` (grep -n, or several files) or `FILE:` before a log line
 _GREP = re.compile(r"^(?P<file>[^\s:\[]+):(?:(?P<line>\d+):)?(?=\[\w{3} |\d{4}-\d\d-\d\d )")
 MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
@@ -50,6 +52,7 @@ class Record:
     correlation: str = ""
     continued: list[str] = field(default_factory=list)   # continuation lines, blanks stripped
     generation: str = ""        # "bracketed" or "dated"
+    pthread: str = ""           # 3.0-3.1's `{tid}` message prefix
 
     @property
     def text(self) -> str:
@@ -89,6 +92,9 @@ def parse_line(line: str, origin: str) -> Record | None:
     i = _INSTANCE.match(msg)
     if i:
         rec.instance, msg = i.group("id"), msg[i.end():]
+    t = _PTHREAD.match(msg)
+    if t:
+        rec.pthread, msg = t.group("tid"), msg[t.end():]
     rec.message = msg
     return rec
 
@@ -122,13 +128,13 @@ def read_records(text: str, name: str) -> list[Record]:
             if records and line.strip() and not line.startswith("# source:"):
                 records[-1].continued.append(line.strip())   # a failed command's output, a wrapped message
             continue
-        previous = last_by_thread.get(rec.thread)
+        previous = last_by_thread.get(rec.thread + "/" + rec.pthread)
         if (previous is not None and rec.message[:1] in (" ", "\t") and not rec.instance
                 and rec.function == previous.function):
             previous.continued.append(rec.message.strip())
             continue
         records.append(rec)
-        last_by_thread[rec.thread] = rec
+        last_by_thread[rec.thread + "/" + rec.pthread] = rec
     return records
 
 
