@@ -18,10 +18,11 @@ _VBR = re.compile(r"VBR\[\d+\] type=(?P<type>\S+) id=(?P<id>\S+) dev=(?P<dev>\S+
                   r"format=(?P<format>\S+)")
 _LAUNCH = re.compile(r"(running instance|doRunInstance\(\) invoked|creating partition of size|copying/cloning blob|"
                      r"VBR\[\d+\]|retrieving images for instance)")
-_TERMINATE = re.compile(r"(cleaning up state for instance|instance terminated|forgetting about instance|"
-                        r"doTerminateInstance)")
+_TERMINATE = re.compile(r"(termination requested|cleaning up state for instance|instance terminated|"
+                        r"forgetting about instance|doTerminateInstance)")
 _INSTANCE_IN_TEXT = re.compile(r"\b(i-[0-9A-Fa-f]{8})\b")
 _DOMAIN_GONE = re.compile(r"hypervisor reported previously running domain as (Shutdown|Crashed|Shutoff)|"
+                          r"hypervisor failed to find domain, assuming it was shut off|"
                           r"domain (?:has )?(?:shut ?down|crashed)", re.I)
 _ARTIFACT = re.compile(r"allocated artifact \d+\|(?P<kind>e[kmr]i)-(?P<hex>[0-9A-Fa-f]{8})\S* size=(?P<size>\d+)")
 UNSAID = ("rebooting", "bundling", "bundled domain", "prodigal domain", "hypervisor reported", "migration",
