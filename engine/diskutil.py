@@ -64,12 +64,57 @@ LOSETUP_LINE = re.compile(r"^(/dev/loop\d+): [^(]*\((.*)\)\s*$")
 _UNATTACHED = ("No such device or address", "No such file or directory")   # how `losetup DEV` says "nothing"
 
 
-def loop_backing(io: NodeIO, dev: str) -> str | None:
-    """The backing path `losetup DEV` reports (old util-linux truncates it with '*'); None if unattached. Any
+def loop_line(io: NodeIO, dev: str) -> str | None:
+    """What `losetup DEV` says of an attached loop (`/dev/loopN: [dev]:ino (PATH)`); None if unattached. Any
     other failure raises: read as "holds nothing", its owner would forget a loop it still has."""
     result = io.read_cmd([LOSETUP, dev], absent=_UNATTACHED)
-    m = LOSETUP_LINE.match(result.stdout.strip()) if result.rc == 0 else None
-    return m.group(2) if m else None
+    line = result.stdout.strip() if result.rc == 0 else ""
+    return line if LOSETUP_LINE.match(line) else None
+
+
+# `/dev/loopN: [0803]:7979030 (...)`: the backing file's device (hex on el6's util-linux-ng, decimal on
+# util-linux 2.2x and later) and inode number, which name the file whatever path reached it
+_LOOP_IDENTITY = re.compile(r"^(/dev/loop\d+): \[([0-9a-fA-F]+)\]:(\d+)")
+
+
+def loop_identity(line: str) -> tuple[str, int] | None:
+    """The (device text, inode) a `losetup` line says its loop's backing file has."""
+    m = _LOOP_IDENTITY.match(line)
+    return (m.group(2), int(m.group(3))) if m else None
+
+
+def same_identity(listed: tuple[str, int] | None, file: tuple[int, int] | None) -> bool:
+    """A loop's listed (device text, inode) against a file's stat (st_dev, st_ino)."""
+    if listed is None or file is None or listed[1] != file[1]:
+        return False
+    text = listed[0]
+    return (text.isdigit() and int(text) == file[0]) or int(text, 16) == file[0]
+
+
+def file_identities(io: NodeIO, paths: list[str]) -> dict[str, tuple[int, int]]:
+    """(st_dev, st_ino) of each existing path, in one `stat`: what a loop's listing names its file by."""
+    if not paths:
+        return {}
+    result = io.read_cmd(["stat", "-c", "%d %i %n", *paths])
+    out = {}
+    for line in result.stdout.splitlines():
+        dev, ino, name = line.split(" ", 2)
+        out[name] = (int(dev), int(ino))
+    return out
+
+
+def loop_holds(io: NodeIO, dev: str, path: str) -> bool:
+    """Whether loop DEV is bound to the file at `path`: by the file's device and inode, not by the path
+    `losetup` prints, which is the canonical one (an instances directory behind a symlink) and cut at 62
+    characters on el6 (another service's file whose path starts the same would pass). A file gone since
+    (` (deleted)`) can only be compared by its path."""
+    line = loop_line(io, dev)
+    m = LOSETUP_LINE.match(line) if line else None
+    if not m:
+        return False
+    if m.group(2).endswith(" (deleted)"):
+        return same_file(m.group(2), path)
+    return same_identity(loop_identity(line), file_identities(io, [path]).get(path))
 
 
 def same_file(reported: str | None, path: str) -> bool:

@@ -8,7 +8,7 @@ from . import diskutil
 from .blobstore.blob import delete_blob_state, partition_children
 from .blobstore.store import Blobstore
 from .diskutil import LOSETUP_LINE as _LOSETUP_LINE
-from .diskutil import loop_backing, same_file
+from .diskutil import file_identities, loop_holds, loop_identity, same_identity
 
 FSCK_PASSES = 9
 def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
@@ -18,7 +18,7 @@ def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
         if not io.exists(f"/dev/mapper/{name}"):
             reasons.append(f"device {name} is missing")
     loop = io.read(store.path_of(blob_id, "loopback"))
-    if loop and not (io.is_block(loop) and same_file(loop_backing(io, loop), store.path_of(blob_id, "blocks"))):
+    if loop and not (io.is_block(loop) and loop_holds(io, loop, store.path_of(blob_id, "blocks"))):
         reasons.append(f"{loop} does not hold the blob")
     for ref in store.read_lines(blob_id, "refs"):
         ref_store, _, ref_id = ref.partition(" ")
@@ -86,10 +86,31 @@ def _dm_numbers(io) -> dict[tuple[int, int], str]:
     return numbers
 
 
-def _loops(io) -> list[tuple[str, str]]:
-    """`losetup -a`: (loop device, backing path) pairs."""
-    return [(m.group(1), m.group(2)) for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines()
+def _loops(io) -> list[tuple[str, str, tuple[str, int] | None]]:
+    """`losetup -a`: (loop device, backing path, backing file's listed identity) triples."""
+    return [(m.group(1), m.group(2), loop_identity(line))
+            for line in io.quiet(["/sbin/losetup", "-a"], check=False).stdout.splitlines()
             if (m := _LOSETUP_LINE.match(line))]
+
+
+def loops_over(stores: list[Blobstore], loops: list[tuple[str, str, tuple[str, int] | None]]) -> set[str]:
+    """The loops whose backing file is a blob's file in one of `stores`: by device and inode (a loop lists
+    the canonical path, and el6 cuts it at 62 characters, so a path prefix says neither yes nor no); a file
+    deleted since, by its path below the store's own or canonical directory."""
+    if not loops:
+        return set()
+    io = stores[0].io
+    paths = [s.path_of(b, "blocks") for s in stores for b in s.ids()]
+    ours = set(file_identities(io, paths).values())
+    roots = [root + "/" for s in stores for root in {s.path, s.canonical_path()}]
+    out = set()
+    for loop, backing, listed in loops:
+        if backing.endswith(" (deleted)"):
+            if any(backing.removesuffix(" (deleted)").rstrip("*").startswith(r) for r in roots):
+                out.add(loop)
+        elif any(same_identity(listed, ident) for ident in ours):
+            out.add(loop)
+    return out
 
 
 def _dm_backing(backing: str, numbers: dict[tuple[int, int], str]) -> str:
@@ -120,8 +141,7 @@ def _resting_on(io, stores: list[Blobstore], claimed_dm: set[str], numbers: dict
     """A test for dm names: does the device map (through other dm devices) onto a claimed device or a loop
     over a file in one of `stores`? `dmsetup table` is read at the first question, so a node with nothing to
     ask about is not listed again."""
-    our_loops = {(7, int(loop.rsplit("loop", 1)[1])) for loop, backing in loops
-                 if any(backing.rstrip("*").startswith(s.path + "/") for s in stores)}
+    our_loops = {(7, int(loop.rsplit("loop", 1)[1])) for loop in loops_over(stores, loops)}
     deps: dict[str, set[tuple[int, int]]] = {}
     read: list[bool] = []
 
@@ -168,7 +188,7 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
     # the prefix is shared (the imager names its devices euca- too): only what rests on our stores goes
     ours = _resting_on(io, stores, claimed_dm, numbers, loops)
     orphans = [n for n in orphans if ours(n)]
-    removed = [loop for loop, backing in loops
+    removed = [loop for loop, backing, _ in loops
                if (name := _dm_backing(backing, numbers)) and (name in claimed_dm or ours(name))]
     if removed:
         _release_loops(io, removed)
@@ -180,8 +200,7 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
                 progress = True
         if not progress:
             break
-    for loop, backing in loops:
-        if loop not in claimed_loops and any(backing.rstrip("*").startswith(s.path + "/") for s in stores):
-            diskutil.loop_detach(io, loop)
-            removed.append(loop)
+    for loop in sorted(loops_over(stores, loops) - claimed_loops, key=lambda d: int(d.rsplit("loop", 1)[1])):
+        diskutil.loop_detach(io, loop)
+        removed.append(loop)
     return removed

@@ -149,7 +149,7 @@ def test_run_rejects_ids_that_could_escape_the_work_store():
 def test_reads_that_fail_raise_and_missing_paths_read_as_absent():
     """A metadata read the node could not answer raises; only a path that is not there reads as absent (an
     I/O error taken for 'absent' had the engine act on metadata it never read)."""
-    from engine.diskutil import loop_backing
+    from engine.diskutil import loop_line
     from engine.nodeio import CommandError, NodeIO
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
@@ -158,10 +158,10 @@ def test_reads_that_fail_raise_and_missing_paths_read_as_absent():
     host.run(["truncate", "-s", "1M", "/tmp/f"])
     assert io.read("/tmp/missing") is None and io.readlink("/tmp/missing") is None
     assert io.stat(["/tmp/missing"]) == {} and io.listdir("/tmp/missing") == []
-    assert loop_backing(io, "/dev/loop0") is None   # nothing attached
+    assert loop_line(io, "/dev/loop0") is None   # nothing attached
     for pattern, call in (("^cat ", lambda: io.read("/tmp/f")), ("^stat ", lambda: io.stat(["/tmp/f"])),
                           ("^readlink ", lambda: io.readlink("/tmp/f")), ("^ls ", lambda: io.listdir("/tmp")),
-                          ("losetup /dev/loop0$", lambda: loop_backing(io, "/dev/loop0"))):
+                          ("losetup /dev/loop0$", lambda: loop_line(io, "/dev/loop0"))):
         host.node.faults.add(Fault(pattern))
         with pytest.raises(CommandError, match="Input/output error|Device or resource busy"):
             call()

@@ -250,7 +250,7 @@ def _detach_own_loop(store: Blobstore, blob_id: str, loop: str | None = None, kn
     path = store.path_of(blob_id, "loopback")
     if not known:
         loop = store.io.read(path)
-    if loop and diskutil.same_file(diskutil.loop_backing(store.io, loop), store.path_of(blob_id, "blocks")):
+    if loop and diskutil.loop_holds(store.io, loop, store.path_of(blob_id, "blocks")):
         diskutil.loop_detach(store.io, loop)
     store.clear(path, script)
 

@@ -77,6 +77,15 @@ class Blobstore:
         self.registry[self.path] = self
         self.owner = owner  # written into lock files as `<owner>/<thread>`
         self.dm_prefix = "euca-"   # NC's; a per-run prefix keeps parallel runs on one real node apart
+        self._canonical: str | None = None
+
+    def canonical_path(self) -> str:
+        """The store's directory with symlinks resolved (an instances directory moved to a big disk behind a
+        link): the path `losetup` lists its files under. Read once."""
+        if self._canonical is None:
+            found = self.io.read_cmd(["readlink", "-f", self.path])
+            self._canonical = found.stdout.strip() if found.rc == 0 and found.stdout.strip() else self.path
+        return self._canonical
 
     @classmethod
     def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,

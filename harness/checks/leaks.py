@@ -9,22 +9,29 @@ from __future__ import annotations
 import re
 
 from engine.controller import NodeController
-from engine.recovery import claimed_devices
+from engine.diskutil import loop_identity
+from engine.recovery import claimed_devices, loops_over
 from harness.checks.state import parse_dmsetup_ls, parse_losetup
 
 
 def find_leaks(host, nc: NodeController, allowed: list[str] | None = None) -> list[str]:
     allowed_re = [re.compile(a) for a in allowed or []]
     io = nc.io
-    claimed_dm, claimed_loops = claimed_devices([s for s in (nc.work, nc.cache) if s is not None])
+    stores = [s for s in (nc.work, nc.cache) if s is not None]
+    claimed_dm, claimed_loops = claimed_devices(stores)
     leaks = []
     for name in sorted(parse_dmsetup_ls(host.run(["dmsetup", "ls"]).stdout).values()):
         if not name.startswith(nc.config.dm_prefix) or name == "euca-zero" or name in claimed_dm:
             continue
         leaks.append(f"dm device {name}")
-    base = nc.config.instances_path.rstrip("/") + "/"
-    for loop in parse_losetup(host.run(["losetup", "-a"]).stdout).values():
-        if loop.backing.rstrip("*").startswith(base.rstrip("/")) and loop.device not in claimed_loops:
+    # loops over our stores' files, by device and inode as the engine's own sweep finds them: a path prefix
+    # misses an instances directory behind a symlink and takes in a sibling whose name extends ours
+    listing = host.run(["losetup", "-a"]).stdout
+    records = parse_losetup(listing)
+    ours = loops_over(stores, [(r.device, r.backing, loop_identity(line))
+                               for r, line in zip(records.values(), [x for x in listing.splitlines() if x.strip()])])
+    for loop in records.values():
+        if loop.device in ours and loop.device not in claimed_loops:
             leaks.append(f"loop {loop.device} on {loop.backing}")
     for line in host.run(["mount"]).stdout.splitlines():
         target = line.split(" on ", 1)[1].split(" ", 1)[0] if " on " in line else ""
