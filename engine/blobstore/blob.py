@@ -301,7 +301,13 @@ def ensure_space(store: Blobstore, blob_id: str, needed_blocks: int) -> None:
         for b in sorted(store.scan(exclude=blob_id), key=lambda b: (b.mtime, b.id)):
             if b.opened or b.mapped:
                 continue
-            delete_blob_state(store, b.id)
+            # opened elsewhere is in use too: another process (the imager, a second tool on the store) holds
+            # the blob's lock, which this process's table does not know. Take the victim's lock before deleting
+            # it, and look again under it
+            with store.locks.try_hold(store.path_of(b.id, "lock"), 0) as held:
+                if not held or store.info(b.id).mapped:
+                    continue
+                delete_blob_state(store, b.id)
             freed += round_up_blocks(b.size_bytes)
             deleted = True
             if free + freed >= needed_blocks:
