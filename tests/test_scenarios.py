@@ -132,3 +132,18 @@ def test_local_backend_refuses_without_device_mapper(capsys):
     assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backend", "local"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nc-harness run: backend local: ") and err.count("\n") == 1
+
+
+def test_cache_and_work_sizes_up_to_what_nc_accepts():
+    """NC reads NC_CACHE_SIZE/NC_WORK_SIZE as C ints of MB: a 64 TiB cache and an 8 PiB-ish work limit load,
+    and the store arithmetic (blocks of 512 bytes) holds at those sizes."""
+    from harness.scenario.runner import run_scenario
+    text = open(os.path.join(ROOT, "scenarios", "cold-cache.yaml")).read()
+    big = text.replace("cache_mb: 1024", f"cache_mb: {64 << 20}\n  work_mb: {2**31 - 1}")
+    sc = parse(big, "big.yaml")
+    result = run_scenario(sc)
+    assert result.ok, result.failure
+    assert result.controller.cache.limit_blocks == (64 << 20) * 2048
+    assert result.controller.work.limit_blocks == (2**31 - 1) * 2048
+    with pytest.raises(ScenarioError, match=r"node.cache_mb: 2147483648 is not within 0..2147483647"):
+        parse(text.replace("cache_mb: 1024", "cache_mb: 2147483648"), "f.yaml")

@@ -16,7 +16,8 @@ from harness.scenario.steps import KINDS
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
                "inject_keys": bool, "concurrent_disk_ops": int, "loops": int, "hypervisor": dict,
                "fast_path": bool, "build_workers": int}
-NODE_BOUNDS = {"seed": (0, 2**63 - 1), "cache_mb": (0, 1 << 20), "work_mb": (0, 1 << 20),
+# cache_mb/work_mb: NC reads NC_CACHE_SIZE and NC_WORK_SIZE as C ints of MB, so operators set up to 2^31-1 MB
+NODE_BOUNDS = {"seed": (0, 2**63 - 1), "cache_mb": (0, 2**31 - 1), "work_mb": (0, 2**31 - 1),
                "concurrent_disk_ops": (0, 64), "build_workers": (1, 16)}
 IMAGE_FIELDS = {"id": (str, False), "size": (int, False), "content": (str, False), "manifest": (str, False),
                 "digest": (str, False), "files": (dict, False), "symlinks": (dict, False), "serve": (str, False),
