@@ -165,3 +165,23 @@ def test_reads_that_fail_raise_and_missing_paths_read_as_absent():
         host.node.faults.add(Fault(pattern))
         with pytest.raises(CommandError, match="Input/output error|Device or resource busy"):
             call()
+
+
+def test_a_lock_this_process_does_not_hold_is_not_released_on_the_node():
+    """A cleanup path that never got a lock (timed out; another process holds it) must leave that process's
+    owner link alone (issue 22: no path releases a lock it does not hold)."""
+    from engine.blobstore.locks import LockTable, LockTimeout
+    from engine.nodeio import NodeIO, clock_for
+    from harness.backends.sim import SimHost
+    host = SimHost()
+    io = NodeIO(host, clock=clock_for(host))
+    host.run(["mkdir", "-p", "/s/b"])
+    host.run(["ln", "-s", "4242.1", "/s/b/lock.owner"])          # another process holds it
+    locks = LockTable(io.clock, io)
+    with pytest.raises(LockTimeout):
+        locks.acquire("/s/b/lock", 0.2)
+    locks.release("/s/b/lock")                                   # a careless cleanup
+    assert host.run(["readlink", "/s/b/lock.owner"]).stdout == "4242.1\n"
+    with locks.try_hold("/s/b/other", 0) as held:                # one it does hold is released on the node
+        assert held and host.run(["readlink", "/s/b/other.owner"]).stdout.strip() == locks.token
+    assert host.run(["readlink", "/s/b/other.owner"]).rc != 0

@@ -109,8 +109,12 @@ class LockTable:
             waited += step if step else POLL_SECONDS
 
     def release(self, path: str, on_node: bool = True) -> None:
-        if on_node and self.io is not None:
-            self.io.unlink(path + OWNER_SUFFIX)
+        """Let go of `path`. Only a lock this process holds is let go of on the node: a cleanup path that never
+        got the lock (it timed out, another process has it) must not remove that process's owner link."""
+        with self._cond:
+            held = path in self._holders
+        if on_node and held and self.io is not None:
+            self.io.unlink(path + OWNER_SUFFIX)   # before waiters here are woken: the node's link goes first
         with self._cond:
             self._holders.pop(path, None)
             self._cond.notify_all()
