@@ -93,14 +93,7 @@ def same_identity(listed: tuple[str, int] | None, file: tuple[int, int] | None) 
 
 def file_identities(io: NodeIO, paths: list[str]) -> dict[str, tuple[int, int]]:
     """(st_dev, st_ino) of each existing path, in one `stat`: what a loop's listing names its file by."""
-    if not paths:
-        return {}
-    result = io.read_cmd(["stat", "-c", "%d %i %n", *paths])
-    out = {}
-    for line in result.stdout.splitlines():
-        dev, ino, name = line.split(" ", 2)
-        out[name] = (int(dev), int(ino))
-    return out
+    return {name: (int(dev), int(ino)) for name, (dev, ino) in io.stat_fields(paths, "%d %i").items()}
 
 
 def loop_holds(io: NodeIO, dev: str, path: str) -> bool:

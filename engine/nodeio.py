@@ -334,13 +334,18 @@ class NodeIO:
 
     def stat(self, paths: list[str]) -> dict[str, tuple[int, float]]:
         """size and mtime of each existing path, in one command."""
+        return {name: (int(size), float(mtime)) for name, (size, mtime) in self.stat_fields(paths, "%s %.9Y").items()}
+
+    def stat_fields(self, paths: list[str], fmt: str) -> dict[str, list[str]]:
+        """`stat -c 'FMT %n'` of each existing path, in one command: path -> FMT's space-separated fields."""
         if not paths:
             return {}
-        result = self.read_cmd(["stat", "-c", "%s %.9Y %n", *paths])
+        width = len(fmt.split())
+        result = self.read_cmd(["stat", "-c", f"{fmt} %n", *paths])
         out = {}
         for line in result.stdout.splitlines():
-            size, mtime, name = line.split(" ", 2)
-            out[name] = (int(size), float(mtime))
+            *fields, name = line.split(" ", width)
+            out[name] = fields
         return out
 
     def find(self, root: str, name: str) -> list[str]:
