@@ -80,6 +80,23 @@ def compare_traces(a, b) -> list[str]:
     return out + [f"at the end: {d}" for d in diffs]
 
 
+def _trace_commands(path: str):
+    """A trace, an nc.log or a document, as replay reads it; completed (`replay --complete`) when the
+    expectation file beside it says `complete: true`."""
+    from harness.replay.complete import complete
+    from harness.replay.expectations import ExpectationError
+    from harness.replay.expectations import load as load_expectation
+    from harness.replay.sources import load as load_trace
+    from harness.replay.trace import TraceError
+    loaded = load_trace([path])
+    beside = re.sub(r"\.(log|txt|sh|md|gz)$", ".expect.yaml", path)
+    try:
+        wants = os.path.exists(beside) and load_expectation(beside).complete
+    except ExpectationError as exc:
+        raise TraceError(str(exc)) from None
+    return complete(loaded.commands, loaded.hints).commands if wants else loaded.commands
+
+
 def replay_on(backend: str, commands) -> tuple[list[str], dict]:
     from harness.checks.compare import mask
     from harness.replay.replayer import replay
@@ -122,10 +139,10 @@ def run(args) -> int:
     if len(backends) != 2:
         print("nc-harness diff-run: --backends takes exactly two backends, e.g. sim,uml", file=sys.stderr)
         return 2
-    from harness.replay.trace import TraceError, parse_trace, read_text
-    trace_paths = [p for p in args.paths if p.endswith((".log", ".txt", ".sh"))]
+    from harness.replay.trace import TraceError
+    trace_paths = [p for p in args.paths if p.endswith((".log", ".txt", ".sh", ".md", ".gz"))]
     try:
-        traces = [(p, parse_trace(read_text(p), p)) for p in trace_paths]
+        traces = [(p, _trace_commands(p)) for p in trace_paths]
         scenarios = [load(f) for f in collect([p for p in args.paths if p not in trace_paths])] \
             if len(trace_paths) < len(args.paths) else []
     except (ScenarioError, TraceError) as exc:
