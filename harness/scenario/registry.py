@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.controller import SAFE_ID
@@ -112,7 +112,6 @@ class StepKind:
     uses_store: bool | Callable[[dict], bool] = False   # needs the scenario's object store (S3 and registry)
     validator: Validator | None = None
     labeller: Callable[[dict], str] | None = None
-    notes: list[str] = field(default_factory=list)   # longer doc, for the reference page
 
     def validate(self, fn: Validator) -> Validator:
         """Decorator: the kind's checks beyond its fields' (cross-field rules, references to the scenario)."""

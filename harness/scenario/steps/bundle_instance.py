@@ -12,7 +12,7 @@ from harness.scenario.registry import Field, StepFailure, step
               Field("register_as", str, False, "register the result under this name (location `registered`)"),
               Field("cancel_after_objects", int, False, "cancel the task once this many objects are stored"),
               Field("expect_state", str, False, "the task's end state", choices=("complete", "cancelled", "failed"))],
-      verb="bundle_instance", uses_store=True)
+      uses_store=True)
 def bundle_instance(args, nc, ctx, where):
     bundler = InstanceBundler(nc, ctx.ostore.store, ctx.ostore.spec())
     stored = []
