@@ -37,7 +37,6 @@ class Extraction:
     helpers: dict[str, str] = field(default_factory=dict)    # helper program -> first origin (not modelled)
     unmapped: list[Record] = field(default_factory=list)     # look like disk work, but could not be mapped
     other: int = 0                                           # records not about the node's disks
-    vbrs: list[tuple[Record, dict]] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)      # file -> bytes a partition map says it holds
 
 
@@ -209,9 +208,6 @@ class _Extractor:
             self._add(rec, ["truncate", "-s", m.group("bytes"), path],
                       note=f"downloaded {m.group('bytes')} bytes into {path} (their content is not in the log)")
 
-    def _vbr(self, rec, m):
-        self.out.vbrs.append((rec, m.groupdict()))
-
     def _map_partition(self, rec, m):
         """`mapping partition N from /dev/loopX [a-b]`: the disk takes b-a+1 sectors from that loop, so the
         file attached to it holds at least that much (what --complete sizes it by)."""
@@ -243,7 +239,7 @@ _PROSE = [
     (re.compile(r"^writing GET\S* output (?:from \S+ )?to (?P<path>/\S+)"), _Extractor._download_to),
     (re.compile(r"^wrote (?P<bytes>\d+) byte\(s\)"), _Extractor._download_wrote),
     (re.compile(r"^VBR\[(?P<n>\d+)\] type=(?P<type>\S+) id=(?P<id>\S+) dev=(?P<dev>\S+) size=(?P<size>-?\d+) "
-                r"format=(?P<format>\S+) (?P<location>\S+)"), _Extractor._vbr),
+                r"format=(?P<format>\S+) (?P<location>\S+)"), _Extractor._note),   # `log scenario` reads these
     (re.compile(r"^mapping partition \d+ from (?P<dev>/dev/\S+) \[(?P<first>\d+)-(?P<last>\d+)\]"),
      _Extractor._map_partition),
     (re.compile(r"^(offset for the first partition|skipping |symlinked |"
