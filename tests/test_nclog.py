@@ -246,3 +246,12 @@ def test_30_messages_carry_their_pthread_and_level_word():
     assert [(o.command, o.expect_fail) for o in _ops(text)] == [
         ("/sbin/losetup -o 0 /dev/loop2 /w/i-1/a.blocks", False), ("/sbin/losetup -d /dev/loop5", False),
         ("/sbin/mkswap /dev/loop2 1024", True)]
+
+
+def test_replay_reads_a_rotated_set_in_any_order(tmp_path, capsys):
+    lines = open(NC33).read().splitlines(keepends=True)
+    (tmp_path / "nc.log.1.gz").write_bytes(gzip.compress("".join(lines[:100]).encode()))
+    (tmp_path / "nc.log").write_text("".join(lines[100:]))
+    assert main(["replay", str(tmp_path / "nc.log"), str(tmp_path / "nc.log.1.gz"), "--complete",
+                 "--dialect", "el6"]) == 0
+    assert "195 records" in capsys.readouterr().err

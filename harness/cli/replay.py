@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("replay", help="replay a trace, an nc.log or a document's commands on the simulator or a node")
     p.add_argument("trace", help="a trace (NC log lines, bare commands, or a '$ command' transcript), a real nc.log "
                                  "(any NC 1.6-4.4 format, gzip'd or grep'd), or a Markdown document with commands")
+    p.add_argument("more_logs", nargs="*", metavar="NCLOG",
+                   help="more nc.log files read with the first: a rotated set, in any order (nc.log.1.gz nc.log)")
     p.add_argument("--dialect", default=None, choices=["debian12", "el6"],
                    help="the node's tools: debian12 or el6 (CentOS 6); default: the --expect file's, else debian12")
     p.add_argument("--backend", default="sim", help=backend_help())
@@ -45,7 +47,7 @@ def _fail(message: str) -> int:
 def run(args) -> int:
     from harness.replay.sources import load
     try:
-        loaded = load([args.trace], args.instance, args.since, args.until)
+        loaded = load([args.trace, *args.more_logs], args.instance, args.since, args.until)
         if not loaded.commands:
             raise TraceError(f"{args.trace}: no command to replay (only blank lines and comments)"
                              + (f"; {loaded.counts}" if loaded.counts else ""))
