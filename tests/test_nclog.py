@@ -255,3 +255,9 @@ def test_replay_reads_a_rotated_set_in_any_order(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "nc.log"), str(tmp_path / "nc.log.1.gz"), "--complete",
                  "--dialect", "el6"]) == 0
     assert "195 records" in capsys.readouterr().err
+
+
+def test_grep_n_of_one_file_keeps_the_logs_line_numbers():
+    text = "".join(f"{n}:{line}\n" for n, line in enumerate(open(NC33).read().splitlines(), 1) if "loop1" in line)
+    recs = read_records(text, "excerpt")
+    assert recs[0].origin == "excerpt:90" and "to /dev/loop1" in recs[0].text

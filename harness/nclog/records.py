@@ -112,6 +112,8 @@ def _strip_grep(line: str) -> tuple[str, str | None]:
     """The log line grep quotes, and where grep says it is (`nc.log:123`, or `nc.log` without -n)."""
     m = _GREP.match(line)
     if m:
+        if m.group("file").isdigit() and not m.group("line"):   # `grep -n` over one file: the line alone
+            return line[m.end():], m.group("file")
         return line[m.end():], m.group("file") + (f":{m.group('line')}" if m.group("line") else "")
     return line, None
 
@@ -122,7 +124,10 @@ def read_records(text: str, name: str) -> list[Record]:
     last_by_thread: dict[str, Record] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line, quoted_from = _strip_grep(raw.rstrip("\r"))
-        origin = quoted_from if quoted_from and ":" in quoted_from else f"{name}:{lineno}"
+        if quoted_from and quoted_from.isdigit():
+            origin = f"{name}:{quoted_from}"              # the line in the file grep read
+        else:
+            origin = quoted_from if quoted_from and ":" in quoted_from else f"{name}:{lineno}"
         rec = parse_line(line, origin)
         if rec is None:
             if records and line.strip() and not line.startswith("# source:"):
