@@ -261,3 +261,14 @@ def test_grep_n_of_one_file_keeps_the_logs_line_numbers():
     text = "".join(f"{n}:{line}\n" for n, line in enumerate(open(NC33).read().splitlines(), 1) if "loop1" in line)
     recs = read_records(text, "excerpt")
     assert recs[0].origin == "excerpt:90" and "to /dev/loop1" in recs[0].text
+
+
+def test_a_debug_log_scenario_takes_its_partitions_and_sizes_from_the_artifacts(tmp_path, capsys):
+    out = tmp_path / "nc33.yaml"
+    assert main(["log", "scenario", NC33, "-o", str(out)]) == 0
+    import yaml
+    doc = yaml.safe_load(out.read_text())
+    assert doc["steps"][0]["run_instance"]["vbrs"][3:] == ["ephemeral0:none:4282384384:ext3:sda2:none",
+                                                          "swap:none:536870912:swap:sda3:none"]
+    assert {i["id"]: i["size"] for i in doc["images"]}["emi-904B38A6"] == 549453824
+    assert main(["run", str(out)]) == 0, capsys.readouterr()

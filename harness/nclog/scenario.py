@@ -24,6 +24,8 @@ _INSTANCE_IN_TEXT = re.compile(r"\b(i-[0-9A-Fa-f]{8})\b")
 _DOMAIN_GONE = re.compile(r"hypervisor reported previously running domain as (Shutdown|Crashed|Shutoff)|"
                           r"hypervisor failed to find domain, assuming it was shut off|"
                           r"domain (?:has )?(?:shut ?down|crashed)", re.I)
+# a partition artifact (DEBUG): its id says the size in MB and the format, its record the exact bytes
+_PRT_ARTIFACT = re.compile(r"allocated artifact \d+\|prt-\d+(?P<fmt>[a-z0-9]+)-[0-9a-f]{8} size=(?P<size>\d+)")
 _ARTIFACT = re.compile(r"allocated artifact \d+\|(?P<kind>e[kmr]i)-(?P<hex>[0-9A-Fa-f]{8})\S* size=(?P<size>\d+)")
 UNSAID = ("rebooting", "bundling", "bundled domain", "prodigal domain", "hypervisor reported", "migration",
           "failed to remove", "libvirt", "cancelled instance startup", "timed out")
@@ -69,6 +71,9 @@ def instances_of(records: list[Record], only: str = "") -> list[Instance]:
             inst.images.setdefault(m.group("kind"), f"{m.group('kind')}-{m.group('hex').upper()}")
         if _TERMINATE.search(text) and not inst.terminated:
             inst.terminated, inst.order = rec.origin, (inst.order[0], index)
+        m = _PRT_ARTIFACT.search(text)
+        if m and (int(m.group("size")), m.group("fmt")) not in inst.partitions:
+            inst.partitions.append((int(m.group("size")), m.group("fmt")))
         m = _ARTIFACT.search(text)
         if m and int(m.group("size")) > 0:
             inst.sizes[f"{m.group('kind')}-{m.group('hex').upper()}"] = int(m.group("size"))
