@@ -12,7 +12,6 @@ from harness.nclog.records import Record
 _USER_PATH = re.compile(r"/work/(?P<user>[A-Za-z0-9_.-]+)/(?P<inst>i-[0-9A-Za-z]+)")
 _USER_BLOB = re.compile(r"to blob (?P<user>[A-Za-z0-9_.-]+)/(?P<inst>i-[0-9A-Za-z]+)/")
 _PARTITION = re.compile(r"creating partition of size (?P<size>\d+) bytes and type (?P<fmt>\w+) in (?P<id>prt-\S+)")
-_CLONE = re.compile(r"copying/cloning blob (?P<src>(?P<kind>e[kmr]i)-(?P<hex>[0-9A-Fa-f]{8})\S*) to blob")
 _IMAGE_ID = re.compile(r"\b(?P<kind>e[kmr]i)-(?P<hex>[0-9A-Fa-f]{8})\b")
 _VBR = re.compile(r"VBR\[\d+\] type=(?P<type>\S+) id=(?P<id>\S+) dev=(?P<dev>\S+) size=(?P<size>-?\d+) "
                   r"format=(?P<format>\S+)")

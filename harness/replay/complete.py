@@ -45,12 +45,13 @@ class _World:
         self.dm: dict[str, str] = {}           # name -> table text
         self.sizes: dict[str, int] = {}        # file -> bytes its users need (first pass)
         self.fs_wanted: set[str] = set()       # files that must hold an ext filesystem
-        self.copies: dict[str, str] = {}       # file -> file it was dd'd or cp'd from (data lineage)
 
 
 class Completer:
     def __init__(self, commands: list[TraceCommand], hints: dict[str, int] | None = None):
         self.commands = commands
+        # each command's pipelines, parsed once for the three walks over the trace
+        self.parsed = [(cmd, pipelines(cmd)) for cmd in commands]
         self.w = _World(hints or {})
         self.out: list[TraceCommand] = []
         self.notes: list[str] = []
@@ -58,8 +59,8 @@ class Completer:
     # ---- pass 1: what each file must hold, from every use of it in the whole trace --------------------------
     def _measure(self) -> None:
         loops: dict[str, str] = {}
-        for cmd in self.commands:
-            for pipeline in pipelines(cmd):
+        for _cmd, parsed in self.parsed:
+            for pipeline in parsed:
                 for argv in pipeline:
                     tool = posixpath.basename(argv[0]) if argv else ""
                     if tool == "dd":
@@ -104,8 +105,8 @@ class Completer:
     def run(self) -> Completion:
         self._measure()
         self._plan_filesystems()
-        for cmd in self.commands:
-            for pipeline in pipelines(cmd):
+        for cmd, parsed in self.parsed:
+            for pipeline in parsed:
                 table = echoed_table(pipeline)
                 for argv in pipeline:
                     if argv:
@@ -263,8 +264,8 @@ class Completer:
         loops: dict[str, str] = {}
         dm: dict[str, str] = {}
         copies: dict[str, str] = {}
-        for cmd in self.commands:
-            for pipeline in pipelines(cmd):
+        for _cmd, parsed in self.parsed:
+            for pipeline in parsed:
                 table = echoed_table(pipeline)
                 for argv in pipeline:
                     tool = posixpath.basename(argv[0]) if argv else ""
