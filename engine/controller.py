@@ -12,15 +12,19 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from .artifacts import ImageSource, alloc_tree
-from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob
-from .blobstore.locks import LockTable
-from .blobstore.store import BlobError, Blobstore, lines_of
+from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob, purge_lru
+from .blobstore.locks import LockTable, LockTimeout
+from .blobstore.store import BlobError, Blobstore, LockContention, lines_of
 from .errors import OperationFailed
 from .implement import BuildContext, implement
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
 from .vbr import Vbr, parse_vbrs
 
+# how long cleanup (terminate, a failed launch's rollback, the purge) keeps retrying a lock another operation
+# holds: contention is waited out, never taken as a reason to leave blobs behind
+CLEANUP_PATIENCE = 60.0
+CLEANUP_RETRY = 0.5
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # instance and user ids: directory and dm names
 
 
@@ -130,7 +134,7 @@ class NodeController:
                 self.work.make_dirs(self.instance_dir(user, instance_id))
                 self._save(inst)
                 if self._disk_sem:
-                    with self._disk_sem:
+                    with self.io.workers.hold(self._disk_sem):
                         implement(ctx, tree)
                 else:
                     implement(ctx, tree)
@@ -177,9 +181,19 @@ class NodeController:
         for store, blob_id in reversed(ctx.created):
             if store is self.work:
                 continue
-            with store.locks.try_hold(store.path_of(blob_id, "lock"), 0.05) as held:
-                if held and self.io.exists(store.path_of(blob_id, "blocks")) and not store.read_lines(blob_id, "refs"):
+            # a cache blob this attempt made: gone unless another launch maps it meanwhile. Its lock may be held
+            # a while (that launch reading it, fsck looking at it): waited for, not given up on
+            lock = store.path_of(blob_id, "lock")
+            try:
+                store.locks.acquire(lock, CLEANUP_PATIENCE)
+            except LockTimeout:
+                self.io.log(f"rollback: {blob_id} stayed locked for {CLEANUP_PATIENCE:g} s; fsck will look at it")
+                continue
+            try:
+                if self.io.exists(store.path_of(blob_id, "blocks")) and not store.read_lines(blob_id, "refs"):
                     delete_blob_state(store, blob_id)
+            finally:
+                store.locks.release(lock)
         self.io.rmdir(f"{self.work.path}/{inst.user}")   # only if this attempt left it empty
         self.instances.pop(inst.id, None)
 
@@ -192,7 +206,7 @@ class NodeController:
         if building:
             # the build is still running: its downloads bail out at their next chunk and its own rollback
             # removes what it made; if it finished first, the teardown below removes the rest
-            inst.built.wait()
+            self.io.workers.wait_for(inst.built.is_set)
             if self.instances.get(instance_id) is not inst:
                 return
         try:
@@ -240,36 +254,84 @@ class NodeController:
 
     def delete_regex(self, store: Blobstore, pattern: str, under: str = "") -> int:
         """blobstore_delete_regex: passes until nothing more can go; mapped blobs wait for their users.
-        Opening a blob re-attaches a loop if it has none, as the original's open does."""
+        Opening a blob re-attaches a loop if it has none, as the original's open does. A blob whose lock (or the
+        store's) another operation holds is tried again until CLEANUP_PATIENCE has passed: under contention the
+        original's single pass gave up, and a terminate failed with its blobs left behind."""
         regex = re.compile(pattern)
+        start = self.io.clock.now()
         while True:
-            deleted, left = 0, 0
+            deleted, left, contended = 0, 0, 0
             for blob_id in store.ids(under):
                 if not regex.fullmatch(blob_id):
                     continue
-                try:
-                    bb = open_blob(store, blob_id, timeout=0.05)
-                except BlobError:
-                    left += 1
-                    continue
-                try:
-                    referenced = bool(store.read_lines(blob_id, "refs"))
-                except Exception as exc:  # noqa: BLE001 - unreadable: counted as left, and closed like the rest
-                    self.io.log(f"could not read {blob_id}'s refs: {exc}")
-                    referenced = True
-                if referenced:
-                    close_blob(bb)
-                    left += 1
-                    continue
-                try:
-                    delete_blob(bb)
-                    deleted += 1
-                except Exception as exc:  # noqa: BLE001 - keep going; report the count
-                    self.io.log(f"could not delete {blob_id}: {exc}")
-                    close_blob(bb)
-                    left += 1
-            if not deleted:
+                outcome = self._delete_one(store, blob_id)
+                deleted += outcome == "deleted"
+                left += outcome != "deleted"
+                contended += outcome == "contended"
+            if deleted:
+                continue
+            if not contended or self.io.clock.now() - start >= CLEANUP_PATIENCE:
                 return left
+            self.io.clock.sleep(CLEANUP_RETRY)
+
+    def _delete_one(self, store: Blobstore, blob_id: str) -> str:
+        """deleted, contended (a lock held elsewhere: try again), or left (in use, or failed)."""
+        try:
+            bb = open_blob(store, blob_id, timeout=0.05)
+        except LockContention:
+            return "contended"
+        except BlobError:
+            return "left"
+        try:
+            referenced = bool(store.read_lines(blob_id, "refs"))
+        except Exception as exc:  # noqa: BLE001 - unreadable: counted as left, and closed like the rest
+            self.io.log(f"could not read {blob_id}'s refs: {exc}")
+            referenced = True
+        if referenced:
+            close_blob(bb)
+            return "left"
+        try:
+            delete_blob(bb)
+            return "deleted"
+        except Exception as exc:  # noqa: BLE001 - keep going; report the count
+            self.io.log(f"could not delete {blob_id}: {exc}")
+            close_blob(bb)
+            return "contended" if isinstance(exc, LockContention) else "left"
+
+    def purge_cache(self, free_mb: int | None = None) -> int:
+        """The cache's LRU purge on its own, beside whatever else runs (NC purges when an image needs room; the
+        periodic check and an operator make room ahead): unused blobs go, least recently modified first, until
+        `free_mb` are free, or every unused one with None. Returns the MB freed."""
+        if self.cache is None or not self.cache.limit_blocks:
+            return 0
+        store = self.cache
+        start = self.io.clock.now()
+        while True:
+            try:
+                with store.locked():
+                    free = store.limit_blocks - store.used_blocks(store.scan())
+                    wanted = store.limit_blocks if free_mb is None else free_mb * 2048 - free
+                    freed = purge_lru(store, wanted) if wanted > 0 else 0
+                break
+            except LockContention as exc:   # a launch is creating a blob in the cache: the purge waits its turn
+                if self.io.clock.now() - start >= CLEANUP_PATIENCE:
+                    raise OperationFailed(f"purge: {exc}") from None
+                self.io.clock.sleep(CLEANUP_RETRY)
+        self.io.log(f"purge {store.path}: freed {freed // 2048} MB")
+        return freed // 2048
+
+    def check_stores(self) -> list[str]:
+        """The periodic check of a running node controller: fsck of both stores, as at start-up, but nothing of
+        a launch or terminate under way is stale (their instances are in this process's table)."""
+        def stale(blob_id: str) -> bool:
+            parts = blob_id.split("/")
+            inst = self.instances.get(parts[1]) if len(parts) >= 3 else None
+            return inst is None or inst.user != parts[0]
+
+        deleted = fsck(self.work, stale)
+        if self.cache is not None:
+            deleted += fsck(self.cache)
+        return deleted
 
     def _backing_alive(self, inst: Instance) -> bool:
         path = self.instance_dir(inst.user, inst.id)

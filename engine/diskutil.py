@@ -11,8 +11,6 @@ LOSETUP, DMSETUP, DD = "/sbin/losetup", "/sbin/dmsetup", "/bin/dd"
 LOOP_TRIES = 9
 NOT_ATTACHED = ": No such device or address"
 
-# NC's loop_sem: `losetup -f` then attach is not atomic, so every attach in this process is serialized.
-loop_sem = threading.Lock()
 
 
 def loop_attach(io: NodeIO, path: str) -> str:
@@ -29,7 +27,7 @@ def loop_attach(io: NodeIO, path: str) -> str:
                 return attached.stdout.strip()
             last = CommandError(f"{LOSETUP} -f --show {path}", attached.rc, attached.stderr)
             continue
-        with io.workers.hold(loop_sem):
+        with io.workers.hold(io.loop_sem):
             found = io.cmd([LOSETUP, "-f"], check=False)
             dev = found.stdout.strip()
             if found.rc != 0 or not dev:
@@ -200,7 +198,7 @@ def mkswap(io: NodeIO, dev: str, size_bytes: int) -> None:
 
 
 def tune2fs(io: NodeIO, dev: str) -> None:
-    with io.workers.hold(loop_sem):
+    with io.workers.hold(io.loop_sem):
         io.cmd(["/sbin/tune2fs", dev, "-c", "0", "-i", "0"])
 
 
@@ -230,7 +228,7 @@ def parted_mkpart(io: NodeIO, dev: str, first: int, last: int, fs: str = "") -> 
 
 
 def mount(io: NodeIO, dev: str, mnt: str, read_only: bool = False) -> None:
-    with io.workers.hold(loop_sem):
+    with io.workers.hold(io.loop_sem):
         io.cmd(["mount"] + (["-o", "ro"] if read_only else []) + [dev, mnt])
 
 
@@ -257,7 +255,7 @@ def umount(io: NodeIO, mnt: str) -> None:
     """NC unmounts once and, when that fails, leaves the mount and every device under it behind for good
     (the fault sweep found it). A busy filesystem is usually busy for a moment, so: up to 3 tries, 100 ms
     apart; a filesystem that stays busy still fails as before."""
-    with io.workers.hold(loop_sem):
+    with io.workers.hold(io.loop_sem):
         for _ in range(UMOUNT_TRIES - 1):
             if io.cmd(["umount", mnt], check=False).rc == 0:
                 return

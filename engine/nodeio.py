@@ -52,7 +52,7 @@ class VirtualClockAdapter(Clock):
     def sleep(self, seconds: float) -> None:
         self.virtual.advance(seconds)
         if self.turns is not None:
-            self.turns.checkpoint()   # a sleeping task gives its turn away, as it gives the CPU away
+            self.turns.checkpoint(why="wait")   # a sleeping task gives its turn away, as it gives the CPU away
 
     def workers(self, count: int) -> Sequential:
         """On virtual time, tasks take turns: the same seed gives the same interleaving (engine/workers.py)."""
@@ -116,12 +116,15 @@ class NodeIO:
         self._lock = (contextlib.nullcontext() if host is not None and host.has(Capability.CONCURRENT)
                       else threading.Lock())
         self._count_lock = threading.Lock()
+        # NC's loop_sem: `losetup -f` then attach is not atomic, so every attach in this process is serialized
+        # (one per engine process: another process on the node, the imager, has its own)
+        self.loop_sem = threading.Lock()
 
     def _run(self, argv: list[str], stdin: str | None, issued: list[str] | None = None):
         """`issued`: the programs this argv runs as the sweeps should see them (a busybox script's steps)."""
         if self.killed is not None:
             raise self.killed
-        self.workers.checkpoint()
+        self.workers.checkpoint(" ".join(argv))
         if self.killed is not None:   # another task's command was a crash point while this one waited its turn
             raise self.killed
         self.recorder.issued.extend(issued if issued is not None else [" ".join(argv)])

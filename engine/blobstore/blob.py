@@ -7,7 +7,7 @@ from engine import diskutil
 from engine.nodeio import CommandError
 
 from .locks import LockTimeout
-from .store import FILE_PERM, SUFFIXES, BlobCode, BlobError, Blobstore, lines_of, round_up_blocks
+from .store import FILE_PERM, SUFFIXES, BlobCode, BlobError, Blobstore, LockContention, lines_of, round_up_blocks
 
 MAX_ID = 4096
 
@@ -62,7 +62,7 @@ def open_blob(store: Blobstore, blob_id: str, size_bytes: int = 0, create: bool 
         # on the fast path, read with the link that takes the lock (one program where the node has busybox)
         found = store.locks.acquire(lock_path, timeout, read=wanted if io.fast else None)
     except LockTimeout:
-        raise BlobError(BlobCode.AGAIN, f"blob {blob_id} is locked") from None
+        raise LockContention(f"blob {blob_id} is locked") from None
     except Exception:
         if made_dir:
             _rmdirs(store, blob_id)
@@ -295,25 +295,39 @@ def ensure_space(store: Blobstore, blob_id: str, needed_blocks: int) -> None:
     if store.revocation != "lru" or free + reclaimable < needed_blocks:
         raise BlobError(BlobCode.NOSPC, f"{store.path}: not enough space for {blob_id} "
                                  f"({needed_blocks} blocks needed, {free} free)")
+    if purge_lru(store, needed_blocks - free, exclude=blob_id) < needed_blocks - free:
+        raise BlobError(BlobCode.NOSPC, f"{store.path}: could not purge enough from cache")
+
+
+def purge_lru(store: Blobstore, wanted_blocks: int, exclude: str | None = None) -> int:
+    """Called with the store locked: delete unused blobs, least recently modified first, until `wanted_blocks`
+    are freed (or none is left to delete); returns the blocks freed."""
     freed = 0
-    while free + freed < needed_blocks:
+    while freed < wanted_blocks:
         deleted = False
-        for b in sorted(store.scan(exclude=blob_id), key=lambda b: (b.mtime, b.id)):
+        for b in sorted(store.scan(exclude=exclude), key=lambda b: (b.mtime, b.id)):
             if b.opened or b.mapped:
                 continue
-            # opened elsewhere is in use too: another process (the imager, a second tool on the store) holds
-            # the blob's lock, which this process's table does not know. Take the victim's lock before deleting
-            # it, and look again under it
-            with store.locks.try_hold(store.path_of(b.id, "lock"), 0) as held:
-                if not held or store.info(b.id).mapped:
-                    continue
-                delete_blob_state(store, b.id)
+            if not purge_victim(store, b.id):
+                continue
             freed += round_up_blocks(b.size_bytes)
             deleted = True
-            if free + freed >= needed_blocks:
+            if freed >= wanted_blocks:
                 break
         if not deleted:
-            raise BlobError(BlobCode.NOSPC, f"{store.path}: could not purge enough from cache")
+            break
+    return freed
+
+
+def purge_victim(store: Blobstore, blob_id: str) -> bool:
+    """Delete one purge victim, if it is still unused. Opened elsewhere is in use too: another process (the
+    imager, a second tool on the store) holds the blob's lock, which this process's table does not know. So
+    the victim's lock is taken before deleting it, and its use looked at again under it."""
+    with store.locks.try_hold(store.path_of(blob_id, "lock"), 0) as held:
+        if not held or store.info(blob_id).mapped:
+            return False
+        delete_blob_state(store, blob_id)
+    return True
 
 
 def delete_blob_state(store: Blobstore, blob_id: str) -> None:
@@ -344,4 +358,5 @@ def _rmdirs(store: Blobstore, blob_id: str) -> None:
         path = path.rsplit("/", 1)[0]
 
 
-__all__ = ["Blockblob", "open_blob", "close_blob", "delete_blob", "delete_blob_state", "in_use", "CommandError"]
+__all__ = ["Blockblob", "open_blob", "close_blob", "delete_blob", "delete_blob_state", "in_use", "purge_lru",
+           "CommandError"]

@@ -43,6 +43,14 @@ class BlobError(EngineError):
         self.code = code
 
 
+class LockContention(BlobError):
+    """AGAIN because a lock (a blob's, or the store's) was held by someone else for the whole timeout: worth
+    waiting for, unlike AGAIN for a blob other blobs still map. Cleanup retries these (never drops them)."""
+
+    def __init__(self, message: str):
+        super().__init__(BlobCode.AGAIN, message)
+
+
 @dataclass
 class BlobInfo:
     id: str
@@ -241,7 +249,7 @@ class Blobstore:
             found = self.locks.acquire(f"{self.path}/.blobstore", timeout, in_process=siblings,
                                        read=([], read) if read and self.io.fast else None)
         except LockTimeout:
-            raise BlobError(BlobCode.AGAIN, f"{self.path}: blobstore is locked") from None
+            raise LockContention(f"{self.path}: blobstore is locked") from None
         return found[1] if found is not None else None
 
     @contextlib.contextmanager

@@ -3,6 +3,7 @@ file costs one line naming the file, the step and the field, and touches no node
 fields come from the registry (`harness.scenario.registry`, one module per kind under `steps/`)."""
 from __future__ import annotations
 
+import difflib
 import os
 
 import yaml
@@ -169,7 +170,10 @@ def parse(text: str, path: str) -> Scenario:
                                 "mapping with exactly one key, its kind")
         (kind, args), = raw.items()
         if kind not in KINDS:
-            raise ScenarioError(f"{where}: unknown step '{kind}' (one of {', '.join(KINDS)})")
+            close = difflib.get_close_matches(str(kind), KINDS, n=3)
+            hint = (f"did you mean {' or '.join(close)}?" if close else
+                    f"{len(KINDS)} kinds: docs/reference/steps.md lists them")
+            raise ScenarioError(f"{where}: unknown step '{kind}' ({hint})")
         args = KINDS[kind].check(args or {}, sc, f"{where} ({kind})")
         sc.steps.append(Step(kind, args, i + 1))
     return sc

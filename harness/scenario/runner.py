@@ -45,6 +45,7 @@ class ScenarioResult:
     wall_seconds: float = 0.0
     virtual_seconds: float = 0.0
     controller: object = None                           # the engine as the run left it (sweeps inspect it)
+    schedules: list = field(default_factory=list)       # each `concurrently` step's schedule, as it ran
 
     @property
     def steps_run(self) -> int:
@@ -79,6 +80,20 @@ class ScenarioRun:
         self.mark = 0
         self.crashed = ""       # the command at which an injected crash killed the engine
         self.ostore = None      # ObjectStoreRun when the scenario publishes images or bundles instances
+        self.turns = None       # during a `concurrently` step: the schedule every engine process takes turns from
+
+    def attach(self, io) -> None:
+        """An engine process started during a `concurrently` step takes its turns with the others."""
+        if self.turns is None:
+            return
+        io.workers = self.turns
+        if hasattr(io.clock, "turns"):
+            io.clock.turns = self.turns
+
+    def checkpoint(self, command: str) -> None:
+        """A program that is not the engine (node_command) runs a command: under a schedule, it waits its turn."""
+        if self.turns is not None:
+            self.turns.checkpoint(command)
 
     def new_controller(self) -> NodeController:
         node = self.scenario.node
@@ -90,8 +105,10 @@ class ScenarioRun:
                             concurrent_disk_ops=node.get("concurrent_disk_ops", 4),
                             hypervisor="hypervisor" in node, fast_path=node.get("fast_path", False),
                             build_workers=node.get("build_workers", 1))
-        return NodeController(self.host, config, self.images, clock=clock_for(self.host), recorder=self.recorder,
-                              seed=self.scenario.seed, log=self.result.log.append)
+        nc = NodeController(self.host, config, self.images, clock=clock_for(self.host), recorder=self.recorder,
+                            seed=self.scenario.seed, log=self.result.log.append)
+        self.attach(nc.io)
+        return nc
 
 
 def run_step(step: Step, nc: NodeController, ctx: ScenarioRun) -> NodeController:
@@ -116,11 +133,13 @@ def run_clock_now(host) -> float:
 
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None, host=None,
-                 leak_check: bool = True, on_step=None, isolation: str = "", on_run=None) -> ScenarioResult:
+                 leak_check: bool = True, on_step=None, isolation: str = "", on_run=None,
+                 after_step=None) -> ScenarioResult:
     """`on_step(result, step)` is called before each step (progress displays); `on_run(result, step)` after
     the state snapshot taken before it, just as it starts (benchmarks time the step alone). `isolation` (e.g. an xdist
     worker id) gives the run its own instances directory and dm-name prefix, so parallel runs on one real
-    node never touch each other; expectations naming `euca-` devices are read with that prefix."""
+    node never touch each other; expectations naming `euca-` devices are read with that prefix. `after_step(result,
+    step, nc)` runs after each step that passed (explore's invariants) and may fail it with a StepFailure."""
     import time
     wall_start = time.monotonic()
     result = ScenarioResult(scenario)
@@ -158,6 +177,8 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                     on_run(result, step)
                 try:
                     nc = run_step(step, nc, run)
+                    if after_step is not None and not run.crashed:
+                        after_step(result, step, nc)   # raises StepFailure: the run ends at this step
                 except StepFailure as exc:
                     result.state_before, result.state_after = before, snapshot(host)
                     result.steps.append(StepOutcome(step.index, step.label, "failed", str(exc), exc.details,

@@ -21,6 +21,7 @@ def imager(args, nc, ctx, where):
                   log=ctx.result.log.append, seed=ctx.scenario.seed,
                   fast_path=ctx.scenario.node.get("fast_path", False),
                   store=ostore.store if ostore else None, bundle_spec=ostore.spec() if ostore else None)
+    ctx.attach(tool.io)
     try:
         rc = tool.main(args["args"])
     except CrashPoint as exc:        # the imager killed mid-run: it leaves what a SIGKILL leaves

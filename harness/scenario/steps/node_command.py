@@ -9,6 +9,7 @@ from harness.scenario.registry import Field, StepFailure, argv, step
               Field("stdin", str, False, "its standard input"),
               Field("expect_rc", int, False, "its exit status (default 0)")])
 def node_command(args, nc, ctx, where):
+    ctx.checkpoint(" ".join(map(str, args["argv"])))
     result = ctx.host.run([str(a) for a in args["argv"]], args.get("stdin"))
     if result.rc != args.get("expect_rc", 0):
         raise StepFailure(f"{where}: {' '.join(map(str, args['argv']))}: exit {result.rc}, expected "
