@@ -13,18 +13,17 @@ from xml.sax.saxutils import escape
 
 from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob, purge_lru
-from .blobstore.locks import LockTable, LockTimeout
+from .blobstore.locks import CONTENTION_PATIENCE, CONTENTION_RETRY, LockTable, LockTimeout
 from .blobstore.store import BlobError, Blobstore, LockContention, lines_of
 from .errors import OperationFailed
-from .implement import BuildContext, implement
+from .implement import BuildContext, implement, safe_point
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
 from .vbr import Vbr, parse_vbrs
 
-# how long cleanup (terminate, a failed launch's rollback, the purge) keeps retrying a lock another operation
-# holds: contention is waited out, never taken as a reason to leave blobs behind
-CLEANUP_PATIENCE = 60.0
-CLEANUP_RETRY = 0.5
+# cleanup (terminate, a failed launch's rollback, the purge) waits out a lock another operation holds: contention
+# is never a reason to leave blobs behind (blobstore/locks.py)
+CLEANUP_PATIENCE, CLEANUP_RETRY = CONTENTION_PATIENCE, CONTENTION_RETRY
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # instance and user ids: directory and dm names
 
 
@@ -138,6 +137,7 @@ class NodeController:
                         implement(ctx, tree)
                 else:
                     implement(ctx, tree)
+                safe_point(ctx)
                 inst.backing = self._link_backing(inst, tree)
                 if inst.state != "teardown":        # a terminate that came during the build tears it down next
                     inst.state = "running"

@@ -7,7 +7,8 @@ from engine.errors import EngineError
 
 from .artifacts import Artifact
 from .blobstore.blob import Blockblob, close_blob, delete_blob, open_blob
-from .blobstore.store import BlobCode, BlobError, Blobstore
+from .blobstore.locks import patiently
+from .blobstore.store import BlobCode, BlobError, Blobstore, LockContention
 from .creators import run_creator
 
 FIND_TIMEOUT = 0.05
@@ -17,6 +18,17 @@ PREP_TIMEOUT = 2 * 3600.0
 
 class ProvisionError(EngineError):
     pass
+
+
+class BuildCancelled(EngineError):
+    """The instance is being terminated: the build stops at its next safe point (NC: `cancelled instance
+    startup`) and the launch rolls back what it made."""
+
+
+def safe_point(ctx: BuildContext) -> None:
+    """Between artifacts (and before a creator runs): where a terminate that came meanwhile stops the build."""
+    if ctx.abort is not None and ctx.abort():
+        raise BuildCancelled("cancelled instance startup")
 
 
 @dataclass
@@ -29,7 +41,7 @@ class BuildContext:
     token: object
     inject_keys: bool = True
     created: list[tuple[Blobstore, str]] = field(default_factory=list)
-    abort: object = None        # callable: true once the instance is being terminated (downloads bail out)
+    abort: object = None        # callable: true once the instance is being terminated (safe_point, downloads)
 
 
 def work_id(ctx: BuildContext, art: Artifact) -> str:
@@ -73,6 +85,7 @@ def implement(ctx: BuildContext, art: Artifact, timeout: float = PREP_TIMEOUT) -
     """On success art.bb is open (the sentinel has none); deps are always closed on return."""
     start = ctx.io.clock.now()
     while True:
+        safe_point(ctx)
         try:
             _try(ctx, art, timeout)
             return
@@ -116,6 +129,7 @@ def _try(ctx: BuildContext, art: Artifact, timeout: float) -> None:
                 and dep.id != art.id):
             art.bb = dep.bb   # the work-store base becomes this artifact: no copy needed
         else:
+            safe_point(ctx)
             try:
                 art.bb = create(ctx, art)
             except BlobError as exc:
@@ -180,7 +194,9 @@ def _close_inputs(opened: list[Artifact], art: Artifact) -> Exception | None:
 
 def _discard(ctx: BuildContext, bb: Blockblob) -> None:
     try:
-        delete_blob(bb, force=False)
+        # a failed artifact's devices and references go now, waiting out another operation's hold on the store:
+        # left behind, its devices would keep a source's loop busy with nothing naming them
+        patiently(ctx.io.clock, lambda: delete_blob(bb, force=False), LockContention)
         if (bb.store, bb.id) in ctx.created:
             ctx.created.remove((bb.store, bb.id))
     except Exception as exc:  # noqa: BLE001 - the caller's error matters more; cleanup finds leftovers

@@ -11,6 +11,17 @@ from .diskutil import LOSETUP_LINE as _LOSETUP_LINE
 from .diskutil import file_identities, loop_holds, loop_identity, same_identity
 
 FSCK_PASSES = 9
+def ref_alive(store: Blobstore, ref: str) -> bool:
+    """Does the blob a `refs` entry names (`STORE_PATH BLOB_ID`) still exist? A store this process did not open is
+    another process's (the node controller's work store, seen by the imager sharing its cache): its blob is
+    looked for in either layout, never taken for dead because this process does not know the store."""
+    ref_store, _, ref_id = ref.partition(" ")
+    other = store.registry.get(ref_store)
+    if other is not None:
+        return store.io.exists(other.path_of(ref_id, "blocks"))
+    return store.io.exists(f"{ref_store}/{ref_id}.blocks") or store.io.exists(f"{ref_store}/{ref_id}/blocks")
+
+
 def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
     io = store.io
     reasons = []
@@ -21,10 +32,8 @@ def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
     if loop and not (io.is_block(loop) and loop_holds(io, loop, store.path_of(blob_id, "blocks"))):
         reasons.append(f"{loop} does not hold the blob")
     for ref in store.read_lines(blob_id, "refs"):
-        ref_store, _, ref_id = ref.partition(" ")
-        other = store.registry.get(ref_store)
-        if other is None or not io.exists(other.path_of(ref_id, "blocks")):
-            reasons.append(f"referenced by missing blob {ref_id}")
+        if not ref_alive(store, ref):
+            reasons.append(f"referenced by missing blob {ref.partition(' ')[2]}")
     if store.locks.holder(store.path_of(blob_id, "lock")) is None and io.read(store.path_of(blob_id, "lock")):
         reasons.append("abandoned")
     return reasons
@@ -42,9 +51,7 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
                 reasons.append("belongs to no known instance")
             if not reasons:
                 continue
-            live_refs = [r for r in store.read_lines(blob_id, "refs")
-                         if (o := store.registry.get(r.partition(" ")[0])) is not None
-                         and io.exists(o.path_of(r.partition(" ")[2], "blocks"))]
+            live_refs = [r for r in store.read_lines(blob_id, "refs") if ref_alive(store, r)]
             with store.locks.try_hold(store.path_of(blob_id, "lock"), 0.05) as held:
                 if not held:
                     continue

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from engine import diskutil
 
 from .blob import Blockblob
-from .store import BlobCode, BlobError
+from .locks import patiently
+from .store import BlobCode, BlobError, LockContention
 
 MIN_BLOCKS_SNAPSHOT = 32
 ZERO_NAME = "euca-zero"
@@ -101,8 +102,11 @@ def clone(dest: Blockblob, entries: list[MapEntry]) -> None:
             if isinstance(e.source, Blockblob) and e.relation != "copy":
                 src = e.source
                 referenced.append(src)   # before the write: one that failed half-way may have landed
-                _reference(store, dest, src,
-                           f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}")
+                # the devices over src exist already: the reference must be written, however long another
+                # operation holds src's store (without it, src looks unused and a purge deletes it under us)
+                patiently(io.clock, lambda src=src, e=e: _reference(
+                    store, dest, src, f"{src.store.path} {src.id} {e.relation} {e.first_block_dst} {e.len_blocks}"),
+                    LockContention)
     except Exception:
         # a reference whose `deps` line was not written is one the dest's teardown cannot find: taken back here
         for src in referenced:

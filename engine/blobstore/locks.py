@@ -25,6 +25,26 @@ class LockTimeout(EngineError):
     pass
 
 
+# how long work that must not be dropped (cleanup: terminate, a rollback, discarding a failed artifact; a
+# reference whose devices already exist) keeps retrying a lock another operation holds. NC gave up after its
+# 0.5 s store timeout and left blobs, devices or references behind under contention.
+CONTENTION_PATIENCE = 60.0
+CONTENTION_RETRY = 0.5
+
+
+def patiently(clock: Clock, call, contended: type[Exception], patience: float = CONTENTION_PATIENCE):
+    """`call()`, again after CONTENTION_RETRY while it raises `contended` (a lock held elsewhere), until
+    `patience` seconds have passed; then the last error is raised."""
+    start = clock.now()
+    while True:
+        try:
+            return call()
+        except contended:
+            if clock.now() - start >= patience:
+                raise
+            clock.sleep(CONTENTION_RETRY)
+
+
 class LockTable:
     def __init__(self, clock: Clock, io=None):
         self.clock = clock

@@ -68,6 +68,7 @@ class Schedule:
     decisions: list[Decision] = field(default_factory=list)
     ran: dict[str, list[str]] = field(default_factory=dict)    # operation -> commands it ran
     done: set[str] = field(default_factory=set)                 # finished operations
+    trace: list[tuple[str, str]] = field(default_factory=list)  # (task, command), in the order they ran
     turns: object = None
     now: object = None                                          # the clock's now(), for holds in seconds
 
@@ -79,6 +80,7 @@ class Schedule:
     def ran_command(self, slot, command: str) -> None:
         op = operation_of(slot.name)
         self.ran.setdefault(op, []).append(command)
+        self.trace.append((slot.name, command))
         for hold in self.holds:
             if hold.after and hold.operation == op and not hold.armed and hold.at.search(command):
                 hold.armed = True

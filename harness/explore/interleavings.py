@@ -78,7 +78,7 @@ class Explorer:
     def scenario_text(self, schedule: dict) -> str:
         doc = copy.deepcopy(self.doc)
         for i in self.concurrent:
-            doc["steps"][i]["concurrently"]["schedule"] = schedule
+            doc["steps"][i]["concurrently"]["schedule"] = copy.deepcopy(schedule)
         return yaml.safe_dump(doc, sort_keys=False, width=1000)
 
     def run(self, schedule: dict, label: str) -> Outcome:
@@ -87,10 +87,11 @@ class Explorer:
         except ScenarioError as exc:
             return Outcome(label, schedule, False, str(exc))
         result = run_scenario(sc, after_step=_invariants)
-        switches = result.schedules[0].switches() if len(result.schedules) == 1 else []
-        decisions = result.schedules[0].decisions if len(result.schedules) == 1 else []
-        out = Outcome(label, schedule, result.ok, result.failure, switches, len(decisions))
-        out.record = decisions
+        single = len(result.schedules) == 1
+        out = Outcome(label, schedule, result.ok, result.failure,
+                      result.schedules[0].switches() if single else [],
+                      max((len(s.decisions) for s in result.schedules), default=0))
+        out.record = result.schedules[0].decisions if single else []
         return out
 
     def save(self, outcome: Outcome, directory: str) -> str:
@@ -102,9 +103,10 @@ class Explorer:
         doc = copy.deepcopy(self.doc)
         doc["name"] = f"{base}-interleaving"
         for i in self.concurrent:
-            doc["steps"][i]["concurrently"]["schedule"] = schedule
+            doc["steps"][i]["concurrently"]["schedule"] = copy.deepcopy(schedule)
         header = (f"# found by nc-harness explore --interleavings ({outcome.label}): {outcome.failure}\n"
-                  "# its schedule replays that interleaving exactly\n")
+                  f"# its schedule replays that interleaving exactly on the engine path it was found on "
+                  f"({'fast' if (self.doc.get('node') or {}).get('fast_path') else 'NC 3.3'})\n")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(header + yaml.safe_dump(doc, sort_keys=False, width=1000))
         return path
