@@ -15,7 +15,8 @@ from harness.scenario.runner import run_scenario
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSY = os.path.join(ROOT, "scenarios", "concurrent", "busy-node.yaml")
 REGRESSIONS = ["c01-terminate-during-build", "c02-cleanup-waits-out-a-slow-lock-holder",
-               "c03-imager-and-purge-share-the-cache", "c04-imager-fsck-keeps-what-nc-maps"]
+               "c03-imager-and-purge-share-the-cache", "c04-imager-fsck-keeps-what-nc-maps",
+               "c05-terminate-and-launch-share-a-refs-file"]
 LONG = os.environ.get("NC_EXPLORE") == "1"
 
 HEAD = """name: t

@@ -1,12 +1,14 @@
 """Block blobs: open (create, size, sig, loop), close, delete, and the exact teardown order of delete_blob_state."""
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass, field
 
 from engine import diskutil
 from engine.nodeio import CommandError
 
-from .locks import LockTimeout
+from .locks import LockTimeout, patiently
 from .store import FILE_PERM, SUFFIXES, BlobCode, BlobError, Blobstore, LockContention, lines_of, round_up_blocks
 
 MAX_ID = 4096
@@ -330,6 +332,20 @@ def purge_victim(store: Blobstore, blob_id: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _store_held(store: Blobstore):
+    """The store's lock for a short critical section: taken (waiting out contention) unless this thread holds
+    it already (a purge, a delete under its own store's lock)."""
+    if store.locks.holder(f"{store.path}/.blobstore") == threading.get_ident():
+        yield
+        return
+    patiently(store.io.clock, store.lock_store, LockContention)
+    try:
+        yield
+    finally:
+        store.unlock_store()
+
+
 def delete_blob_state(store: Blobstore, blob_id: str) -> None:
     """dm devices (children, main, then -pN-snap/-real/-back), then our entries in our deps' `refs` (detaching a
     dep's loop once nothing uses it), then our own loop, then every file and the emptied directories."""
@@ -342,10 +358,14 @@ def delete_blob_state(store: Blobstore, blob_id: str) -> None:
         dep_store = store.registry.get(parts[0])
         if dep_store is None:
             continue
-        dep_store.remove_entry(parts[1], "refs", f"{store.path} {blob_id}")
-        if dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
-            if not ({"opened", "mapped", "backed"} & in_use(dep_store, parts[1])):
-                _detach_own_loop(dep_store, parts[1])
+        # `refs` is read, changed and written back: under its store's lock, as every writer of it does, or a
+        # launch's reference written meanwhile is lost, the source looks unused and its loop goes from under
+        # the launch's devices (explore --interleavings found it)
+        with _store_held(dep_store):
+            dep_store.remove_entry(parts[1], "refs", f"{store.path} {blob_id}")
+            if dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
+                if not ({"opened", "mapped", "backed"} & in_use(dep_store, parts[1])):
+                    _detach_own_loop(dep_store, parts[1])
     store.write_lines(blob_id, "deps", [])
     _detach_own_loop(store, blob_id)
     store.io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES), store.path_of(blob_id, "lock") + ".owner")

@@ -65,7 +65,10 @@ def run_concurrently(args, nc, ctx, where):
     else:
         schedule = DefaultOrder(holds=holds)
         turns = LiveTurns(build_workers, schedule)
-    schedule.now = clock_for(ctx.host).now
+    clock = clock_for(ctx.host)
+    schedule.now = clock.now
+    if isinstance(clock, VirtualClockAdapter):
+        schedule.advance = clock.virtual.advance
     ctx.result.schedules.append(schedule)
     views = {}
     controllers = {"nc": nc}

@@ -71,6 +71,7 @@ class Schedule:
     trace: list[tuple[str, str]] = field(default_factory=list)  # (task, command), in the order they ran
     turns: object = None
     now: object = None                                          # the clock's now(), for holds in seconds
+    advance: object = None                                      # moves the virtual clock on (nothing runs)
 
     # -- what Turns calls --------------------------------------------------------------------------
     def started(self, slots, parent) -> None:
@@ -103,12 +104,20 @@ class Schedule:
         return True
 
     def stuck(self, runnable) -> None:
-        """No task may run: every hold on a task that could otherwise run is let go."""
+        """No task may run. A hold in seconds ends first: the clock moves on to the earliest one's end (nothing
+        runs meanwhile). Otherwise every hold on a task that could run is let go, and reported."""
         names = {operation_of(s.name) for s in runnable}
-        for hold in self.holds:
-            if not hold.released and hold.operation in names:
-                # a hold in seconds ends anyway: the time passes with nothing else to run
-                hold.released, hold.forced = True, not hold.seconds
+        pending = [h for h in self.holds if not h.released and h.operation in names]
+        timed = [h for h in pending if h.seconds and h.since is not None]
+        if timed:
+            first = min(timed, key=lambda h: h.since + h.seconds)
+            left = first.since + first.seconds - (self.now() if self.now is not None else 0.0)
+            if left > 0 and self.advance is not None:
+                self.advance(left)
+            first.released = True
+            return
+        for hold in pending:
+            hold.released, hold.forced = True, not hold.seconds
 
     def choose(self, me, position: int, ring, candidates):
         default = self._default(me, position, ring, candidates)
