@@ -50,6 +50,8 @@ class VirtualClockAdapter(Clock):
         return self.virtual.now
 
     def sleep(self, seconds: float) -> None:
+        if self.turns is not None and self.turns.sleep_until(self.virtual, seconds):
+            return
         self.virtual.advance(seconds)
         if self.turns is not None:
             self.turns.checkpoint(why="wait")   # a sleeping task gives its turn away, as it gives the CPU away

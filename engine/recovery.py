@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 
 from . import diskutil
-from .blobstore.blob import delete_blob_state, partition_children
+from .blobstore.blob import delete_blob_state, partition_children, store_held
 from .blobstore.store import Blobstore
 from .diskutil import LOSETUP_LINE as _LOSETUP_LINE
 from .diskutil import file_identities, loop_holds, loop_identity, same_identity
@@ -22,7 +22,9 @@ def ref_alive(store: Blobstore, ref: str) -> bool:
     return store.io.exists(f"{ref_store}/{ref_id}.blocks") or store.io.exists(f"{ref_store}/{ref_id}/blocks")
 
 
-def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
+def stale_reasons(store: Blobstore, blob_id: str, locked: bool = False) -> list[str]:
+    """Why fsck would condemn the blob. `locked`: the caller holds the blob's lock now, so an open mark in its
+    lock file is another process's (its owner link is gone: the process died)."""
     io = store.io
     reasons = []
     for name in store.read_lines(blob_id, "dm"):
@@ -34,8 +36,15 @@ def stale_reasons(store: Blobstore, blob_id: str) -> list[str]:
     for ref in store.read_lines(blob_id, "refs"):
         if not ref_alive(store, ref):
             reasons.append(f"referenced by missing blob {ref.partition(' ')[2]}")
-    if store.locks.holder(store.path_of(blob_id, "lock")) is None and io.read(store.path_of(blob_id, "lock")):
+    if (locked or store.locks.holder(store.path_of(blob_id, "lock")) is None) and io.read(store.path_of(blob_id, "lock")):
         reasons.append("abandoned")
+    return reasons
+
+
+def _condemned(store: Blobstore, blob_id: str, examiner, locked: bool = False) -> list[str]:
+    reasons = stale_reasons(store, blob_id, locked)
+    if examiner is not None and examiner(blob_id):
+        reasons.append("belongs to no known instance")
     return reasons
 
 
@@ -46,19 +55,22 @@ def fsck(store: Blobstore, examiner: Callable[[str], bool] | None = None) -> lis
     for _ in range(FSCK_PASSES):
         changed = False
         for blob_id in store.ids():
-            reasons = stale_reasons(store, blob_id)
-            if examiner is not None and examiner(blob_id):
-                reasons.append("belongs to no known instance")
-            if not reasons:
+            if not _condemned(store, blob_id, examiner):
                 continue
-            live_refs = [r for r in store.read_lines(blob_id, "refs") if ref_alive(store, r)]
             with store.locks.try_hold(store.path_of(blob_id, "lock"), 0.05) as held:
                 if not held:
                     continue
+                # looked at again under the blob's lock: what was seen before taking it may be gone (another
+                # process closed the blob and a launch referenced it meanwhile: found by explore --interleavings)
+                reasons = _condemned(store, blob_id, examiner, locked=True)
+                if not reasons:
+                    continue
+                live_refs = [r for r in store.read_lines(blob_id, "refs") if ref_alive(store, r)]
                 if live_refs:
-                    if live_refs != store.read_lines(blob_id, "refs"):
-                        store.write_lines(blob_id, "refs", live_refs)
-                        changed = True
+                    with store_held(store):   # refs change under the store's lock, as every writer's do
+                        if live_refs != store.read_lines(blob_id, "refs"):
+                            store.write_lines(blob_id, "refs", live_refs)
+                            changed = True
                     if "abandoned" in reasons:
                         # opened by a process that died (a clone source mid-copy): the blob is whole and still
                         # mapped, only its open mark is stale

@@ -79,10 +79,10 @@ class _Slot:
     `name`: the task's name for a schedule (`op2`, `op2/1` for its first build worker); `next`: the command it
     waits to run; `blocked`: a predicate it waits for (another operation's end), None while it can run;
     `why`: what its last checkpoint was (`command`, or `wait` while it polls for a lock or sleeps)."""
-    __slots__ = ("name", "next", "blocked", "why")
+    __slots__ = ("name", "next", "blocked", "why", "wake")
 
     def __init__(self, name: str = ""):
-        self.name, self.next, self.blocked, self.why = name, "", None, "command"
+        self.name, self.next, self.blocked, self.why, self.wake = name, "", None, "command", None
 
 
 class Deadlock(RuntimeError):
@@ -102,6 +102,7 @@ class Turns(Sequential):
         self._turn: _Slot | None = None
         self._local = threading.local()
         self.policy = policy
+        self.virtual = None      # the simulator's clock, once a task sleeps under a policy (sleep_until)
         self.deadlock = ""
         if policy is not None:
             policy.turns = self
@@ -120,9 +121,15 @@ class Turns(Sequential):
         if self.policy is None and not any(s.blocked for s in ring):
             return ring[position % len(ring)]   # round the ring: the order every recording was made with
         candidates = [s for s in ring if self._can_run(s)]
-        if not candidates and self.policy is not None:
-            self.policy.stuck([s for s in ring if s.blocked is None or s.blocked()])
-            candidates = [s for s in ring if self._can_run(s)]
+        if not candidates:
+            # every task waits: a hold in seconds may end first, else the clock moves on to the first sleeper's
+            # wake-up (commands take no virtual time; only sleeps and lock polls do)
+            wake = min((s.wake for s in ring if s.wake is not None), default=None)
+            if self.policy is not None and self.policy.stuck([s for s in ring if s.blocked is None], wake):
+                candidates = [s for s in ring if self._can_run(s)]
+            if not candidates and wake is not None and self.virtual is not None:
+                self.virtual.advance(max(0.0, wake - self.virtual.now))
+                candidates = [s for s in ring if self._can_run(s)]
         if not candidates:
             raise Deadlock("every task waits for another one: " + ", ".join(s.name or "?" for s in ring))
         if self.policy is not None:
@@ -159,6 +166,27 @@ class Turns(Sequential):
             me.why = "command"
             if self.policy is not None and why == "command":
                 self.policy.ran_command(me, command)
+
+    def sleep_until(self, virtual, seconds: float) -> bool:
+        """Under a policy, a sleeping task (a lock poll, a retry's pause) is not runnable until its wake-up, and
+        the virtual clock moves only when no task can run: a lock holder the schedule starves does not see time
+        race past its waiters' timeouts. False when this is no task of a policy (the caller sleeps as before)."""
+        me = self._me()
+        if me is None or self.policy is None:
+            return False
+        self.virtual = virtual
+        with self._cond:
+            me.wake = virtual.now + seconds
+            me.why = "wait"
+            me.blocked = lambda: virtual.now >= me.wake
+            try:
+                while True:
+                    self._pass(me)
+                    self._await_turn(me)
+                    if virtual.now >= me.wake:
+                        return True
+            finally:
+                me.blocked, me.wake, me.why = None, None, "command"
 
     def wait_for(self, done) -> None:
         """Wait until `done()` (another task's work ends) without keeping the turn from it."""

@@ -333,7 +333,7 @@ def purge_victim(store: Blobstore, blob_id: str) -> bool:
 
 
 @contextlib.contextmanager
-def _store_held(store: Blobstore):
+def store_held(store: Blobstore):
     """The store's lock for a short critical section: taken (waiting out contention) unless this thread holds
     it already (a purge, a delete under its own store's lock)."""
     if store.locks.holder(f"{store.path}/.blobstore") == threading.get_ident():
@@ -361,7 +361,7 @@ def delete_blob_state(store: Blobstore, blob_id: str) -> None:
         # `refs` is read, changed and written back: under its store's lock, as every writer of it does, or a
         # launch's reference written meanwhile is lost, the source looks unused and its loop goes from under
         # the launch's devices (explore --interleavings found it)
-        with _store_held(dep_store):
+        with store_held(dep_store):
             dep_store.remove_entry(parts[1], "refs", f"{store.path} {blob_id}")
             if dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
                 if not ({"opened", "mapped", "backed"} & in_use(dep_store, parts[1])):

@@ -68,6 +68,9 @@ class LiveTurns(Threads):
             with self._lock:
                 self.schedule.ran_command(me, command)
 
+    def sleep_until(self, virtual, seconds: float) -> bool:
+        return False   # real nodes sleep for real
+
     def wait_for(self, done, poll: float = 0.01) -> None:
         me = getattr(self._local, "task", None)
         if me is not None:

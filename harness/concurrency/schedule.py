@@ -103,21 +103,28 @@ class Schedule:
             return False
         return True
 
-    def stuck(self, runnable) -> None:
-        """No task may run. A hold in seconds ends first: the clock moves on to the earliest one's end (nothing
-        runs meanwhile). Otherwise every hold on a task that could run is let go, and reported."""
+    def stuck(self, runnable, wake: float | None = None) -> bool:
+        """No task may run; `wake`: when the first sleeper wakes (None: none sleeps). A hold in seconds that ends
+        first is released, the clock moved on to its end; with no such hold and no sleeper, every hold on a task
+        that could run is let go, and reported. True when something was released."""
         names = {operation_of(s.name) for s in runnable}
         pending = [h for h in self.holds if not h.released and h.operation in names]
         timed = [h for h in pending if h.seconds and h.since is not None]
+        now = self.now() if self.now is not None else 0.0
         if timed:
             first = min(timed, key=lambda h: h.since + h.seconds)
-            left = first.since + first.seconds - (self.now() if self.now is not None else 0.0)
-            if left > 0 and self.advance is not None:
-                self.advance(left)
+            end = first.since + first.seconds
+            if wake is not None and wake < end:
+                return False
+            if end > now and self.advance is not None:
+                self.advance(end - now)
             first.released = True
-            return
+            return True
+        if wake is not None or not pending:
+            return False
         for hold in pending:
             hold.released, hold.forced = True, not hold.seconds
+        return True
 
     def choose(self, me, position: int, ring, candidates):
         default = self._default(me, position, ring, candidates)

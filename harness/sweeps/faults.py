@@ -166,6 +166,8 @@ def _judge(k: int, command: str, result, host) -> FaultPoint:
             return FaultPoint(k, command, "clean", "tolerated")
         return _after(k, command, host, nc, result.scenario.leaks_allowed, "tolerated")
     step = next(s for s in result.scenario.steps if s.index == failed.index)
+    if step.kind == "concurrently":
+        return _judge_concurrent(k, command, result, host, step, failed)
     if step.kind == "imager":
         return _judge_imager(k, command, result, host, step, failed)
     if step.kind == "image":
@@ -242,6 +244,27 @@ def _devices_changed(before: dict, after: dict) -> str:
     """The first of `losetup -a` and `dmsetup table` whose snapshots differ (euca-zero aside), or ''."""
     return next((cmd for cmd in ("losetup -a", "dmsetup table")
                  if _without_zero(before.get(cmd, "")) != _without_zero(after.get(cmd, ""))), "")
+
+
+def _judge_concurrent(k: int, command: str, result, host, step, failed) -> FaultPoint:
+    """Operations at once, one of them hit by the fault: a launch that failed rolled back (its instance gone, no
+    device of it left), a terminate that failed is finished by a second one, and then the node is consistent."""
+    nc = result.controller
+    if nc is None:
+        return FaultPoint(k, command, "wrong state", f"{failed.label}: {failed.message}")
+    host.fault_table().faults.clear()
+    names = host.run(["dmsetup", "ls"]).stdout
+    for op in step.args["operations"]:
+        inst_id = op["args"].get("id")
+        if op["kind"] == "run_instance" and inst_id not in nc.instances and f"-{inst_id}-" in names:
+            return FaultPoint(k, command, "wrong state", f"{failed.label}: {op['name']}: the failed launch left "
+                                                          f"devices of {inst_id}")
+        if op["kind"] == "terminate_instance" and inst_id in nc.instances:
+            try:
+                nc.terminate_instance(inst_id)
+            except Exception as exc:  # noqa: BLE001 - reported as the outcome of this point
+                return FaultPoint(k, command, "wrong state", f"{op['name']}: second terminate failed: {exc}")
+    return _after(k, command, host, nc, result.scenario.leaks_allowed, f"{failed.label} failed cleanly")
 
 
 def _after(k: int, command: str, host, nc, allowed: list[str], clean: str) -> FaultPoint:
