@@ -36,7 +36,8 @@ def stale_reasons(store: Blobstore, blob_id: str, locked: bool = False) -> list[
     for ref in store.read_lines(blob_id, "refs"):
         if not ref_alive(store, ref):
             reasons.append(f"referenced by missing blob {ref.partition(' ')[2]}")
-    if (locked or store.locks.holder(store.path_of(blob_id, "lock")) is None) and io.read(store.path_of(blob_id, "lock")):
+    lock = store.path_of(blob_id, "lock")
+    if (locked or store.locks.holder(lock) is None) and io.read(lock):
         reasons.append("abandoned")
     return reasons
 

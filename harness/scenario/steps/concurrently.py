@@ -119,8 +119,9 @@ def _check_schedule(schedule, names, where):
     at = f"{where}: schedule"
     if schedule is None:
         return None
-    if set(schedule) - {"seed", "preemptions", "horizon", "switches"}:
-        raise ScenarioError(f"{at}: unknown field '{sorted(set(schedule) - {'seed', 'preemptions', 'horizon', 'switches'})[0]}'")
+    unknown = sorted(set(schedule) - {"seed", "preemptions", "horizon", "switches"})
+    if unknown:
+        raise ScenarioError(f"{at}: unknown field '{unknown[0]}'")
     if "switches" in schedule:
         if set(schedule) != {"switches"}:
             raise ScenarioError(f"{at}: switches is a schedule of its own (no seed, preemptions or horizon)")
