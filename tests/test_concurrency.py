@@ -177,3 +177,43 @@ def test_a_thousand_schedules_of_a_busy_node_hold_every_invariant(tmp_path):
     report = explore_interleavings(BUSY, schedules=1000, preemptions=2, seed=0, save_dir=str(tmp_path))
     assert not report.failures, report.line()
     assert len(report.outcomes) == 1000
+
+
+def _refs_lock_taken_out(monkeypatch):
+    import contextlib
+    monkeypatch.setattr(blob, "store_held", lambda store: contextlib.nullcontext())
+
+
+def _safe_points_taken_out(monkeypatch):
+    import engine.controller
+    import engine.implement
+    monkeypatch.setattr(engine.implement, "safe_point", lambda ctx: None)
+    monkeypatch.setattr(engine.controller, "safe_point", lambda ctx: None)
+
+
+def _cleanup_retries_taken_out(monkeypatch):
+    import engine.controller
+    monkeypatch.setattr(engine.controller, "CLEANUP_PATIENCE", 0.0)
+
+
+def _foreign_refs_taken_for_dead(monkeypatch):
+    import engine.recovery
+
+    def registry_only(store, ref):
+        other = store.registry.get(ref.partition(" ")[0])
+        return other is not None and store.io.exists(other.path_of(ref.partition(" ")[2], "blocks"))
+    monkeypatch.setattr(engine.recovery, "ref_alive", registry_only)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["nc-path", "fast-path"])
+@pytest.mark.parametrize("name, take_out", [
+    ("c01-terminate-during-build", _safe_points_taken_out),
+    ("c02-cleanup-waits-out-a-slow-lock-holder", _cleanup_retries_taken_out),
+    ("c04-imager-fsck-keeps-what-nc-maps", _foreign_refs_taken_for_dead),
+    ("c05-terminate-and-launch-share-a-refs-file", _refs_lock_taken_out),
+])
+def test_each_regression_fails_with_its_fix_taken_out(monkeypatch, name, take_out, fast):
+    sc = load(os.path.join(ROOT, "scenarios", "regressions", f"{name}.yaml"))
+    take_out(monkeypatch)
+    result = run_scenario(sc.fast_path() if fast else sc)
+    assert not result.ok, f"{name} passes without its fix"
