@@ -363,9 +363,12 @@ def delete_blob_state(store: Blobstore, blob_id: str) -> None:
         # the launch's devices (explore --interleavings found it)
         with store_held(dep_store):
             dep_store.remove_entry(parts[1], "refs", f"{store.path} {blob_id}")
-            if dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
-                if not ({"opened", "mapped", "backed"} & in_use(dep_store, parts[1])):
-                    _detach_own_loop(dep_store, parts[1])
+            # its loop goes only under its own lock: a launch that opens it meanwhile is about to use that loop
+            # (a check before and a detach after another's open lost the launch its snapshot's origin)
+            with dep_store.locks.try_hold(dep_store.path_of(parts[1], "lock"), 0) as held:
+                if held and dep_store.io.exists(dep_store.path_of(parts[1], "blocks")):
+                    if not ({"mapped", "backed"} & in_use(dep_store, parts[1])):
+                        _detach_own_loop(dep_store, parts[1])
     store.write_lines(blob_id, "deps", [])
     _detach_own_loop(store, blob_id)
     store.io.unlink(*(store.path_of(blob_id, s) for s in SUFFIXES), store.path_of(blob_id, "lock") + ".owner")
