@@ -82,12 +82,15 @@ class NodeController:
         registry: dict = {}
         base = config.instances_path.rstrip("/")
         snapshot = "dm" if config.cache_snapshots else "none"
-        self.work = Blobstore.open(self.io, self.locks, f"{base}/work", config.work_mb * 2048, "none", "files",
-                                   snapshot, registry, seed=seed)
-        self.cache = None
-        if config.cache_mb >= 10:
-            self.cache = Blobstore.open(self.io, self.locks, f"{base}/cache", config.cache_mb * 2048, "lru",
-                                        "directory", snapshot, registry, seed=seed)
+        try:
+            self.work = Blobstore.open(self.io, self.locks, f"{base}/work", config.work_mb * 2048, "none",
+                                       "files", snapshot, registry, seed=seed)
+            self.cache = None
+            if config.cache_mb >= 10:
+                self.cache = Blobstore.open(self.io, self.locks, f"{base}/cache", config.cache_mb * 2048, "lru",
+                                            "directory", snapshot, registry, seed=seed)
+        except BlobError as exc:   # a store of another node, or of other settings: NC does not start
+            raise OperationFailed(f"cannot start: {exc}") from None
         for store in (self.work, self.cache):
             if store is not None:
                 store.dm_prefix = config.dm_prefix

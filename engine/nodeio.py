@@ -121,6 +121,7 @@ class NodeIO:
         # NC's loop_sem: `losetup -f` then attach is not atomic, so every attach in this process is serialized
         # (one per engine process: another process on the node, the imager, has its own)
         self.loop_sem = threading.Lock()
+        self._node_name: str | None = None
 
     def _run(self, argv: list[str], stdin: str | None, issued: list[str] | None = None):
         """`issued`: the programs this argv runs as the sweeps should see them (a busybox script's steps)."""
@@ -140,6 +141,14 @@ class NodeIO:
                 # reach the node, as nothing of a killed process does
                 self.killed = exc
                 raise
+
+    def node_name(self) -> str:
+        """The node's host name (`uname -n`), once per engine process: what a blobstore is claimed by, so two
+        nodes never share one. "" where it cannot be told."""
+        if self._node_name is None:
+            found = self.quiet(["uname", "-n"], check=False)
+            self._node_name = found.stdout.strip() if found.rc == 0 else ""
+        return self._node_name
 
     def cmd(self, argv: list[str], stdin: str | None = None, render: str | None = None, check: bool = True):
         text = render or render_argv(argv, stdin)

@@ -18,10 +18,13 @@ PER_COMMAND_SECONDS = 0.001
 
 class Node:
     def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None,
-                 first_ino: int = 131073):
+                 first_ino: int = 131073, clock: VirtualClock | None = None, name: str = ""):
+        """`clock`: one virtual clock for several nodes of a scenario (shared storage keeps one time); `name`:
+        the node's identity among them (its /etc/machine-id is drawn from it and the seed)."""
         self.dialect = get_dialect(dialect)
         self.seed = seed
-        self.clock = VirtualClock()
+        self.clock = clock or VirtualClock()
+        self.shared: list[tuple[str, object]] = []   # (path, filesystem) other nodes mount too
         self.rng = SeededRandom(seed)
         self.kernel = Kernel(self.dialect, self.clock, self.rng,
                              host_dev or ((8, 3) if dialect == "el6" else (98, 16)), first_ino)
@@ -44,6 +47,20 @@ class Node:
             loc.fs.setattr(loc.ino, mode=0o1777)
         mapper = self.kernel.vfs.walk("/dev/mapper")
         mapper.fs.mknod(mapper.ino, "control", st.S_IFCHR | 0o600, (10, 236))
+        self.name = name or "node"   # its host name (`uname -n`): what tells one node from another
+
+    def share(self, path: str, fs) -> None:
+        """Mount `fs`, a filesystem other nodes mount too, at `path` (an NFS export: the same files, the same
+        inode numbers, seen by several kernels). Mounted again after a reboot, as fstab would."""
+        self.shared.append((path, fs))
+        self._mount_shared(path, fs)
+
+    def _mount_shared(self, path: str, fs) -> None:
+        from .vfs import Mount
+        vfs = self.kernel.vfs
+        vfs.mkdir_p(path)
+        vfs.add_mount(Mount(f"storage:{path}", vfs.canonical(path), fs, vfs.walk(path), "nfs4", "rw,relatime",
+                            None))
 
     def reboot(self) -> None:
         """Power-cycle: kernel state is lost, files on the host disk are kept."""
@@ -52,6 +69,8 @@ class Node:
         if self.hypervisor is not None:
             self.hypervisor.reboot()
         self.kernel = self.kernel.reboot()
+        for path, fs in self.shared:
+            self._mount_shared(path, fs)
 
     def enable_hypervisor(self, release_delay: float = 0.0) -> None:
         from .hypervisor import Hypervisor
@@ -85,6 +104,8 @@ class Node:
             raise ValueError("loop devices are attached: set the loop count before anything runs")
         self.kernel.loop_count = count
         self.kernel = self.kernel.reboot()
+        for path, fs in self.shared:
+            self._mount_shared(path, fs)
 
     def abspath(self, path: str) -> str:
         return path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path

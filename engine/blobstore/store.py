@@ -98,25 +98,35 @@ class Blobstore:
     @classmethod
     def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,
              owner="nc", seed=0) -> Blobstore:
-        """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error."""
+        """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error,
+        and so is a store another node claimed (see `claim_line`)."""
         store = cls(io, locks, path, limit_blocks, revocation, fmt, snapshot, registry, owner)
         meta_path = f"{store.path}/.blobstore"
         store.make_dirs(store.path)
         text = io.read(meta_path)
+        node = io.node_name()
         if text and len(text) >= 30:
             fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
             if int(fields.get("snapshot", 0)) != SNAPSHOTS[snapshot]:
                 raise BlobError(BlobCode.INVAL, f"{path}: 'snapshot_policy' does not match existing blobstore")
             if int(fields.get("format", 0)) != FORMATS[fmt]:
                 raise BlobError(BlobCode.INVAL, f"{path}: 'format' does not match existing blobstore")
-            if int(fields.get("limit", 0)) == limit_blocks:
+            claimed = fields.get("node", "")
+            if node and claimed and claimed != node:
+                raise BlobError(BlobCode.INVAL, f"{path}: shared between nodes: node '{claimed}' uses this "
+                                                f"blobstore (this is '{node}'). A blobstore is one node's: its locks "
+                                                f"name processes on that node and its fsck deletes what no process "
+                                                f"there holds. Give each node its own instances path, or remove "
+                                                f"{meta_path} if '{claimed}' is gone for good")
+            if int(fields.get("limit", 0)) == limit_blocks and (claimed or not node):
                 return store
             store_id = fields.get("id", "")
         else:
             rng = random.Random(f"{seed}:{path}")
             store_id = "".join(f"{rng.getrandbits(31):08x}" for _ in range(3))
         store.write_file(meta_path, f"id: {store_id}\nlimit: {limit_blocks}\nrevocation: {REVOCATIONS[revocation]}\n"
-                            f"snapshot: {SNAPSHOTS[snapshot]}\nformat: {FORMATS[fmt]}\n")
+                                    f"snapshot: {SNAPSHOTS[snapshot]}\nformat: {FORMATS[fmt]}\n"
+                                    + (f"node: {node}\n" if node else ""))
         return store
 
     # files, with the original's modes ----------------------------------------------------------

@@ -21,6 +21,7 @@ def load_all() -> dict:
         mount,
         parted,
         tune2fs,
+        uname,
         virsh,
         zerofree,
     )
