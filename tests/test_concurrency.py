@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSY = os.path.join(ROOT, "scenarios", "concurrent", "busy-node.yaml")
 REGRESSIONS = ["c01-terminate-during-build", "c02-cleanup-waits-out-a-slow-lock-holder",
                "c03-imager-and-purge-share-the-cache", "c04-imager-fsck-keeps-what-nc-maps",
-               "c05-terminate-and-launch-share-a-refs-file"]
+               "c05-terminate-and-launch-share-a-refs-file", "s01-cache-shared-between-nodes"]
 LONG = os.environ.get("NC_EXPLORE") == "1"
 
 HEAD = """name: t

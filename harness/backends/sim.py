@@ -12,8 +12,9 @@ class SimHost(Host):
     capabilities = frozenset({Capability.FAULTS, Capability.VIRTUAL_CLOCK, Capability.REBOOT,
                               Capability.DEVICE_HOLDERS, Capability.HYPERVISOR, Capability.LOOP_POOL})
 
-    def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None):
-        self.node = Node(dialect=dialect, seed=seed, host_dev=host_dev)
+    def __init__(self, dialect: str = "debian12", seed: int = 0, host_dev: tuple[int, int] | None = None,
+                 clock=None, name: str = ""):
+        self.node = Node(dialect=dialect, seed=seed, host_dev=host_dev, clock=clock, name=name)
         self._lock = threading.Lock()   # the simulated kernel is one machine: one command at a time
         self._processes = 0
 

@@ -51,6 +51,10 @@ class ProcessView:
     def __init__(self, run, process: str):
         self._run, self.process, self.crashed = run, process, run.crashed if process == "nc" else ""
 
+    @property
+    def host(self):
+        return self._run.host
+
     def __getattr__(self, name):
         return getattr(self._run, name)
 
@@ -70,23 +74,31 @@ def run_concurrently(args, nc, ctx, where):
     if isinstance(clock, VirtualClockAdapter):
         schedule.advance = clock.virtual.advance
     ctx.result.schedules.append(schedule)
-    views = {}
-    controllers = {"nc": nc}
+    own = getattr(ctx, "name", "") or getattr(ctx, "first", "")   # the node this step acts on
+    views: dict = {}
+    controllers = {(own, "nc"): nc}
     restarted = []
 
     def task(op):
-        view = views.setdefault(op["process"], ProcessView(ctx, op["process"]))
+        node = op["node"] or own
+        key = (node, op["process"])
+        if key not in views:
+            views[key] = ProcessView(ctx.view(node) if node != own else ctx, op["process"])
+        view = views[key]
         label = f"{where}: {op['name']} ({op['kind']})"
 
         def body():
+            if (node, "nc") not in controllers:   # another node's controller, started at its first use
+                from harness.scenario.nodes import controller_of
+                controllers[(node, "nc")] = controller_of(ctx, node, label, may_be_absent=op["kind"] == "restart_node")
             if op["kind"] == "restart_node":
-                fresh = KINDS["restart_node"].run(op["args"], nc, view, label)
-                controllers["nc"] = fresh
+                fresh = KINDS["restart_node"].run(op["args"], controllers[(node, "nc")], view, label)
+                controllers[(node, "nc")] = fresh
                 restarted.append(fresh)
                 return
-            if op["process"] not in controllers and op["kind"] not in ("imager", "node_command"):
-                controllers[op["process"]] = view.new_controller()   # attached to the turns as it is made
-            KINDS[op["kind"]].run(op["args"], controllers.get(op["process"], nc), view, label)
+            if key not in controllers and op["kind"] not in ("imager", "node_command"):
+                controllers[key] = view.new_controller()   # attached to the turns as it is made
+            KINDS[op["kind"]].run(op["args"], controllers.get(key, controllers[(node, "nc")]), view, label)
         return body
 
     saved = _attach_all(ctx, turns, nc)
@@ -97,7 +109,11 @@ def run_concurrently(args, nc, ctx, where):
         ctx.turns = None
         _restore(saved)
     for fresh in restarted:
-        fresh.io.workers = fresh.io.clock.workers(build_workers)
+        if fresh is not None:
+            fresh.io.workers = fresh.io.clock.workers(build_workers)
+    for (node, process), controller in controllers.items():
+        if process == "nc" and node != own and getattr(ctx, "controllers", None) is not None:
+            ctx.controllers[node] = controller
     failures = []
     for op, (ok, value) in zip(operations, outcomes):
         if ok:
@@ -112,14 +128,14 @@ def run_concurrently(args, nc, ctx, where):
             ctx.result.log.append(f"{op['name']} failed, as it may: {message}")
         else:
             failures.append(message)
-    if views.get("nc") is not None and views["nc"].crashed:
-        ctx.crashed = views["nc"].crashed
+    if views.get((own, "nc")) is not None and views[(own, "nc")].crashed:
+        ctx.crashed = views[(own, "nc")].crashed
     ctx.result.log.append(f"concurrently: {len(schedule.decisions)} decisions, switches {schedule.switches()}")
     failures += [f"{where}: {h}: nothing else could run, so it was let go" for h in schedule.forced_holds()]
     failures += [f"{where}: {h}: never reached" for h in schedule.unreleased_holds()]
     if failures:
         raise StepFailure(failures[0], failures)
-    return controllers["nc"]
+    return controllers[(own, "nc")]
 
 
 def _attach_all(ctx, turns, nc) -> list:

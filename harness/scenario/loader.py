@@ -11,7 +11,7 @@ import yaml
 from engine.vbr import MAX_SIZE, safe_resource_id
 from harness.images.staging import ImageSpec
 from harness.scenario.model import Scenario, Step
-from harness.scenario.registry import ScenarioError, check_type
+from harness.scenario.registry import ScenarioError, check_type, safe_id
 from harness.scenario.steps import KINDS
 
 NODE_FIELDS = {"dialect": str, "seed": int, "instances_path": str, "cache_mb": int, "work_mb": int,
@@ -72,8 +72,8 @@ def parse(text: str, path: str) -> Scenario:
         raise ScenarioError(f"{path}: YAML error: {exc}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with 'name', 'node', 'images' and 'steps'")
-    unknown = set(doc) - {"name", "description", "node", "images", "steps", "leaks_allowed", "requires",
-                          "engine_path", "build_order"}
+    unknown = set(doc) - {"name", "description", "node", "nodes", "shared", "images", "steps", "leaks_allowed",
+                          "requires", "engine_path", "build_order"}
     if unknown:
         raise ScenarioError(f"{path}: unknown top-level field '{sorted(unknown)[0]}'")
     name = doc.get("name")
@@ -94,26 +94,27 @@ def parse(text: str, path: str) -> Scenario:
     if doc.get("build_order", "any") not in ("any", "sequential"):
         raise ScenarioError(f"{path}: build_order: 'any' or 'sequential' (its faults assume one build at a time)")
     sc.build_order = doc.get("build_order", "any")
-    node = doc.get("node") or {}
-    if not isinstance(node, dict):
-        raise ScenarioError(f"{path}: node: must be a mapping")
-    for key, value in node.items():
-        if key not in NODE_FIELDS:
-            raise ScenarioError(f"{path}: node: unknown field '{key}'")
-        check_type(value, NODE_FIELDS[key], f"{path}: node.{key}")
-    for key, (low, high) in NODE_BOUNDS.items():
-        if key in node and not low <= node[key] <= high:
-            raise ScenarioError(f"{path}: node.{key}: {node[key]} is not within {low}..{high}")
-    if node.get("dialect", "debian12") not in ("debian12", "el6"):
-        raise ScenarioError(f"{path}: node.dialect: must be debian12 or el6")
-    hv = node.get("hypervisor")
-    if hv is not None and (set(hv) - {"release_delay"} or not isinstance(hv.get("release_delay", 0), int)
-                           or hv.get("release_delay", 0) < 0):
-        raise ScenarioError(f"{path}: node.hypervisor: a mapping with an optional 'release_delay' (whole seconds)")
-    if "loops" in node and (node.get("dialect") != "el6" or not 1 <= node["loops"] <= 256):
-        # Debian 12's kernel adds loop devices on demand (LOOP_CTL_GET_FREE): only el6 has a fixed pool
-        raise ScenarioError(f"{path}: node.loops: a fixed pool of 1 to 256 loop devices, with dialect el6")
-    sc.node = node
+    if "node" in doc and "nodes" in doc:
+        raise ScenarioError(f"{path}: 'node' and 'nodes' together: one node, or several by name")
+    if "nodes" in doc:
+        nodes = doc["nodes"]
+        if not isinstance(nodes, dict) or len(nodes) < 2:
+            raise ScenarioError(f"{path}: nodes: a mapping of two or more node names to their settings")
+        for name, settings in nodes.items():
+            if not isinstance(name, str):
+                raise ScenarioError(f"{path}: nodes: names are strings")
+            safe_id(name, f"{path}: nodes", "name")
+            sc.nodes[name] = _check_node(settings or {}, f"{path}: nodes.{name}")
+        sc.node = next(iter(sc.nodes.values()))
+    else:
+        sc.node = _check_node(doc.get("node") or {}, f"{path}: node")
+    shared = doc.get("shared") or []
+    if shared and not sc.nodes:
+        raise ScenarioError(f"{path}: shared: storage shared between nodes needs 'nodes' (two or more)")
+    if not isinstance(shared, list) or any(not isinstance(p, str) or not p.startswith("/") or ".." in p.split("/")
+                                           for p in shared):
+        raise ScenarioError(f"{path}: shared: a list of absolute directory paths (one filesystem every node mounts)")
+    sc.shared = shared
     images = doc.get("images") or []
     if not isinstance(images, list):
         raise ScenarioError(f"{path}: images: must be a list")
@@ -169,14 +170,43 @@ def parse(text: str, path: str) -> Scenario:
             raise ScenarioError(f"{where}: {len(raw)} keys ({', '.join(map(str, list(raw)[:4]))}); a step is a "
                                 "mapping with exactly one key, its kind")
         (kind, args), = raw.items()
+        node_name = ""
+        if isinstance(args, dict) and "node" in args:
+            node_name = args["node"]
+            if not sc.nodes or node_name not in sc.nodes:
+                raise ScenarioError(f"{where}: node '{node_name}' is not one of the scenario's nodes"
+                                    + (f" ({', '.join(sc.nodes)})" if sc.nodes else " (it has one: no 'nodes')"))
+            args = {k: v for k, v in args.items() if k != "node"}
         if kind not in KINDS:
             close = difflib.get_close_matches(str(kind), KINDS, n=3)
             hint = (f"did you mean {' or '.join(close)}?" if close else
                     f"{len(KINDS)} kinds: docs/reference/steps.md lists them")
             raise ScenarioError(f"{where}: unknown step '{kind}' ({hint})")
         args = KINDS[kind].check(args or {}, sc, f"{where} ({kind})")
-        sc.steps.append(Step(kind, args, i + 1))
+        sc.steps.append(Step(kind, args, i + 1, node_name))
     return sc
+
+
+def _check_node(node, where: str) -> dict:
+    if not isinstance(node, dict):
+        raise ScenarioError(f"{where}: must be a mapping")
+    for key, value in node.items():
+        if key not in NODE_FIELDS:
+            raise ScenarioError(f"{where}: unknown field '{key}'")
+        check_type(value, NODE_FIELDS[key], f"{where}.{key}")
+    for key, (low, high) in NODE_BOUNDS.items():
+        if key in node and not low <= node[key] <= high:
+            raise ScenarioError(f"{where}.{key}: {node[key]} is not within {low}..{high}")
+    if node.get("dialect", "debian12") not in ("debian12", "el6"):
+        raise ScenarioError(f"{where}.dialect: must be debian12 or el6")
+    hv = node.get("hypervisor")
+    if hv is not None and (set(hv) - {"release_delay"} or not isinstance(hv.get("release_delay", 0), int)
+                           or hv.get("release_delay", 0) < 0):
+        raise ScenarioError(f"{where}.hypervisor: a mapping with an optional 'release_delay' (whole seconds)")
+    if "loops" in node and (node.get("dialect") != "el6" or not 1 <= node["loops"] <= 256):
+        # Debian 12's kernel adds loop devices on demand (LOOP_CTL_GET_FREE): only el6 has a fixed pool
+        raise ScenarioError(f"{where}.loops: a fixed pool of 1 to 256 loop devices, with dialect el6")
+    return node
 
 
 def _source_path(source: str | None, scenario_path: str) -> str | None:

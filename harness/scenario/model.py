@@ -13,6 +13,7 @@ class Step:
     kind: str
     args: dict
     index: int
+    node: str = ""      # the node it acts on, by name ("": the first, or the only one)
 
     @property
     def label(self) -> str:
@@ -23,6 +24,8 @@ class Step:
         args = dict(self.args)
         if "vbrs" in args:
             args["vbrs"] = [v.ascii for v in args["vbrs"]]
+        if self.node:
+            args["node"] = self.node
         return {self.kind: args}
 
 
@@ -31,7 +34,9 @@ class Scenario:
     name: str
     path: str
     description: str = ""
-    node: dict = field(default_factory=dict)
+    node: dict = field(default_factory=dict)                  # the (first) node's settings
+    nodes: dict = field(default_factory=dict)                 # name -> settings, with several nodes
+    shared: list = field(default_factory=list)                # directories every node mounts (one filesystem)
     images: list[ImageSpec] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     leaks_allowed: list[str] = field(default_factory=list)   # regexes over leak-check findings
@@ -47,6 +52,8 @@ class Scenario:
 
     def unmet(self, backend: str) -> str:
         """Why this scenario cannot run on `backend` here, or "" when it can."""
+        if backend != "sim" and self.nodes:
+            return "several nodes with shared storage (simulator only)"
         if backend != "sim" and "loops" in self.node:
             return "sets the node's loop device count (simulator only)"
         if backend != "sim" and "hypervisor" in self.node:

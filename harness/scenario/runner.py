@@ -81,6 +81,18 @@ class ScenarioRun:
         self.crashed = ""       # the command at which an injected crash killed the engine
         self.ostore = None      # ObjectStoreRun when the scenario publishes images or bundles instances
         self.turns = None       # during a `concurrently` step: the schedule every engine process takes turns from
+        self.nodes: dict = {}           # with several nodes: name -> host (harness.scenario.nodes)
+        self.controllers: dict = {}     # name -> its node controller (None: not started)
+        self.node_crashed: dict = {}    # name -> the command at which that node's engine was killed
+
+    def view(self, name: str):
+        """The run as a step on node `name` sees it (the first node: the run itself)."""
+        from harness.scenario.nodes import NodeView
+        return self if not self.nodes or name in ("", self.first) else NodeView(self, name)
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.nodes), "")
 
     def attach(self, io) -> None:
         """An engine process started during a `concurrently` step takes its turns with the others."""
@@ -95,8 +107,9 @@ class ScenarioRun:
         if self.turns is not None:
             self.turns.checkpoint(command)
 
-    def new_controller(self) -> NodeController:
-        node = self.scenario.node
+    def new_controller(self, name: str = "") -> NodeController:
+        node = self.scenario.nodes[name] if name else self.scenario.node
+        host = self.nodes[name] if name else self.host
         path = node.get("instances_path", "/var/lib/eucalyptus/instances")
         config = NodeConfig(instances_path=f"{path}-{self.isolation}" if self.isolation else path,
                             dm_prefix=f"euca-{self.isolation}-" if self.isolation else "euca-",
@@ -105,18 +118,25 @@ class ScenarioRun:
                             concurrent_disk_ops=node.get("concurrent_disk_ops", 4),
                             hypervisor="hypervisor" in node, fast_path=node.get("fast_path", False),
                             build_workers=node.get("build_workers", 1))
-        nc = NodeController(self.host, config, self.images, clock=clock_for(self.host), recorder=self.recorder,
+        nc = NodeController(host, config, self.images, clock=clock_for(host), recorder=self.recorder,
                             seed=self.scenario.seed, log=self.result.log.append)
         self.attach(nc.io)
         return nc
 
 
 def run_step(step: Step, nc: NodeController, ctx: ScenarioRun) -> NodeController:
-    """One step through its kind's runner; an engine operation starts the window `expect_commands` reads."""
+    """One step through its kind's runner; an engine operation starts the window `expect_commands` reads. A step
+    naming another node runs there, on that node's controller (started at its first step)."""
     kind = KINDS[step.kind]
     if kind.engine_operation:
         ctx.mark = len(ctx.recorder.commands)
-    return kind.run(step.args, nc, ctx, f"step {step.index} ({step.label})")
+    where = f"step {step.index} ({step.label})"
+    if not ctx.nodes or step.node in ("", ctx.first):
+        return kind.run(step.args, nc, ctx, where)
+    from harness.scenario.nodes import controller_of
+    other = controller_of(ctx, step.node, where, may_be_absent=step.kind == "restart_node")
+    ctx.controllers[step.node] = kind.run(step.args, other, ctx.view(step.node), where)
+    return nc
 
 
 SNAPSHOT_COMMANDS = ("losetup -a", "dmsetup table", "dmsetup ls", "dmsetup info -c")
@@ -149,10 +169,13 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     if "hypervisor" in scenario.node:
         host.enable_hypervisor(scenario.node["hypervisor"].get("release_delay", 0))
     staged = StagedImages([s for s in scenario.images if not s.served])
+    from harness.scenario.nodes import make_nodes
+    nodes = make_nodes(scenario, host)
     nc = ostore = None
     try:
         with ImageServer([s for s in scenario.images if s.served]) as server:
-            staged.stage(host)
+            for each in (nodes or {"": host}).values():
+                staged.stage(each)
             sources = {"file": staged, "url": UrlImageSource(clock_for(host))}
             if scenario.uses_store:
                 from engine.images.s3source import S3ImageSource
@@ -165,7 +188,11 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             images = ImageSources(sources)
             run = ScenarioRun(scenario, host, result, images, server, isolation)
             run.ostore = ostore
+            run.nodes = nodes
             nc = run.new_controller()
+            if nodes:
+                run.controllers = {name: None for name in nodes}
+                run.controllers[run.first] = nc
             virtual_start = run_clock_now(host)
             for step in scenario.steps:
                 if on_step is not None:
@@ -177,6 +204,10 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                     on_run(result, step)
                 try:
                     nc = run_step(step, nc, run)
+                    if nodes and step.node in ("", run.first):
+                        run.controllers[run.first] = nc
+                    elif nodes:   # another node's step (a concurrent one may have restarted the first node too)
+                        nc = run.controllers[run.first] or nc
                     if after_step is not None and not run.crashed:
                         after_step(result, step, nc)   # raises StepFailure: the run ends at this step
                 except StepFailure as exc:
@@ -212,6 +243,10 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
     result.steps += [StepOutcome(s.index, s.label, "not run") for s in scenario.steps if s.index not in done]
     if leak_check and nc is not None and result.ok:
         result.leaks = find_leaks(host, nc, scenario.leaks_allowed)
+        for name, other in list(run.controllers.items())[1:] if nodes else []:
+            if other is not None:
+                result.leaks += [f"node {name}: {leak}" for leak in find_leaks(nodes[name], other,
+                                                                               scenario.leaks_allowed)]
         if result.leaks:
             result.ok = False
             result.failure = f"leak check: {len(result.leaks)} leaked: {result.leaks[0]}"

@@ -15,7 +15,8 @@ from harness.scenario.registry import KINDS, Field, ScenarioError, safe_id, step
                                               "name: another process on the node), `hold` (a pinned race: "
                                               "`{at: REGEX, after: true, until: OP, reaches: REGEX | finishes: "
                                               "true | waits: true}` or `{at: REGEX, seconds: N}`) and "
-                                              "`may_fail` (its failure is no failure of the step)"),
+                                              "`may_fail` (its failure is no failure of the step); with several "
+                                              "nodes, `node` (the one it runs on)"),
               Field("schedule", dict, False, "on the simulator: `{seed: S, preemptions: K}` (PCT-random, the "
                                              "default with the node's seed and K=2) or `{switches: [[N, NAME], "
                                              "...]}` (no preemption but at the listed decisions; what explore "
@@ -30,7 +31,7 @@ def _label(args):
     return "concurrently " + "+".join(op["name"] for op in args["operations"])
 
 
-OPERATION_FIELDS = {"name", "process", "hold", "may_fail"}
+OPERATION_FIELDS = {"name", "process", "hold", "may_fail", "node"}
 HOLD_FIELDS = {"at", "after", "until", "reaches", "finishes", "waits", "seconds"}
 
 
@@ -66,13 +67,16 @@ def _check(args, sc, where):
             raise ScenarioError(f"{at}: {kind} is a program of its own: its process cannot be 'nc'")
         if kind == "restart_node" and process != "nc":
             raise ScenarioError(f"{at}: restart_node starts the node controller: its process is 'nc'")
+        node = raw.get("node", "")
+        if node and (not sc.nodes or node not in sc.nodes):
+            raise ScenarioError(f"{at}: node '{node}' is not one of the scenario's nodes")
         if not isinstance(raw.get("may_fail", False), bool):
             raise ScenarioError(f"{at}: field 'may_fail': must be true or false")
         op_args = KINDS[kind].check(raw[kind] or {}, sc, f"{at} ({kind})")
-        checked.append({"name": name, "process": process, "kind": kind, "args": op_args,
+        checked.append({"name": name, "process": process, "kind": kind, "args": op_args, "node": node,
                         "hold": raw.get("hold"), "may_fail": raw.get("may_fail", False), "where": at})
-    restarts = [op for op in checked if op["kind"] == "restart_node"]
-    if restarts and sum(op["process"] == "nc" for op in checked) > 1:
+    restarts = {op["node"] for op in checked if op["kind"] == "restart_node"}
+    if any(sum(op["process"] == "nc" and op["node"] == node for op in checked) > 1 for node in restarts):
         raise ScenarioError(f"{where}: a restart_node operation is the node controller starting: no other "
                             "operation can be a thread of the old one (give it another process)")
     for op in checked:

@@ -7,17 +7,23 @@ from hostapi import Capability
 
 @step("restart_node", "Start a new node controller process on the node, which recovers what the old one left.",
       fields=[Field("reboot", bool, False, "power-cycle the host first: loops and dm devices gone, files kept "
-                                           "(simulator only)")],
+                                           "(simulator only)"),
+              Field("expect_error", str, False, "the new node controller must refuse to start, or its recovery "
+                                                "fail, with an error containing this (the old one stays)")],
       verb="restart", engine_operation=True)
 def restart_node(args, nc, ctx, where):
     if args.get("reboot"):
         require(ctx, Capability.REBOOT, where, "a reboot")
         ctx.host.reboot()
-    fresh = ctx.new_controller()
     try:
+        fresh = ctx.new_controller()
         fresh.restart()
     except Exception as exc:  # noqa: BLE001 - a recovery that fails is this step's failure, not the harness's
+        if "expect_error" in args and args["expect_error"] in str(exc):
+            return nc
         raise StepFailure(f"{where}: recovery failed: {exc}") from None
+    if "expect_error" in args:
+        raise StepFailure(f"{where}: started, expected an error containing '{args['expect_error']}'")
     ctx.crashed = ""
     return fresh
 
