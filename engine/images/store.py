@@ -69,8 +69,11 @@ class Uploaded:
 
 
 class BundleStore:
-    def __init__(self, client):
+    def __init__(self, client, part_size: int | None = None):
+        """`part_size`: objects at least this big go up as multipart uploads of parts this big (S3's
+        smallest is 5 MiB); by default 64 MiB and up, in 16 MiB parts."""
         self.s3 = client
+        self.part_size = part_size
 
     def _client_error(self, exc, what: str) -> StoreError:
         err = getattr(exc, "response", {}).get("Error", {})
@@ -91,21 +94,36 @@ class BundleStore:
             if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
                 raise self._client_error(exc, f"creating bucket {bucket}") from None
 
-    def put_file(self, bucket: str, key: str, path: str, acl: str) -> None:
+    def put_file(self, bucket: str, key: str, path: str, acl: str, progress=None) -> None:
+        """`progress(part_number)`: called before each part of a multipart upload is sent; an exception it raises
+        (a cancel) ends the upload there, and s3transfer aborts it on S3, so no unfinished upload is left. (Raised
+        before the request rather than inside its body, botocore does not take it for a network error to retry.)"""
         from boto3.s3.transfer import TransferConfig
         from botocore.exceptions import BotoCoreError, ClientError
         size = os.path.getsize(path)
+        threshold, chunk = (self.part_size, self.part_size) if self.part_size else (MULTIPART_THRESHOLD,
+                                                                                    MULTIPART_CHUNK)
         try:
-            if size < MULTIPART_THRESHOLD:
+            if size < threshold:
                 with open(path, "rb") as fh:
                     etag = self.s3.put_object(Bucket=bucket, Key=key, Body=fh, ACL=acl)["ETag"]
                 expected = plain_etag(path)
             else:
                 # s3transfer aborts its multipart upload when a part fails, so none is left orphaned
-                config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK)
-                self.s3.upload_file(path, bucket, key, ExtraArgs={"ACL": acl}, Config=config)
+                # with a part size of our own (a scenario's), parts go one at a time: which part a cancel comes
+                # after is then the same every run
+                config = TransferConfig(multipart_threshold=threshold, multipart_chunksize=chunk,
+                                        **({"max_concurrency": 1} if self.part_size else {}))
+                before_part = (lambda params, **_: progress(params.get("PartNumber", 0))) if progress else None
+                if before_part is not None:
+                    self.s3.meta.events.register("before-call.s3.UploadPart", before_part)
+                try:
+                    self.s3.upload_file(path, bucket, key, ExtraArgs={"ACL": acl}, Config=config)
+                finally:
+                    if before_part is not None:
+                        self.s3.meta.events.unregister("before-call.s3.UploadPart", before_part)
                 etag = self.s3.head_object(Bucket=bucket, Key=key)["ETag"]
-                expected = multipart_etag(path, MULTIPART_CHUNK)
+                expected = multipart_etag(path, chunk)
         except (ClientError, BotoCoreError) as exc:
             raise self._client_error(exc, f"uploading {bucket}/{key}") from None
         if etag != expected:
@@ -113,8 +131,9 @@ class BundleStore:
 
     def upload_bundle(self, manifest_path: str, bucket_prefix: str, part_dir: str | None = None,
                       acl: str = "aws-exec-read", location: str | None = None, skip_manifest: bool = False,
-                      on_put=None) -> Uploaded:
-        """`on_put(key)` is called after each object is stored (BundleInstance tracks and may cancel there)."""
+                      on_put=None, on_progress=None) -> Uploaded:
+        """`on_put(key)` is called after each object is stored (BundleInstance tracks and may cancel there), and
+        `on_progress(bytes)` as a multipart upload's bytes go out (put_file)."""
         if acl not in ACLS:
             raise StoreError(f"argument --acl: invalid choice: '{acl}' (choose from {', '.join(ACLS)})")
         m = _read(manifest_path)
@@ -131,7 +150,7 @@ class BundleStore:
         keys = []
         for path in files + ([] if skip_manifest else [manifest_path]):
             key = prefix + os.path.basename(path)
-            self.put_file(bucket, key, path, acl)
+            self.put_file(bucket, key, path, acl, on_progress)
             keys.append(key)
             if on_put is not None:
                 on_put(key)
