@@ -122,6 +122,7 @@ class NodeIO:
         # (one per engine process: another process on the node, the imager, has its own)
         self.loop_sem = threading.Lock()
         self._node_name: str | None = None
+        self.token = ""   # this engine process's lock-owner token (LockTable sets it)
 
     def _run(self, argv: list[str], stdin: str | None, issued: list[str] | None = None):
         """`issued`: the programs this argv runs as the sweeps should see them (a busybox script's steps)."""
@@ -138,8 +139,10 @@ class NodeIO:
                 raise
             except BaseException as exc:
                 # killed (a crash point, like SIGKILL): `finally` blocks unwinding the dead engine must not
-                # reach the node, as nothing of a killed process does
+                # reach the node, as nothing of a killed process does; the node no longer has the process
                 self.killed = exc
+                if self.token and self.host is not None:
+                    self.host.end_process(self.token)
                 raise
 
     def node_name(self) -> str:

@@ -178,12 +178,13 @@ class Turns(Sequential):
         with self._cond:
             me.wake = virtual.now + seconds
             me.why = "wait"
-            me.blocked = lambda: virtual.now >= me.wake
+            # the clock moved on by a difference of two large floats may land a hair short of the wake-up
+            me.blocked = lambda: virtual.now >= me.wake - 1e-6
             try:
                 while True:
                     self._pass(me)
                     self._await_turn(me)
-                    if virtual.now >= me.wake:
+                    if virtual.now >= me.wake - 1e-6:
                         return True
             finally:
                 me.blocked, me.wake, me.why = None, None, "command"

@@ -74,6 +74,10 @@ class Host:
         the engine processes this one has started. On a real node it is this process's pid."""
         return f"{os.getpid()}.{next(_processes)}"
 
+    def end_process(self, token: str) -> None:
+        """The engine process `token` names was killed at a crash point (simulator: it leaves the node's process
+        table). Nothing to do where processes are real."""
+
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
@@ -147,6 +151,9 @@ class HostWrapper(Host):
 
     def process_token(self) -> str:
         return self.inner.process_token()
+
+    def end_process(self, token: str) -> None:
+        self.inner.end_process(token)
 
     def fault_table(self):
         return self.inner.fault_table()

@@ -48,6 +48,7 @@ class Node:
         mapper = self.kernel.vfs.walk("/dev/mapper")
         mapper.fs.mknod(mapper.ino, "control", st.S_IFCHR | 0o600, (10, 236))
         self.name = name or "node"   # its host name (`uname -n`): what tells one node from another
+        self.processes: set[int] = set()   # live engine processes the harness started here (kill -0 asks)
 
     def share(self, path: str, fs) -> None:
         """Mount `fs`, a filesystem other nodes mount too, at `path` (an NFS export: the same files, the same

@@ -176,12 +176,32 @@ def test_a_lock_this_process_does_not_hold_is_not_released_on_the_node():
     host = SimHost()
     io = NodeIO(host, clock=clock_for(host))
     host.run(["mkdir", "-p", "/s/b"])
-    host.run(["ln", "-s", "4242.1", "/s/b/lock.owner"])          # another process holds it
+    other = host.process_token()                                  # another live process on the node...
+    host.run(["ln", "-s", other, "/s/b/lock.owner"])              # ...holds it
     locks = LockTable(io.clock, io)
     with pytest.raises(LockTimeout):
         locks.acquire("/s/b/lock", 0.2)
     locks.release("/s/b/lock")                                   # a careless cleanup
-    assert host.run(["readlink", "/s/b/lock.owner"]).stdout == "4242.1\n"
+    assert host.run(["readlink", "/s/b/lock.owner"]).stdout == other + "\n"
     with locks.try_hold("/s/b/other", 0) as held:                # one it does hold is released on the node
         assert held and host.run(["readlink", "/s/b/other.owner"]).stdout.strip() == locks.token
     assert host.run(["readlink", "/s/b/other.owner"]).rc != 0
+
+
+def test_a_lock_whose_holder_died_is_taken_over_as_an_fcntl_lock_would_be():
+    """The original's fcntl locks go with their process; the owner link of a process the node no longer has is
+    removed by the next one to want the lock (and a live holder's never is)."""
+    from engine.blobstore.locks import LockTable
+    from engine.nodeio import NodeIO, clock_for
+    from harness.backends.sim import SimHost
+    host = SimHost()
+    io = NodeIO(host, clock=clock_for(host))
+    host.run(["mkdir", "-p", "/s/b"])
+    dead = host.process_token()
+    host.end_process(dead)
+    host.run(["ln", "-s", dead, "/s/b/lock.owner"])
+    locks = LockTable(io.clock, io)
+    locks.acquire("/s/b/lock", 0.2)
+    assert host.run(["readlink", "/s/b/lock.owner"]).stdout.strip() == locks.token
+    assert host.run(["kill", "-0", dead.split(".")[0]]).stderr == f"kill: ({dead.split('.')[0]}): No such process\n"
+    assert host.run(["kill", "-0", "1"]).rc == 0

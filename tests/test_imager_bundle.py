@@ -74,11 +74,11 @@ def test_a_failed_upload_removes_what_it_stored(setup):
     class FailingStore(BundleStore):
         puts = 0
 
-        def put_file(self, bucket, key, path, acl):
+        def put_file(self, bucket, key, path, acl, progress=None):
             FailingStore.puts += 1
             if FailingStore.puts == 2:
                 raise StoreError(f"uploading {bucket}/{key}: connection reset")
-            return super().put_file(bucket, key, path, acl)
+            return super().put_file(bucket, key, path, acl, progress)
 
     failing = FailingStore(store.s3)
     image = f"/var/lib/nc-harness/images/{ROOT}.img"

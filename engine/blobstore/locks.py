@@ -51,6 +51,8 @@ class LockTable:
         self.io = io
         # this engine process's identity in its lock-owner links: the node's (real or simulated) pid and count
         self.token = io.host.process_token() if io is not None else f"{os.getpid()}.{next(_instances)}"
+        if io is not None:
+            io.token = self.token
         self._cond = threading.Condition()
         self._holders: dict[str, int] = {}
         self._threads: dict[int, str] = {}
@@ -104,6 +106,7 @@ class LockTable:
         if self.io is None:
             return None
         waited = 0.0
+        asked: set[str] = set()   # owners whose liveness was asked once in this wait
         while True:
             if read is None:
                 made, found = self.io.applet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc == 0, None
@@ -118,15 +121,32 @@ class LockTable:
                 return found
             if not self.io.exists(path.rsplit("/", 1)[0]):
                 return None   # the directory is gone (blob deleted meanwhile): nothing to exclude
-            if self.io.readlink(path + OWNER_SUFFIX) == self.token:
+            owner = self.io.readlink(path + OWNER_SUFFIX)
+            if owner == self.token:
                 # ours, from a release whose `rm` failed: this process holds the path in memory now, and no
                 # other process takes a link that names us, so it is ours to hold again
                 return None
+            if owner and owner not in asked:
+                asked.add(owner)
+                if self._dead(owner):
+                    # the original's fcntl lock goes with its process; the link of a dead holder is removed, and
+                    # the lock taken again at once
+                    self.io.log(f"lock {path}: its holder {owner} is gone; taken over")
+                    self.io.unlink(path + OWNER_SUFFIX)
+                    continue
             if timeout >= 0 and waited >= timeout:
                 raise LockTimeout(path)
             step = POLL_SECONDS if timeout < 0 else max(0.0, min(POLL_SECONDS, timeout - waited))
             self.clock.sleep(step)
             waited += step if step else POLL_SECONDS
+
+    def _dead(self, owner: str) -> bool:
+        """Is the process a lock-owner token (`PID.N`) names gone from the node? (`kill -0 PID`)"""
+        pid = owner.split(".", 1)[0]
+        if not pid.isdigit():
+            return False
+        asked = self.io.quiet(["kill", "-0", pid], check=False)
+        return asked.rc != 0 and "No such process" in asked.stderr
 
     def release(self, path: str, on_node: bool = True) -> None:
         """Let go of `path`. Only a lock this process holds is let go of on the node: a cleanup path that never

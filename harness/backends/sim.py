@@ -22,7 +22,14 @@ class SimHost(Host):
         """The simulated node's own process ids, counted per node: a run's lock-owner links (and so its
         recording) are the same bytes every time, whatever process the harness runs in."""
         self._processes += 1
+        self.node.processes.add(1000 + self._processes)
         return f"{1000 + self._processes}.1"
+
+    def end_process(self, token: str) -> None:
+        """The engine process `token` names was killed (a crash point): the node no longer has it."""
+        pid = token.split(".", 1)[0]
+        if pid.isdigit():
+            self.node.processes.discard(int(pid))
 
     def run(self, argv, stdin=None):
         with self._lock:

@@ -17,7 +17,7 @@ from engine.nodeio import VirtualClockAdapter, clock_for
 from engine.workers import Deadlock, Turns
 from harness.concurrency.live import LiveTurns
 from harness.concurrency.schedule import DefaultOrder, Hold, PctSchedule, Schedule
-from harness.scenario.registry import KINDS, StepFailure
+from harness.scenario.registry import KINDS, ProcessDown, StepFailure
 from hostapi import Capability
 
 OPERATION_KINDS = ("run_instance", "terminate_instance", "purge_cache", "fsck", "imager", "restart_node",
@@ -117,6 +117,11 @@ def run_concurrently(args, nc, ctx, where):
     failures = []
     for op, (ok, value) in zip(operations, outcomes):
         if ok:
+            continue
+        view = views.get((op["node"] or own, op["process"]))
+        if view is not None and view.crashed and isinstance(value, ProcessDown):
+            # its process was killed at a crash point before this operation ran a command: it died with it
+            ctx.result.log.append(f"{op['name']} died with its process (killed at '{view.crashed}')")
             continue
         if isinstance(value, StepFailure):
             message = str(value)

@@ -28,6 +28,10 @@ class StepFailure(HarnessError):
         self.details = details or []
 
 
+class ProcessDown(StepFailure):
+    """The step's process was killed at a crash point: in a `concurrently` step its other operations die with it."""
+
+
 TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping"}
 
 

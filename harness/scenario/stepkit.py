@@ -6,7 +6,7 @@ import re
 
 from engine.errors import OperationFailed
 from harness.checks import state as node_state
-from harness.scenario.registry import Field, StepFailure
+from harness.scenario.registry import Field, ProcessDown, StepFailure
 from hostapi import Capability, Unsupported
 from simulator.faults import CrashPoint
 
@@ -14,7 +14,7 @@ from simulator.faults import CrashPoint
 def engine_call(args, nc, ctx, where, call):
     """An engine operation: a crash point takes the engine down, an expected error is a pass."""
     if ctx.crashed:
-        raise StepFailure(f"{where}: the engine is down (killed at '{ctx.crashed}'); add a restart_node step")
+        raise ProcessDown(f"{where}: the engine is down (killed at '{ctx.crashed}'); add a restart_node step")
     try:
         call()
     except CrashPoint as exc:

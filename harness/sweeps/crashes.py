@@ -28,6 +28,7 @@ import yaml
 from harness.scenario import parse
 from harness.scenario.runner import run_scenario
 from harness.scenario.steps import KINDS
+from harness.scenario.steps.concurrently import OPERATION_FIELDS
 from harness.sweeps.faults import (
     FaultPoint,
     SweepReport,
@@ -53,7 +54,36 @@ def running_before(steps: list[dict], upto: int) -> list[str]:
             running.remove(args["id"])
         elif kind == "restart_node" and args.get("reboot"):
             running = []
+        elif kind == "concurrently":
+            for op in args.get("operations", []):
+                op_kind = next(k for k in op if k not in OPERATION_FIELDS)
+                op_args = op[op_kind] or {}
+                if op_kind == "run_instance" and "expect_error" not in op_args and not op.get("may_fail"):
+                    running.append(op_args["id"])
+                elif op_kind == "terminate_instance" and "expect_error" not in op_args and op_args["id"] in running:
+                    running.remove(op_args["id"])
     return running
+
+
+def _concurrent_crash_program(doc: dict, step_index: int, program: list, reboot: bool) -> dict:
+    """A crash inside a `concurrently` step: which of its launches and terminates finished depends on where
+    the crash came, so after the restart every instance that may run is terminated in a step that lets a
+    terminate of one that is not running fail; then nothing may be left."""
+    steps = doc["steps"]
+    (_, args), = steps[step_index - 1].items()
+    candidates = [] if reboot else running_before(steps, step_index - 1)
+    for op in args["operations"]:
+        op_kind = next(k for k in op if k not in OPERATION_FIELDS)
+        if op_kind == "run_instance" and (op[op_kind] or {}).get("id") not in candidates:
+            candidates.append(op[op_kind]["id"])
+    program += [KINDS["restart_node"](reboot=True) if reboot else KINDS["restart_node"](),
+                KINDS["check_invariants"]()]
+    ops = [{"name": f"stop{j + 1}", "may_fail": True, "terminate_instance": {"id": i}}
+           for j, i in enumerate(candidates)]
+    ops.append({"name": "check", "fsck": {}})
+    program += [KINDS["concurrently"](operations=ops, schedule={"switches": []}),
+                KINDS["check_invariants"](terminated=candidates), KINDS["expect_instances"](running=[])]
+    return program
 
 
 def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool, complete: bool = False) -> dict:
@@ -63,6 +93,13 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
     steps = doc["steps"]
     crashed = copy.deepcopy(steps[step_index - 1])
     (kind, args), = crashed.items()
+    if kind == "concurrently":
+        program = [KINDS["inject_fault"](match=pattern, nth=nth, crash=True, after=True)]
+        program += [copy.deepcopy(s) for s in steps[:step_index] if next(iter(s)) not in CHECK_ONLY]
+        out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "steps"}
+        out["name"] = f"{doc['name']}-crash-{'reboot-' if reboot else ''}at-{pattern_label(pattern, nth)}"
+        out["steps"] = _concurrent_crash_program(doc, step_index, program, reboot)
+        return out
     running = [] if reboot else running_before(steps, step_index - 1)
     if complete and not reboot and kind == "run_instance":
         running.append(args["id"])

@@ -15,6 +15,7 @@ def load_all() -> dict:
         dmsetup,
         fileutils,
         grub,
+        kill,
         kpartx,
         losetup,
         mkfs,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from engine.imager.grammar import ImagerUsage
 from engine.imager.run import HelpRequested, Imager
 from engine.nodeio import clock_for
-from harness.scenario.registry import Field, ScenarioError, StepFailure, step
+from harness.scenario.registry import Field, ProcessDown, ScenarioError, step
 from harness.scenario.stepkit import TOOL_EXIT, check_exit
 from harness.scenario.vbrs import resolve_vbr
 from simulator.faults import CrashPoint
@@ -15,7 +15,7 @@ from simulator.faults import CrashPoint
       uses_store=lambda args: "bundle" in args["args"])
 def imager(args, nc, ctx, where):
     if ctx.crashed:
-        raise StepFailure(f"{where}: the node's programs are down (killed at '{ctx.crashed}'); add a restart_node step")
+        raise ProcessDown(f"{where}: the node's programs are down (killed at '{ctx.crashed}'); add a restart_node step")
     ostore = ctx.ostore
     tool = Imager(ctx.host, ctx.images, clock=clock_for(ctx.host), recorder=ctx.recorder,
                   log=ctx.result.log.append, seed=ctx.scenario.seed,
