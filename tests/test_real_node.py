@@ -166,3 +166,20 @@ def test_concurrent_requests_overlap_on_the_node(node):
         t.join()
     assert time.monotonic() - start < 2.5           # three one-second sleeps at once, not one after the other
     assert sorted(rc for rc, _, _ in results) == [0, 0, 0] and len({out for _, out, _ in results}) == 3
+
+
+def test_operations_at_once_leave_the_same_device_shapes_on_a_real_kernel():
+    """A concurrent scenario on the UML node, its operations on real threads at once (the node serves requests
+    side by side): before every step and at the end, the same devices as the simulator's schedule left, numbers
+    aside; and the operations did overlap there."""
+    from harness.backends import make_host
+    from harness.cli.diff_run import compare_runs
+    from harness.scenario import load
+    from harness.scenario.runner import run_scenario
+    path = os.path.join(ROOT, "scenarios", "concurrent", "launches-and-a-terminate.yaml")
+    sim = run_scenario(load(path))
+    real = run_scenario(load(path), host=make_host("uml", dialect="debian12", seed=13))
+    assert sim.ok and real.ok, (sim.failure, real.failure)
+    assert compare_runs(sim, real, shapes=True) == []
+    peaks = [int(line.split("up to ")[1].split()[0]) for line in real.log if "operations at once on the node" in line]
+    assert peaks and max(peaks) >= 2, real.log[-5:]

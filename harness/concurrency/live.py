@@ -29,6 +29,8 @@ class LiveTurns(Threads):
         self._ring: list[_Task] = []      # the schedule's `waits` condition reads the tasks from here
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._busy: set[str] = set()   # tasks between two of their checkpoints: running a command, or about to
+        self.peak = 0                  # the most that were at once: evidence the operations really overlapped
         schedule.turns = self
 
     def run(self, tasks, count=None, names=None):
@@ -45,6 +47,7 @@ class LiveTurns(Threads):
                     return task()
                 finally:
                     with self._lock:
+                        self._busy.discard(slot.name)
                         self.schedule.finished(slot)
             return body
         return super().run([wrap(t, s) for t, s in zip(tasks, slots)], count)
@@ -64,9 +67,13 @@ class LiveTurns(Threads):
                     break
             time.sleep(POLL)
         me.why = "command"
-        if why == "command":
-            with self._lock:
+        with self._lock:
+            if why == "command":
                 self.schedule.ran_command(me, command)
+                self._busy.add(me.name)
+                self.peak = max(self.peak, len(self._busy))
+            else:
+                self._busy.discard(me.name)
 
     def sleep_until(self, virtual, seconds: float) -> bool:
         return False   # real nodes sleep for real

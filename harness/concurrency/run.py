@@ -135,7 +135,11 @@ def run_concurrently(args, nc, ctx, where):
             failures.append(message)
     if views.get((own, "nc")) is not None and views[(own, "nc")].crashed:
         ctx.crashed = views[(own, "nc")].crashed
-    ctx.result.log.append(f"concurrently: {len(schedule.decisions)} decisions, switches {schedule.switches()}")
+    if isinstance(turns, LiveTurns):
+        ctx.result.log.append(f"concurrently: operations at once on the node, up to {turns.peak} of them running "
+                              "commands at the same time")
+    else:
+        ctx.result.log.append(f"concurrently: {len(schedule.decisions)} decisions, switches {schedule.switches()}")
     failures += [f"{where}: {h}: nothing else could run, so it was let go" for h in schedule.forced_holds()]
     failures += [f"{where}: {h}: never reached" for h in schedule.unreleased_holds()]
     if failures:
