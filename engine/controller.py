@@ -272,6 +272,9 @@ class NodeController:
                 left += outcome != "deleted"
                 contended += outcome == "contended"
             if deleted:
+                # progress: the patience is for contention that never ends, not for the deleting itself (on a
+                # slow real node a terminate's commands alone can take longer than CLEANUP_PATIENCE)
+                start = self.io.clock.now()
                 continue
             if not contended or self.io.clock.now() - start >= CLEANUP_PATIENCE:
                 return left
@@ -283,7 +286,8 @@ class NodeController:
             bb = open_blob(store, blob_id, timeout=0.05)
         except LockContention:
             return "contended"
-        except BlobError:
+        except BlobError as exc:
+            self.io.log(f"{blob_id} left: {exc}")
             return "left"
         try:
             referenced = bool(store.read_lines(blob_id, "refs"))
@@ -291,6 +295,7 @@ class NodeController:
             self.io.log(f"could not read {blob_id}'s refs: {exc}")
             referenced = True
         if referenced:
+            self.io.log(f"{blob_id} left: other blobs map it")
             close_blob(bb)
             return "left"
         try:

@@ -37,6 +37,7 @@ class Outcome:
     failure: str = ""
     switches: list = field(default_factory=list)
     decisions: int = 0
+    record: list = field(default_factory=list, repr=False)   # the decisions, with one concurrent step
 
 
 @dataclass
@@ -88,11 +89,10 @@ class Explorer:
             return Outcome(label, schedule, False, str(exc))
         result = run_scenario(sc, after_step=_invariants)
         single = len(result.schedules) == 1
-        out = Outcome(label, schedule, result.ok, result.failure,
-                      result.schedules[0].switches() if single else [],
-                      max((len(s.decisions) for s in result.schedules), default=0))
-        out.record = result.schedules[0].decisions if single else []
-        return out
+        return Outcome(label, schedule, result.ok, result.failure,
+                       result.schedules[0].switches() if single else [],
+                       max((len(s.decisions) for s in result.schedules), default=0),
+                       result.schedules[0].decisions if single else [])
 
     def save(self, outcome: Outcome, directory: str) -> str:
         """The failing schedule as a scenario of its own, replaying exactly that interleaving."""
@@ -158,7 +158,7 @@ def _children(switches: list, spent: int, outcome: Outcome, bound: int) -> list[
     """Runs that differ from this one at one later decision: (switches, preemptions spent), within `bound`."""
     last = switches[-1][0] if switches else 0
     out = []
-    for d in getattr(outcome, "record", []):
+    for d in outcome.record:
         if d.index <= last:
             continue
         for name in d.candidates:
