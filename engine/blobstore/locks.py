@@ -27,8 +27,10 @@ class LockTimeout(EngineError):
 
 # how long work that must not be dropped (cleanup: terminate, a rollback, discarding a failed artifact; a
 # reference whose devices already exist) keeps retrying a lock another operation holds. NC gave up after its
-# 0.5 s store timeout and left blobs, devices or references behind under contention.
-CONTENTION_PATIENCE = 60.0
+# 0.5 s store timeout and left blobs, devices or references behind under contention. Five minutes: on a slow
+# real node two terminates at once took turns at the work store's lock for more than one (the UML node), and
+# a thread of this process that re-takes a lock at once can keep a sleeping waiter out for a long while.
+CONTENTION_PATIENCE = 300.0
 CONTENTION_RETRY = 0.5
 
 

@@ -81,6 +81,8 @@ def _concurrent_crash_program(doc: dict, step_index: int, program: list, reboot:
     ops = [{"name": f"stop{j + 1}", "may_fail": True, "terminate_instance": {"id": i}}
            for j, i in enumerate(candidates)]
     ops.append({"name": "check", "fsck": {}})
+    if len(ops) < 2:   # nothing may run (a reboot took it all): the periodic check twice is the step
+        ops.append({"name": "check2", "fsck": {}})
     program += [KINDS["concurrently"](operations=ops, schedule={"switches": []}),
                 KINDS["check_invariants"](terminated=candidates), KINDS["expect_instances"](running=[])]
     return program
