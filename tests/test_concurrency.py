@@ -217,3 +217,22 @@ def test_each_regression_fails_with_its_fix_taken_out(monkeypatch, name, take_ou
     take_out(monkeypatch)
     result = run_scenario(sc.fast_path() if fast else sc)
     assert not result.ok, f"{name} passes without its fix"
+
+
+def test_diff_run_compares_concurrent_scenarios_by_device_shape():
+    """Two interleavings (as a real node and the simulator would differ): the same shapes, though the loop
+    numbers and the command order differ; a run that leaves other devices is a difference."""
+    from harness.cli.diff_run import compare_runs
+    path = os.path.join(ROOT, "scenarios", "concurrent", "launches-and-a-terminate.yaml")
+    doc = yaml.safe_load(open(path, encoding="utf-8"))
+    runs = []
+    for seed in (1, 2):
+        for step in doc["steps"]:
+            if "concurrently" in step:
+                step["concurrently"]["schedule"] = {"seed": seed, "preemptions": 3}
+        runs.append(run_scenario(parse(yaml.safe_dump(doc), path)))
+    assert [c.text for c in runs[0].recorder.commands] != [c.text for c in runs[1].recorder.commands]
+    assert compare_runs(*runs, shapes=True) == []
+    doc["steps"] = doc["steps"][:2]        # the second run stops before its terminates: other devices are left
+    shorter = run_scenario(parse(yaml.safe_dump(doc), path), leak_check=False)
+    assert compare_runs(runs[0], shorter, shapes=True)

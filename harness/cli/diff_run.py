@@ -40,13 +40,7 @@ def compare_runs(a, b, ignore: tuple[str, ...] = (), shapes: bool = False) -> li
         return _compare_shapes(a, b, ignore)
     same = (lambda t: mask(t, ignore)) if ignore else (lambda t: t)
     out = []
-    labels = {s.index: s.label for s in a.steps}
-    for key in sorted(set(a.snapshots) | set(b.snapshots)):
-        where = f"before step {key} ({labels[key]})" if key in labels else "at the end"
-        sa, sb = a.snapshots.get(key), b.snapshots.get(key)
-        if sa is None or sb is None:
-            out.append(f"{where}: only one backend got here")
-            continue
+    for where, sa, sb in _snapshot_pairs(a, b, out):
         sa, sb = ({k: same(v) for k, v in snap.items()} for snap in (sa, sb))
         if ignore:   # `info -c` pads its name column to the longest name, whose length the ids mask hides
             sa, sb = ({k: re.sub(r" {2,}", " ", v) if k == "dmsetup info -c" else v for k, v in snap.items()}
@@ -71,10 +65,9 @@ def compare_runs(a, b, ignore: tuple[str, ...] = (), shapes: bool = False) -> li
     return out
 
 
-def _compare_shapes(a, b, ignore: tuple[str, ...]) -> list[str]:
-    from harness.checks.compare import mask
-    from harness.checks.shape import device_shape
-    out = []
+def _snapshot_pairs(a, b, out: list[str]):
+    """(where, snapshot of a, snapshot of b) before every step and at the end; a place only one run reached is
+    a difference, added to `out`."""
     labels = {s.index: s.label for s in a.steps}
     for key in sorted(set(a.snapshots) | set(b.snapshots)):
         where = f"before step {key} ({labels[key]})" if key in labels else "at the end"
@@ -82,6 +75,14 @@ def _compare_shapes(a, b, ignore: tuple[str, ...]) -> list[str]:
         if sa is None or sb is None:
             out.append(f"{where}: only one backend got here")
             continue
+        yield where, sa, sb
+
+
+def _compare_shapes(a, b, ignore: tuple[str, ...]) -> list[str]:
+    from harness.checks.compare import mask
+    from harness.checks.shape import device_shape
+    out = []
+    for where, sa, sb in _snapshot_pairs(a, b, out):
         shape_a, shape_b = (mask(device_shape(snap), ignore) for snap in (sa, sb))
         if shape_a != shape_b:
             out.append(f"{where}: device shapes differ: {_first_line_diff(shape_a, shape_b)}")
