@@ -108,9 +108,11 @@ def run_concurrently(args, nc, ctx, where):
     finally:
         ctx.turns = None
         _restore(saved)
-    for fresh in restarted:
-        if fresh is not None:
-            fresh.io.workers = fresh.io.clock.workers(build_workers)
+    for controller in [*restarted, *controllers.values()]:
+        if controller is not None and controller is not nc:   # made during the step: its own workers again
+            if hasattr(controller.io.clock, "turns"):
+                controller.io.clock.turns = None
+            controller.io.workers = controller.io.clock.workers(build_workers)
     for (node, process), controller in controllers.items():
         if process == "nc" and node != own and getattr(ctx, "controllers", None) is not None:
             ctx.controllers[node] = controller
