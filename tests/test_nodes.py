@@ -91,3 +91,20 @@ def test_shared_needs_several_nodes():
 def test_uname_tells_the_nodes_apart(argv, rc, out, err):
     result = Node(name="nc-a").run(argv)
     assert (result.rc, result.stdout, result.stderr) == (rc, out, err)
+
+
+def test_a_concurrent_step_on_the_second_node_interleaves_there():
+    text = TWO.split("steps:")[0] + """steps:
+  - concurrently:
+      node: b
+      operations:
+        - run_instance: {id: i-00000003, user: U, vbrs: [kernel:eki-00000N01:-1:none:none:staged,
+                         machine:emi-0000000N:-1:none:sda1:staged]}
+        - run_instance: {id: i-00000004, user: V, vbrs: [kernel:eki-00000N01:-1:none:none:staged,
+                         machine:emi-0000000N:-1:none:sda1:staged]}
+  - expect_instances: {node: b, running: [i-00000003, i-00000004]}
+  - expect_instances: {running: []}
+"""
+    result = run_scenario(parse(text, "b.yaml"))
+    assert result.ok, result.failure
+    assert len(result.schedules[0].decisions) > 5, "the two launches on node b did not take turns"

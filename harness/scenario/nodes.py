@@ -52,6 +52,14 @@ class NodeView:
     def crashed(self, value: str) -> None:
         self._run.node_crashed[self.name] = value
 
+    @property
+    def turns(self):   # one schedule for the whole run, whichever node's step started it
+        return self._run.turns
+
+    @turns.setter
+    def turns(self, value) -> None:
+        self._run.turns = value
+
     def new_controller(self):
         return self._run.new_controller(self.name)
 
