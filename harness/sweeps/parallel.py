@@ -70,7 +70,13 @@ def compare_build_orders(scenario: Scenario, workers: int, backend: str = "sim")
     first, first_shapes = _shapes(scenario, backend)
     second, second_shapes = _shapes(at_once, backend)
     comparison = OrderComparison(first, second)
+    # what a `concurrently` step leaves may depend on its interleaving (which blobs a purge found unused), and
+    # build workers are more tasks in the schedule: the devices are compared up to the first such step
+    concurrent = [s.index for s in scenario.steps if s.kind == "concurrently"]
+    cut = f"before step {concurrent[0] + 1} (" if concurrent else None
     for (where, a), (_, b) in zip(first_shapes, second_shapes):
+        if cut is not None and (where.startswith(cut) or where == "at the end"):
+            break
         if a != b:
             comparison.difference = f"{where}: device shape differs: {first_difference(a, b)}"
             break
