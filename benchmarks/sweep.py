@@ -1,0 +1,62 @@
+"""Fault-sweep cost per point, for a scenario and for the same scenario with its engine steps repeated 4 times,
+side by side in one run (issue 23's target: the ratio at most 1.3, i.e. a point does not pay for its prefix).
+
+Today every point re-runs the scenario from its start, so the cost per point grows with the scenario's length;
+this script measures that, and is where the fix will show. Usage: python3 benchmarks/sweep.py [SCENARIO]."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from harness.sweeps.faults import sweep_faults  # noqa: E402
+
+TARGET_RATIO = 1.3
+# the steps that pin what one pass leaves (names, numbers, commands): a repeated pass legitimately differs
+CHECK_ONLY = {"expect", "expect_commands", "expect_files", "expect_instances", "expect_guest_file",
+              "expect_guest_fs", "check_invariants"}
+
+
+def repeated(path: str, times: int, directory: str) -> str:
+    """The scenario's engine steps `times` over (a launch and its terminate make a pass the next one repeats)."""
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    steps = [s for s in doc["steps"] if next(iter(s)) not in CHECK_ONLY]
+    doc["steps"] = steps * times
+    doc["name"] = f"{doc['name']}-x{times}"
+    out = os.path.join(directory, f"x{times}.yaml")
+    with open(out, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(doc, fh, sort_keys=False)
+    return out
+
+
+def cost_per_point(path: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    report = sweep_faults(path)
+    elapsed = time.perf_counter() - start
+    assert report.count("clean") == len(report.points), f"{path}: not every point is clean"
+    return len(report.points), elapsed / max(1, len(report.points))
+
+
+def main() -> None:
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "scenarios", "termination-cleanup.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        once = repeated(path, 1, tmp)
+        four = repeated(path, 4, tmp)
+        cost_per_point(once)   # imports and first calls are no point's cost
+        n1, c1 = cost_per_point(once)
+        n4, c4 = cost_per_point(four)
+    ratio = c4 / c1
+    print(f"{os.path.basename(path)}: {n1} points at {c1 * 1000:.1f} ms each; steps x4: {n4} points at "
+          f"{c4 * 1000:.1f} ms each; ratio {ratio:.2f} (target <= {TARGET_RATIO}: "
+          f"{'met' if ratio <= TARGET_RATIO else 'not met'})")
+
+
+if __name__ == "__main__":
+    main()
