@@ -151,7 +151,7 @@ class InstanceBundler:
             self._set(task, "storing")
             self.store.upload_bundle(manifest, task.bucket, acl=self.acl,
                                      on_put=lambda key: (uploaded.append(key), self._set(task)),
-                                     on_progress=lambda sent: self._set(task))
+                                     on_progress=lambda part: self._set(task))
             self._set(task, "complete", 100)
         except Cancelled:
             self._discard(task, uploaded)

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob, purge_lru
-from .blobstore.locks import CONTENTION_PATIENCE, CONTENTION_RETRY, LockTable, LockTimeout
+from .blobstore.locks import CONTENTION_PATIENCE, CONTENTION_RETRY, LockTable, LockTimeout, patiently
 from .blobstore.store import BlobError, Blobstore, LockContention, lines_of
 from .errors import OperationFailed
 from .implement import BuildContext, implement, safe_point
@@ -313,18 +313,16 @@ class NodeController:
         if self.cache is None or not self.cache.limit_blocks:
             return 0
         store = self.cache
-        start = self.io.clock.now()
-        while True:
-            try:
-                with store.locked():
-                    free = store.limit_blocks - store.used_blocks(store.scan())
-                    wanted = store.limit_blocks if free_mb is None else free_mb * 2048 - free
-                    freed = purge_lru(store, wanted) if wanted > 0 else 0
-                break
-            except LockContention as exc:   # a launch is creating a blob in the cache: the purge waits its turn
-                if self.io.clock.now() - start >= CLEANUP_PATIENCE:
-                    raise OperationFailed(f"purge: {exc}") from None
-                self.io.clock.sleep(CLEANUP_RETRY)
+
+        def purge() -> int:
+            with store.locked():
+                free = store.limit_blocks - store.used_blocks(store.scan())
+                wanted = store.limit_blocks if free_mb is None else free_mb * 2048 - free
+                return purge_lru(store, wanted) if wanted > 0 else 0
+        try:   # a launch creating a blob in the cache holds its lock: the purge waits its turn
+            freed = patiently(self.io.clock, purge, LockContention, CLEANUP_PATIENCE)
+        except LockContention as exc:
+            raise OperationFailed(f"purge: {exc}") from None
         self.io.log(f"purge {store.path}: freed {freed // 2048} MB")
         return freed // 2048
 

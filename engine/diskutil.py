@@ -11,7 +11,6 @@ LOOP_TRIES = 9
 NOT_ATTACHED = ": No such device or address"
 
 
-
 def loop_attach(io: NodeIO, path: str) -> str:
     """Find a free loop and attach `path` at offset 0; up to 9 tries one second apart (a racing process may win)."""
     last: CommandError | None = None

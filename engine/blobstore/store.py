@@ -99,7 +99,7 @@ class Blobstore:
     def open(cls, io, locks, path, limit_blocks, revocation="none", fmt="files", snapshot="dm", registry=None,
              owner="nc", seed=0) -> Blobstore:
         """Create or reopen: a different limit is rewritten, a different format or snapshot policy is an error,
-        and so is a store another node claimed (see `claim_line`)."""
+        and so is a store another node claimed (its `node:` line, written by the first node to open it)."""
         store = cls(io, locks, path, limit_blocks, revocation, fmt, snapshot, registry, owner)
         meta_path = f"{store.path}/.blobstore"
         store.make_dirs(store.path)

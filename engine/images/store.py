@@ -133,7 +133,7 @@ class BundleStore:
                       acl: str = "aws-exec-read", location: str | None = None, skip_manifest: bool = False,
                       on_put=None, on_progress=None) -> Uploaded:
         """`on_put(key)` is called after each object is stored (BundleInstance tracks and may cancel there), and
-        `on_progress(bytes)` as a multipart upload's bytes go out (put_file)."""
+        `on_progress(part_number)` before each part of a multipart upload (put_file)."""
         if acl not in ACLS:
             raise StoreError(f"argument --acl: invalid choice: '{acl}' (choose from {', '.join(ACLS)})")
         m = _read(manifest_path)

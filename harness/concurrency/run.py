@@ -51,10 +51,6 @@ class ProcessView:
     def __init__(self, run, process: str):
         self._run, self.process, self.crashed = run, process, run.crashed if process == "nc" else ""
 
-    @property
-    def host(self):
-        return self._run.host
-
     def __getattr__(self, name):
         return getattr(self._run, name)
 
@@ -149,16 +145,17 @@ def run_concurrently(args, nc, ctx, where):
     return controllers[(own, "nc")]
 
 
-def _attach_all(ctx, turns, nc) -> list:
-    """Every engine process of the step takes its turns from `turns`; returns what to put back."""
+def _attach_all(ctx, turns, nc) -> tuple:
+    """Every engine process of the step takes its turns from `turns` (those started during it as they start);
+    returns what to put back on the step's own controller."""
     ctx.turns = turns
-    saved = [(nc.io, nc.io.workers, getattr(nc.io.clock, "turns", None))]
+    saved = (nc.io, nc.io.workers, getattr(nc.io.clock, "turns", None))
     ctx.attach(nc.io)
     return saved
 
 
-def _restore(saved) -> None:
-    for io, workers, clock_turns in saved:
-        io.workers = workers
-        if isinstance(io.clock, VirtualClockAdapter):
-            io.clock.turns = clock_turns
+def _restore(saved: tuple) -> None:
+    io, workers, clock_turns = saved
+    io.workers = workers
+    if isinstance(io.clock, VirtualClockAdapter):
+        io.clock.turns = clock_turns

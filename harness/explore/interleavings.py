@@ -67,8 +67,8 @@ def _invariants(result, step, nc) -> None:
 
 
 class Explorer:
-    def __init__(self, path: str, preemptions: int = 2, seed: int = 0):
-        self.path, self.preemptions, self.seed = path, preemptions, seed
+    def __init__(self, path: str):
+        self.path = path
         with open(path, encoding="utf-8") as fh:
             self.doc = yaml.safe_load(fh)
         parse(yaml.safe_dump(self.doc, sort_keys=False), path)   # a bad file is reported before anything runs
@@ -115,7 +115,7 @@ class Explorer:
 def explore_interleavings(path: str, schedules: int = 1000, preemptions: int = 2, seed: int = 0,
                           save_dir: str | None = None, stop_at_first: bool = False, progress=None
                           ) -> InterleavingReport:
-    ex = Explorer(path, preemptions, seed)
+    ex = Explorer(path)
     report = InterleavingReport(str(ex.doc.get("name") or path))
     first = ex.run({"switches": []}, "no preemption")
     report.outcomes.append(first)
