@@ -205,3 +205,23 @@ def test_a_lock_whose_holder_died_is_taken_over_as_an_fcntl_lock_would_be():
     assert host.run(["readlink", "/s/b/lock.owner"]).stdout.strip() == locks.token
     assert host.run(["kill", "-0", dead.split(".")[0]]).stderr == f"kill: ({dead.split('.')[0]}): No such process\n"
     assert host.run(["kill", "-0", "1"]).rc == 0
+
+
+def test_a_lock_link_that_fails_with_no_holder_is_tried_again_not_taken_for_contention():
+    """A cleanup tries a dependency's lock once (it holds the store's lock meanwhile); an `ln -s` that failed for
+    itself (an I/O error, no holder's link behind it) is not another's hold: it is tried again at once, and only
+    a lasting failure gives up (CI's --all-commands fault sweep found a terminate leaving the cache blob's loop)."""
+    from engine.blobstore.locks import LINK_RETRIES, LockTable, LockTimeout
+    from engine.nodeio import NodeIO, clock_for
+    from harness.backends.sim import SimHost
+    from simulator.faults import Fault
+    host = SimHost()
+    io = NodeIO(host, clock=clock_for(host))
+    host.run(["mkdir", "-p", "/s/b"])
+    locks = LockTable(io.clock, io)
+    host.node.faults.add(Fault("^ln -s .*/s/b/lock.owner$"))       # once: the sweep's fault
+    with locks.try_hold("/s/b/lock", 0) as held:
+        assert held and host.run(["readlink", "/s/b/lock.owner"]).stdout.strip() == locks.token
+    host.node.faults.add(Fault("^ln -s .*/s/b/lock.owner$", times=LINK_RETRIES + 1))
+    with pytest.raises(LockTimeout):
+        locks.acquire("/s/b/lock", 0)

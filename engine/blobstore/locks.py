@@ -18,6 +18,7 @@ from engine.nodeio import Clock, CommandError
 
 POLL_SECONDS = 0.099999
 OWNER_SUFFIX = ".owner"
+LINK_RETRIES = 2          # a failed lock link with no holder behind it is tried this many times more
 _instances = itertools.count(1)
 
 
@@ -109,6 +110,7 @@ class LockTable:
             return None
         waited = 0.0
         asked: set[str] = set()   # owners whose liveness was asked once in this wait
+        unowned = 0               # failed links that found no holder's link after them
         while True:
             if read is None:
                 made, found = self.io.applet(["ln", "-s", self.token, path + OWNER_SUFFIX], check=False).rc == 0, None
@@ -124,6 +126,12 @@ class LockTable:
             if not self.io.exists(path.rsplit("/", 1)[0]):
                 return None   # the directory is gone (blob deleted meanwhile): nothing to exclude
             owner = self.io.readlink(path + OWNER_SUFFIX)
+            if owner is None and unowned < LINK_RETRIES:
+                # no holder: the holder let go between our link and the look (a race), or the link failed for
+                # itself (an I/O error); either way it is tried again at once, not counted as contention (a
+                # cleanup that tries a lock once would otherwise give up on a lock nobody holds)
+                unowned += 1
+                continue
             if owner == self.token:
                 # ours, from a release whose `rm` failed: this process holds the path in memory now, and no
                 # other process takes a link that names us, so it is ours to hold again
