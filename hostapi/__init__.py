@@ -78,6 +78,17 @@ class Host:
         """The engine process `token` names was killed at a crash point (simulator: it leaves the node's process
         table). Nothing to do where processes are real."""
 
+    def process_alive(self, pid: int) -> bool:
+        """Does the engine process `pid` (a process_token's pid) still run? Where processes are real, it is a
+        process of the machine the engine runs on: asked of its kernel."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
@@ -154,6 +165,9 @@ class HostWrapper(Host):
 
     def end_process(self, token: str) -> None:
         self.inner.end_process(token)
+
+    def process_alive(self, pid: int) -> bool:
+        return self.inner.process_alive(pid)
 
     def fault_table(self):
         return self.inner.fault_table()

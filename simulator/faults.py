@@ -57,6 +57,8 @@ class FaultPlan:
     def __init__(self, faults: list[Fault] | None = None):
         self.faults = list(faults or [])
         self.commands_seen = 0
+        # called with each command's argv before any fault is looked at: a sweep branches its points there
+        self.observer = None
 
     def add(self, fault: Fault) -> Fault:
         self.faults.append(fault)

@@ -118,6 +118,8 @@ class Node:
             return Result(0)
         if self.timed_holds:
             self._expire_holds()
+        if self.faults.observer is not None:
+            self.faults.observer(argv)
         injected, fault = self.faults.before(argv) if self.faults.faults else (None, None)
         if injected is not None:
             return injected

@@ -159,7 +159,8 @@ def test_the_pid_file_is_there_while_it_runs_and_a_second_imager_is_refused(node
     import os
     import socket
     pid, host, run, made = seen[0].split()
-    assert (int(pid), host, made) == (os.getpid(), socket.gethostname(), "made")
+    # the pid the run's lock-owner token names: the simulated node's own process id, never the harness's
+    assert (pid, host, made) == (run.split(".")[0], socket.gethostname(), "made") and int(pid) != os.getpid()
     assert node.run("test", "-e", "/var/lib/imager/work").rc == 1        # made here, so removed at the end
     from engine.imager.run import ImagerError
     node.run("mkdir", "-p", "/var/lib/imager/work")
@@ -168,7 +169,7 @@ def test_the_pid_file_is_there_while_it_runs_and_a_second_imager_is_refused(node
             ("1234\n", "exists and is not an imager's"),
             (f"1 {host} run1 made\n", "imager pid 1 is using /var/lib/imager/work"),       # init: alive
             ("4321 elsewhere run2 made\n", "an imager on elsewhere (pid 4321) uses"),
-            (f"{os.getpid()} {host} {run} made\n", None)):   # this process, a run no longer in progress: dead
+            (f"{pid} {host} {run} made\n", None)):   # a run of this process no longer in progress: dead
         node.host.run(["tee", "/var/lib/imager/work/imager.pid"], text)
         if message is None:
             assert node.imager(CACHE, WORK, "fsck")[0] == 0

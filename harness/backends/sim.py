@@ -31,6 +31,10 @@ class SimHost(Host):
         if pid.isdigit():
             self.node.processes.discard(int(pid))
 
+    def process_alive(self, pid: int) -> bool:
+        """The node's init and the engine processes started on it and not killed, as `kill -0` answers."""
+        return pid == 1 or pid in self.node.processes
+
     def run(self, argv, stdin=None):
         with self._lock:
             return self.node.run(list(argv), stdin)

@@ -84,6 +84,7 @@ class ScenarioRun:
         self.nodes: dict = {}           # with several nodes: name -> host (harness.scenario.nodes)
         self.controllers: dict = {}     # name -> its node controller (None: not started)
         self.node_crashed: dict = {}    # name -> the command at which that node's engine was killed
+        self.pending: list = list(scenario.steps)   # the steps still to run (a sweep's branch replaces them)
 
     def view(self, name: str):
         """The run as a step on node `name` sees it (the first node: the run itself)."""
@@ -154,12 +155,13 @@ def run_clock_now(host) -> float:
 
 def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | None = None, host=None,
                  leak_check: bool = True, on_step=None, isolation: str = "", on_run=None,
-                 after_step=None) -> ScenarioResult:
+                 after_step=None, on_start=None) -> ScenarioResult:
     """`on_step(result, step)` is called before each step (progress displays); `on_run(result, step)` after
     the state snapshot taken before it, just as it starts (benchmarks time the step alone). `isolation` (e.g. an xdist
     worker id) gives the run its own instances directory and dm-name prefix, so parallel runs on one real
     node never touch each other; expectations naming `euca-` devices are read with that prefix. `after_step(result,
-    step, nc)` runs after each step that passed (explore's invariants) and may fail it with a StepFailure."""
+    step, nc)` runs after each step that passed (explore's invariants) and may fail it with a StepFailure.
+    `on_start(run)` gets the ScenarioRun once the controller is up (a sweep's branches change its `pending`)."""
     import time
     wall_start = time.monotonic()
     result = ScenarioResult(scenario)
@@ -189,12 +191,15 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
             run = ScenarioRun(scenario, host, result, images, server, isolation)
             run.ostore = ostore
             run.nodes = nodes
-            nc = run.new_controller()
+            nc = result.controller = run.new_controller()
             if nodes:
                 run.controllers = {name: None for name in nodes}
                 run.controllers[run.first] = nc
             virtual_start = run_clock_now(host)
-            for step in scenario.steps:
+            if on_start is not None:
+                on_start(run)
+            while run.pending:
+                step = run.pending.pop(0)
                 if on_step is not None:
                     on_step(result, step)
                 first, first_issued = len(result.recorder.commands), len(result.recorder.issued)
@@ -208,6 +213,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                         run.controllers[run.first] = nc
                     elif nodes:   # another node's step (a concurrent one may have restarted the first node too)
                         nc = run.controllers[run.first] or nc
+                    result.controller = nc
                     if after_step is not None and not run.crashed:
                         after_step(result, step, nc)   # raises StepFailure: the run ends at this step
                 except StepFailure as exc:

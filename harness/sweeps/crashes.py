@@ -29,8 +29,10 @@ from harness.scenario import parse
 from harness.scenario.runner import run_scenario
 from harness.scenario.steps import KINDS
 from harness.scenario.steps.concurrently import OPERATION_FIELDS
+from harness.sweeps.branching import forkable
 from harness.sweeps.faults import (
     FaultPoint,
+    as_argv_line,
     SweepReport,
     checked_points,
     fault_for,
@@ -39,6 +41,8 @@ from harness.sweeps.faults import (
 )
 from harness.sweeps.points import all_command_points
 
+# a fault regex that matches nothing: the branched sweep's placeholder for the program's crash fault
+NEVER = "(?!)"
 CHECK_ONLY = ("expect", "expect_commands", "expect_files", "expect_guest_file", "expect_instances", "boot_check")
 
 
@@ -153,7 +157,10 @@ def pattern_label(pattern: str, nth: int) -> str:
 
 
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
-                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
+                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
+                  branched: bool = True) -> SweepReport:
+    """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
+    False runs each point's program from the start (the reference the branched sweep is checked against)."""
     from harness.backends.sim import SimHost
     # refuses what the sweep cannot run, with the loader's errors
     sc = load_for_sweep(path, fast_path, build_workers)
@@ -191,16 +198,19 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         by_k = {k: (step, pattern, nth, complete and adoptable)
                 for k, step, pattern, nth, complete in all_command_points(commands, base.steps, kinds)}
 
-    def points(k: int) -> list[FaultPoint]:
+    def where(k: int) -> tuple[int, str, int, bool]:
         if all_commands:
-            step_index, pattern, nth, complete = by_k[k]
-        else:
-            step_index = next(index for index, (first, last) in ranges if first < k <= last)
-            pattern, nth = fault_for(commands, k)
-            complete = False
+            return by_k[k]
+        step_index = next(index for index, (first, last) in ranges if first < k <= last)
+        return (step_index, *fault_for(commands, k), False)
+
+    def program_of(k: int, reboot: bool) -> dict:
+        return crash_program(doc, *where(k), reboot)
+
+    def points(k: int) -> list[FaultPoint]:
         out = []
         for reboot in (False, True) if reboots else (False,):
-            program = crash_program(doc, step_index, pattern, nth, reboot, complete)
+            program = program_of(k, reboot)
             sc = parse(yaml.safe_dump(program, sort_keys=False), path)
             host = SimHost(dialect=sc.dialect, seed=sc.seed)
             result = run_scenario(sc, host=host)
@@ -213,9 +223,78 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
     ks = checked_points(only, len(commands))
     if all_commands:
         ks = [k for k in ks if k in by_k]
+    if branched and forkable(sc):
+        report.points = _branched(doc, path, ks, commands, where, program_of, reboots, jobs, points)
+        return report
     for group in run_points(points, ks, jobs):
         report.points += group
     return report
+
+
+def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, program_of, reboots: bool,
+              jobs: int, rerun) -> list[FaultPoint]:
+    """The crash points branched off one run (harness.sweeps.branching). Every crash program is the scenario's
+    steps, check steps left out, behind an `inject_fault` step, up to the crashed step; then the program's own
+    recovery steps. So one run of that longest prefix (its fault one that never fires) is every program's
+    start: at a point's command, the branch makes the fault that one, fired there, and its pending steps the
+    program's recovery."""
+    from harness.backends.sim import SimHost
+    from harness.sweeps.branching import Point, branch
+    base_doc = {key: copy.deepcopy(value) for key, value in doc.items() if key != "steps"}
+    base_doc["steps"] = [{"inject_fault": {"match": NEVER, "crash": True, "after": True}}]
+    base_doc["steps"] += [copy.deepcopy(s) for s in doc["steps"] if next(iter(s)) not in CHECK_ONLY]
+    sc = parse(yaml.safe_dump(base_doc, sort_keys=False), path)
+    host = SimHost(dialect=sc.dialect, seed=sc.seed)
+    points = []
+    for k in ks:
+        _, pattern, nth, _ = where(k)
+        word = commands[k - 1].split()[0] if not commands[k - 1].startswith("echo ") else \
+            as_argv_line(commands[k - 1]).split()[0]
+        points += [Point((k, reboot), pattern, nth, word) for reboot in ((False, True) if reboots else (False,))]
+    runs: list = []
+    programs: dict = {}
+
+    def on_branch(p) -> None:
+        k, reboot = p.key
+        fault = host.fault_table().faults[0]
+        fault.match, fault.nth = p.pattern, 1
+        programs[p.key] = program_of(k, reboot)
+        step_index = where(k)[0]
+        prefix = 1 + sum(next(iter(s)) not in CHECK_ONLY for s in doc["steps"][:step_index])
+        tail = parse(yaml.safe_dump(programs[p.key], sort_keys=False), path).steps[prefix:]
+        runs[-1].pending[:] = tail
+
+    def run_base(brancher):
+        def count_from_the_fault(result, step) -> None:
+            if step.index == 1:    # the fault step is the first: a program's fault counts from there
+                host.fault_table().observer = brancher.observe
+        return run_scenario(sc, host=host, on_start=runs.append, on_run=count_from_the_fault)
+
+    def judge_branch(p, result) -> FaultPoint:
+        k, reboot = p.key
+        command = commands[k - 1] + (" [reboot]" if reboot else "")
+        if isinstance(result, BaseException):
+            point = FaultPoint(k, command, "wrong state", f"uncaught {type(result).__name__}: {result}")
+        else:
+            point = judge(k, command, result, host)
+        point.program = yaml.safe_dump(programs[p.key], sort_keys=False, width=120)
+        return point
+
+    brancher = branch(run_base, points, jobs, on_branch, judge_branch)
+    out, redo = [], {p.key[0] for p in brancher.unbranched}
+    for k in ks:
+        if k in redo:
+            out += rerun(k)
+            continue
+        for reboot in (False, True) if reboots else (False,):
+            got = brancher.results.get((k, reboot))
+            command = commands[k - 1] + (" [reboot]" if reboot else "")
+            if got is None:
+                got = FaultPoint(k, command, "wrong state", "the crash point was never reached")
+            elif not isinstance(got, FaultPoint):
+                got = FaultPoint(k, command, "wrong state", f"the branch failed: {got!r}")
+            out.append(got)
+    return out
 
 
 def judge(k: int, command: str, result, host) -> FaultPoint:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from harness.checks.compare import ids_as_wildcards, mask
 from harness.scenario import load
 from harness.scenario.runner import run_scenario
+from harness.sweeps.branching import forkable
 from harness.sweeps.points import all_command_points
 
 
@@ -116,7 +117,10 @@ def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
 
 
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
-                 fast_path: bool = False, all_commands: bool = False, build_workers: int = 1) -> SweepReport:
+                 fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
+                 branched: bool = True) -> SweepReport:
+    """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
+    False re-runs every point from the start (the reference the branched sweep is checked against)."""
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
     base = run_scenario(load_for_sweep(path, fast_path, build_workers))
@@ -133,29 +137,111 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
         by_k = {k: (pattern, nth) for k, _, pattern, nth, _ in
                 all_command_points(commands, base.steps, kinds)}
 
-    def point(k: int) -> FaultPoint:
+    def point_scenario():
         sc = load_for_sweep(path, fast_path, build_workers)
         # a fault changes which commands run (a retry adds one): sweeps judge the node's state, not counts
         sc.steps = [step for step in sc.steps if step.kind != "expect_commands"]
         for step in sc.steps:
             if step.kind == "expect":      # a retry's extra second or token renames blobs, not devices
                 step.args["ignore"] = list(step.args.get("ignore", [])) + ["ids"]
+        return sc
+
+    def outcome(k: int, fault, result, host) -> FaultPoint:
+        if isinstance(result, BaseException):   # an engine error that escaped its step is this point's outcome
+            return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(result).__name__}: {result}")
+        if not fault.fired:   # a point whose command never ran as named would count as clean, having tested nothing
+            return FaultPoint(k, commands[k - 1], "wrong state", "the fault never fired")
+        return _judge(k, commands[k - 1], result, host)
+
+    def point(k: int) -> FaultPoint:
+        sc = point_scenario()
         host = SimHost(dialect=sc.dialect, seed=sc.seed)
         pattern, nth = by_k[k] if all_commands else fault_for(commands, k)
         fault = host.fault_table().add(Fault(pattern, nth=nth, times=times))
         try:
             result = run_scenario(sc, host=host, leak_check=False)
-        except Exception as exc:  # noqa: BLE001 - an engine error that escaped its step is this point's outcome
-            return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(exc).__name__}: {exc}")
-        if not fault.fired:   # a point whose command never ran as named would count as clean, having tested nothing
-            return FaultPoint(k, commands[k - 1], "wrong state", "the fault never fired")
-        return _judge(k, commands[k - 1], result, host)
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome of this point
+            result = exc
+        return outcome(k, fault, result, host)
 
     ks = checked_points(only, len(commands))
     if all_commands:
         ks = [k for k in ks if k in by_k]
-    report.points = run_points(point, ks, jobs)
+    if branched and forkable(point_scenario()):
+        report.points = _branched(point_scenario, ks, commands, by_k if all_commands else None, times, jobs,
+                                  outcome, point)
+    else:
+        report.points = run_points(point, ks, jobs)
     return report
+
+
+def _branched(make_scenario, ks: list[int], commands: list[str], by_k, times: int, jobs: int, outcome,
+              rerun) -> list:
+    """The points branched off one run of the point scenario (harness.sweeps.branching): the sweep's fault is
+    put first in the node's table at its command, where a fresh run's fault, installed before the run, would
+    fire; what a point re-run from the start would do, it does from there.
+
+    A first run without branches records the state at each step's start (run_fingerprint). A branch whose fault
+    was tolerated and is spent, and whose state at a step's start is that run's there, stops: the rest would go
+    as the unfaulted run went, which ended clean (checked: otherwise no branch stops early)."""
+    from harness.backends.sim import SimHost
+    from harness.sweeps.branching import BranchDecided, Point, branch, run_fingerprint
+    from simulator.faults import Fault
+    runs: list = []
+
+    def run_once(host, sc, **hooks):
+        return run_scenario(sc, host=host, leak_check=False, on_start=runs.append, **hooks)
+
+    sc = make_scenario()
+    host = SimHost(dialect=sc.dialect, seed=sc.seed)
+    states: dict[int, str] = {}
+    first = run_once(host, sc, on_step=lambda result, step: states.__setitem__(step.index, run_fingerprint(runs[-1])))
+    if not (first.ok and _judge(0, "", first, host).outcome == "clean"):
+        states.clear()       # an unfaulted run that does not end clean: no branch may borrow its end
+    points = []
+    for k in ks:
+        pattern, nth = by_k[k] if by_k is not None else fault_for(commands, k)
+        word = (commands[k - 1] if by_k is not None else as_argv_line(commands[k - 1])).split()[0]
+        points.append(Point(k, pattern, nth, word))
+    sc = make_scenario()
+    host = SimHost(dialect=sc.dialect, seed=sc.seed)
+    spent: list = []
+
+    def on_branch(p) -> None:
+        fault = Fault(p.pattern, nth=1, times=times)
+        host.fault_table().faults.insert(0, fault)
+        spent.append(fault)
+
+    def decided(result, step) -> None:
+        if not spent:
+            # the unbranched run: the same states again (else that step's is not to be relied on), and each file's
+            # digest kept for the branches, which then hash only what they changed
+            if states.get(step.index) != run_fingerprint(runs[-1]):
+                states.pop(step.index, None)
+        elif spent[0].fired == times and states.get(step.index) == run_fingerprint(runs[-1], tuple(spent)):
+            raise BranchDecided(step.index)
+
+    def run_base(brancher):
+        host.fault_table().observer = brancher.observe
+        return run_once(host, sc, on_step=decided)
+
+    def judge(p, result) -> FaultPoint:
+        if isinstance(result, BranchDecided):
+            return FaultPoint(p.key, commands[p.key - 1], "clean", "tolerated")
+        return outcome(p.key, spent[0], result, host)
+
+    brancher = branch(run_base, points, jobs, on_branch, judge)
+    out = []
+    for p in points:
+        got = brancher.results.get(p.key)
+        if p in brancher.unbranched:
+            got = rerun(p.key)
+        elif got is None:
+            got = FaultPoint(p.key, commands[p.key - 1], "wrong state", "the fault never fired")
+        elif not isinstance(got, FaultPoint):
+            got = FaultPoint(p.key, commands[p.key - 1], "wrong state", f"the branch failed: {got!r}")
+        out.append(got)
+    return out
 
 
 def _judge(k: int, command: str, result, host) -> FaultPoint:

@@ -10,7 +10,8 @@ from .base import FileSystem, FsError, Stat, check_name
 
 
 class MemInode:
-    __slots__ = ("ino", "mode", "nlink", "uid", "gid", "mtime", "data", "size", "entries", "target", "rdev")
+    __slots__ = ("ino", "mode", "nlink", "uid", "gid", "mtime", "data", "size", "entries", "target", "rdev", "gen",
+                 "digest")
 
     def __init__(self, ino: int, mode: int, mtime: float):
         self.ino = ino
@@ -24,6 +25,8 @@ class MemInode:
         self.entries: dict[str, int] | None = None
         self.target = ""
         self.rdev: tuple[int, int] | None = None
+        self.gen = 0               # bumped by every change of the bytes: a digest of them (`digest`) is kept until
+        self.digest = (-1, "")     # then (simulator/fingerprint.py), as (gen, hex digest)
 
 
 class MemoryFS(FileSystem):
@@ -227,17 +230,20 @@ class MemoryFS(FileSystem):
 
     def write(self, ino, offset, data):
         inode = self._file(ino)
+        inode.gen += 1
         inode.data.write(offset, data)
         inode.size = max(inode.size, offset + len(data))
         inode.mtime = self.clock.now
 
     def zero(self, ino, offset, length):
         inode = self._file(ino)
+        inode.gen += 1
         inode.data.zero(offset, length)
         inode.size = max(inode.size, offset + length)
 
     def truncate(self, ino, size):
         inode = self._file(ino)
+        inode.gen += 1
         if size < inode.size:
             inode.data.truncate(size)
         inode.size = size
