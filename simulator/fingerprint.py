@@ -4,8 +4,9 @@ and counts toward faults' matches, which would change the run being looked at).
 Two runs of one scenario whose nodes have equal fingerprints at the same step go on the same way, up to the
 virtual time: every device and its table, every file's metadata and bytes (a file's digest is kept until its
 bytes change: a state is read in the time it takes to hash what changed since the last one), the random state,
-pending timed holds as seconds from now, running domains, and the fault table's counters. The time itself is left out: a retry's pause moves every later time stamp by the
-same amount and keeps their order. The LRU purge compares modification times only with each other."""
+pending timed holds as seconds from now, running domains, and the fault table's counters. The time itself is
+left out: a retry's pause moves every later time stamp by the same amount and keeps their order (the LRU
+purge compares modification times only with each other)."""
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,7 @@ _LISTINGS = (["losetup", "-a"], ["dmsetup", "table"], ["dmsetup", "info", "-c"],
 def file_digest(inode) -> str:
     """The digest of a regular file's bytes: its non-zero pages, by index, and its size; kept until they change."""
     if inode.digest[0] != inode.gen:
-        h = hashlib.sha1(b"%d\n" % inode.size)
+        h = hashlib.blake2b(b"%d\n" % inode.size, digest_size=20)
         pages = inode.data.pages
         for index in sorted(pages):
             h.update(b"%d\n" % index)
@@ -45,7 +46,7 @@ class _Text:
 def node_fingerprint(node, skip_faults: tuple = (), explain: bool = False) -> str:
     """The digest of `node`'s state (see the module's docstring). `skip_faults`: faults of the table left out
     (a sweep's own, spent, which the run compared against never had). `explain`: the text itself, not its digest."""
-    h = _Text() if explain else hashlib.sha1()
+    h = _Text() if explain else hashlib.blake2b(digest_size=20)
     for argv in _LISTINGS:
         # the tools' own handlers, called directly: the same text a command would print, without the command
         result = node.tools[argv[0]](node, argv, None)

@@ -32,8 +32,8 @@ from harness.scenario.steps.concurrently import OPERATION_FIELDS
 from harness.sweeps.branching import forkable
 from harness.sweeps.faults import (
     FaultPoint,
-    as_argv_line,
     SweepReport,
+    as_argv_line,
     checked_points,
     fault_for,
     load_for_sweep,
