@@ -172,11 +172,13 @@ class Schedule:
         """This run as DefaultOrder plus switches: replays it exactly."""
         return [[d.index, d.chosen] for d in self.decisions if d.chosen != d.default]
 
-    def forced_holds(self) -> list[str]:
-        return [h.describe() for h in self.holds if h.forced]
+    def forced_holds(self, dead: set[str] = frozenset()) -> list[str]:
+        """Holds let go because nothing else could run; `dead`: operations killed with their process (a crash
+        point), whose holds, and holds waiting on them, could not be kept."""
+        return [h.describe() for h in self.holds if h.forced and not {h.operation, h.other} & dead]
 
-    def unreleased_holds(self) -> list[str]:
-        return [h.describe() for h in self.holds if not h.released]
+    def unreleased_holds(self, dead: set[str] = frozenset()) -> list[str]:
+        return [h.describe() for h in self.holds if not h.released and not {h.operation, h.other} & dead]
 
 
 class DefaultOrder(Schedule):

@@ -41,16 +41,19 @@ class Brancher:
     and forks at each point's nth. In the child, `on_branch(point)` installs what the point does; then the run goes
     on. At most `jobs` children run at once: the parent waits for one to end before forking another."""
 
-    def __init__(self, points: list[Point], jobs: int, on_branch):
+    def __init__(self, points: list[Point], jobs: int, on_branch, track: list[tuple[str, str]] = ()):
+        """`track`: (pattern, word) of regexes whose matches are counted too (`seen_before`), without points."""
         self.jobs = max(1, jobs)
         self.on_branch = on_branch
         self.groups: dict[str, list[_Group]] = defaultdict(list)
-        by_pattern: dict[str, _Group] = {}
-        for p in points:
-            if p.pattern not in by_pattern:
-                by_pattern[p.pattern] = _Group(re.compile(p.pattern))
-                self.groups[p.word].append(by_pattern[p.pattern])
-            by_pattern[p.pattern].by_nth[p.nth].append(p)
+        self.by_pattern: dict[str, _Group] = {}
+        for pattern, word, point in [(p.pattern, p.word, p) for p in points] + [(*t, None) for t in track]:
+            if pattern not in self.by_pattern:
+                self.by_pattern[pattern] = _Group(re.compile(pattern))
+                self.groups[word].append(self.by_pattern[pattern])
+            if point is not None:
+                self.by_pattern[pattern].by_nth[point.nth].append(point)
+        self._line_hits: set[str] = set()   # the patterns the command being looked at matched
         self.child: Point | None = None
         self.results: dict = {}
         self.unbranched: list[Point] = []     # points met while other threads ran: the caller re-runs them
@@ -63,13 +66,21 @@ class Brancher:
         if not groups:
             return
         line = " ".join(argv)
-        for group in groups:
-            if not group.rx.search(line):
-                continue
-            group.seen += 1
-            for point in group.by_nth.pop(group.seen, ()):
-                if self._fork(point):
-                    return          # the child: this command is its point's; it forks no further
+        due = []
+        self._line_hits = set()
+        for group in groups:     # every count first: a branch reads them (seen_before) as of this command
+            if group.rx.search(line):
+                group.seen += 1
+                self._line_hits.add(group.rx.pattern)
+                due += group.by_nth.pop(group.seen, ())
+        for point in due:
+            if self._fork(point):
+                return          # the child: this command is its point's; it forks no further
+
+    def seen_before(self, pattern: str) -> int:
+        """How many commands before the one being looked at matched `pattern` (a tracked or a point's regex)."""
+        group = self.by_pattern[pattern]
+        return group.seen - (pattern in self._line_hits)
 
     def _fork(self, point: Point) -> bool:
         if threading.active_count() > 1:
@@ -86,8 +97,8 @@ class Brancher:
                 os.close(fd)
             self._live.clear()
             self.child, self._out = point, write
-            self.groups.clear()
             self.on_branch(point)
+            self.groups.clear()
             return True
         os.close(write)
         self._live[pid] = (point, read, bytearray())
@@ -135,11 +146,11 @@ class BranchDied:
     status: int
 
 
-def branch(run_base, points: list[Point], jobs: int, on_branch, judge) -> Brancher:
+def branch(run_base, points: list[Point], jobs: int, on_branch, judge, track: list = ()) -> Brancher:
     """Run `run_base(brancher)` (the scenario, with `brancher.observe` as its node's observer) once. In each child,
     `judge(point, result_or_exception)` makes the point's outcome. Returns the brancher: `results` by point key,
     `unbranched` the points to re-run. A child never returns from here."""
-    brancher = Brancher(points, jobs, on_branch)
+    brancher = Brancher(points, jobs, on_branch, track)
     try:
         result = run_base(brancher)
     except BaseException as exc:

@@ -92,10 +92,13 @@ def _concurrent_crash_program(doc: dict, step_index: int, program: list, reboot:
     return program
 
 
-def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool, complete: bool = False) -> dict:
+def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bool, complete: bool = False,
+                  recovered: list[str] | None = None) -> dict:
     """The scenario document for a crash after the `nth` command matching `pattern`, which falls in step
     `step_index` (1-based, of the original document). `complete`: the crash comes after a launch wrote its
-    final record, so (without a reboot) the restart adopts it and there is nothing to launch again."""
+    final record, so (without a reboot) the restart adopts it and there is nothing to launch again.
+    `recovered`: for a crash in a restart's own recovery, the instances that restart left running unkilled
+    (the restart after the crash must leave the same: a failed terminate's or a dead domain's are gone)."""
     steps = doc["steps"]
     crashed = copy.deepcopy(steps[step_index - 1])
     (kind, args), = crashed.items()
@@ -107,6 +110,8 @@ def crash_program(doc: dict, step_index: int, pattern: str, nth: int, reboot: bo
         out["steps"] = _concurrent_crash_program(doc, step_index, program, reboot)
         return out
     running = [] if reboot else running_before(steps, step_index - 1)
+    if kind == "restart_node" and recovered is not None and not reboot:
+        running = list(recovered)
     if complete and not reboot and kind == "run_instance":
         running.append(args["id"])
     if kind == "terminate_instance" and args["id"] in running:
@@ -158,9 +163,11 @@ def pattern_label(pattern: str, nth: int) -> str:
 
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
                   fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
-                  branched: bool = True) -> SweepReport:
+                  branched: bool = True, variants: tuple[bool, ...] | None = None) -> SweepReport:
     """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
-    False runs each point's program from the start (the reference the branched sweep is checked against)."""
+    False runs each point's program from the start (the reference the branched sweep is checked against).
+    `variants`: which of (no reboot, reboot) to run at each point (default: both, or no reboot without `reboots`)."""
+    variants = variants if variants is not None else ((False, True) if reboots else (False,))
     from harness.backends.sim import SimHost
     # refuses what the sweep cannot run, with the loader's errors
     sc = load_for_sweep(path, fast_path, build_workers)
@@ -182,7 +189,12 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         doc["node"] = dict(doc.get("node") or {}, build_workers=build_workers)
         doc["steps"] = [step for step in doc["steps"] if "expect_commands" not in step and "expect" not in step]
     text = yaml.safe_dump(doc, sort_keys=False)
-    base = run_scenario(parse(text, path))
+    running_at: dict[int, list[str]] = {}      # step index -> the instances running before it, unkilled
+
+    def running(nc) -> list[str]:
+        return sorted(i.id for i in nc.instances.values() if i.state == "running")
+    base = run_scenario(parse(text, path),
+                        on_step=lambda result, step: running_at.__setitem__(step.index, running(result.controller)))
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without crashes: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
@@ -204,12 +216,16 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         step_index = next(index for index, (first, last) in ranges if first < k <= last)
         return (step_index, *fault_for(commands, k), False)
 
+    if base.controller is not None:
+        running_at[len(doc["steps"]) + 1] = running(base.controller)
+
     def program_of(k: int, reboot: bool) -> dict:
-        return crash_program(doc, *where(k), reboot)
+        step_index, pattern, nth, complete = where(k)
+        return crash_program(doc, step_index, pattern, nth, reboot, complete, running_at.get(step_index + 1))
 
     def points(k: int) -> list[FaultPoint]:
         out = []
-        for reboot in (False, True) if reboots else (False,):
+        for reboot in variants:
             program = program_of(k, reboot)
             sc = parse(yaml.safe_dump(program, sort_keys=False), path)
             host = SimHost(dialect=sc.dialect, seed=sc.seed)
@@ -224,14 +240,14 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
     if all_commands:
         ks = [k for k in ks if k in by_k]
     if branched and forkable(sc):
-        report.points = _branched(doc, path, ks, commands, where, program_of, reboots, jobs, points)
+        report.points = _branched(doc, path, ks, commands, where, program_of, variants, jobs, points)
         return report
     for group in run_points(points, ks, jobs):
         report.points += group
     return report
 
 
-def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, program_of, reboots: bool,
+def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, program_of, variants: tuple,
               jobs: int, rerun) -> list[FaultPoint]:
     """The crash points branched off one run (harness.sweeps.branching). Every crash program is the scenario's
     steps, check steps left out, behind an `inject_fault` step, up to the crashed step; then the program's own
@@ -250,7 +266,7 @@ def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, p
         _, pattern, nth, _ = where(k)
         word = commands[k - 1].split()[0] if not commands[k - 1].startswith("echo ") else \
             as_argv_line(commands[k - 1]).split()[0]
-        points += [Point((k, reboot), pattern, nth, word) for reboot in ((False, True) if reboots else (False,))]
+        points += [Point((k, reboot), pattern, nth, word) for reboot in variants]
     runs: list = []
     programs: dict = {}
 
@@ -286,7 +302,7 @@ def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, p
         if k in redo:
             out += rerun(k)
             continue
-        for reboot in (False, True) if reboots else (False,):
+        for reboot in variants:
             got = brancher.results.get((k, reboot))
             command = commands[k - 1] + (" [reboot]" if reboot else "")
             if got is None:

@@ -49,6 +49,11 @@ class FaultPoint:
     outcome: str             # clean | leak | wrong state
     detail: str = ""
     program: str = ""        # a scenario (YAML) that reproduces this point on its own, when there is one
+    also: int = 0            # a pair's second command (sampled pairs: k and then `also` fail in one run)
+
+    @property
+    def label(self) -> str:
+        return f"{self.k}+{self.also}" if self.also else str(self.k)
 
 
 @dataclass
@@ -77,7 +82,7 @@ def checked_points(only: list[int] | None, count: int) -> list[int]:
     return list(only or range(1, count + 1))
 
 
-def run_points(point, ks: list[int], jobs: int = 1) -> list:
+def run_points(point, ks: list, jobs: int = 1) -> list:
     """`point(k)` for each k, in order; over `jobs` forked processes when jobs > 1 (each point is a whole
     scenario run on its own simulated node, so they share nothing)."""
     if jobs <= 1 or len(ks) < 2:
@@ -118,9 +123,11 @@ def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
 
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
-                 branched: bool = True) -> SweepReport:
+                 branched: bool = True, pairs: int = 0, seed: int = 0) -> SweepReport:
     """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
-    False re-runs every point from the start (the reference the branched sweep is checked against)."""
+    False re-runs every point from the start (the reference the branched sweep is checked against). `pairs`:
+    instead of one command per point, this many pairs of commands (k1 < k2) drawn with `seed`, both failing in
+    one run (the second may never come: the first changed the path)."""
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
     base = run_scenario(load_for_sweep(path, fast_path, build_workers))
@@ -146,43 +153,66 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
                 step.args["ignore"] = list(step.args.get("ignore", [])) + ["ids"]
         return sc
 
-    def outcome(k: int, fault, result, host) -> FaultPoint:
-        if isinstance(result, BaseException):   # an engine error that escaped its step is this point's outcome
-            return FaultPoint(k, commands[k - 1], "wrong state", f"uncaught {type(result).__name__}: {result}")
-        if not fault.fired:   # a point whose command never ran as named would count as clean, having tested nothing
-            return FaultPoint(k, commands[k - 1], "wrong state", "the fault never fired")
-        return _judge(k, commands[k - 1], result, host)
+    def fault_of(k: int) -> tuple[str, int]:
+        return by_k[k] if all_commands else fault_for(commands, k)
 
-    def point(k: int) -> FaultPoint:
+    def outcome(key: tuple, faults: list, result, host) -> FaultPoint:
+        point = _keyed(key, commands, "clean")
+        if isinstance(result, BaseException):   # an engine error that escaped its step is this point's outcome
+            point.outcome, point.detail = "wrong state", f"uncaught {type(result).__name__}: {result}"
+        elif not faults[0].fired:   # a point whose command never ran as named would be clean, having tested nothing
+            point.outcome, point.detail = "wrong state", "the fault never fired"
+        else:
+            judged = _judge(point.k, point.command, result, host)
+            point.outcome, point.detail = judged.outcome, judged.detail
+        return point
+
+    def point(key: tuple) -> FaultPoint:
         sc = point_scenario()
         host = SimHost(dialect=sc.dialect, seed=sc.seed)
-        pattern, nth = by_k[k] if all_commands else fault_for(commands, k)
-        fault = host.fault_table().add(Fault(pattern, nth=nth, times=times))
+        faults = [host.fault_table().add(Fault(*fault_of(k), times=times)) for k in key]
         try:
             result = run_scenario(sc, host=host, leak_check=False)
         except Exception as exc:  # noqa: BLE001 - reported as the outcome of this point
             result = exc
-        return outcome(k, fault, result, host)
+        return outcome(key, faults, result, host)
 
     ks = checked_points(only, len(commands))
     if all_commands:
         ks = [k for k in ks if k in by_k]
+    keys = [(k,) for k in ks] if not pairs else sampled_pairs(ks, pairs, seed)
     if branched and forkable(point_scenario()):
-        report.points = _branched(point_scenario, ks, commands, by_k if all_commands else None, times, jobs,
-                                  outcome, point)
+        report.points = _branched(point_scenario, keys, commands, fault_of, all_commands, times, jobs, outcome,
+                                  point)
     else:
-        report.points = run_points(point, ks, jobs)
+        report.points = run_points(point, keys, jobs)
     return report
 
 
-def _branched(make_scenario, ks: list[int], commands: list[str], by_k, times: int, jobs: int, outcome,
-              rerun) -> list:
+def sampled_pairs(ks: list[int], count: int, seed: int) -> list[tuple[int, int]]:
+    """`count` distinct pairs (k1 < k2) of the points, drawn with `seed`, in order."""
+    import random
+    n = len(ks)
+    total = n * (n - 1) // 2
+    chosen = sorted(random.Random(seed).sample(range(total), min(count, total)))
+    out, i, first = [], 0, 0     # index -> (i, j), i < j, row by row
+    for index in chosen:
+        while index >= first + (n - 1 - i):
+            first += n - 1 - i
+            i += 1
+        out.append((ks[i], ks[i + 1 + index - first]))
+    return out
+
+
+def _branched(make_scenario, keys: list[tuple], commands: list[str], fault_of, all_commands: bool, times: int,
+              jobs: int, outcome, rerun) -> list:
     """The points branched off one run of the point scenario (harness.sweeps.branching): the sweep's fault is
     put first in the node's table at its command, where a fresh run's fault, installed before the run, would
-    fire; what a point re-run from the start would do, it does from there.
+    fire; what a point re-run from the start would do, it does from there. A pair's second fault goes in
+    behind it, having seen the matches a fresh run's would have by then.
 
-    A first run without branches records the state at each step's start (run_fingerprint). A branch whose fault
-    was tolerated and is spent, and whose state at a step's start is that run's there, stops: the rest would go
+    A first run without branches records the state at each step's start (run_fingerprint). A branch whose faults
+    were tolerated and are spent, and whose state at a step's start is that run's there, stops: the rest would go
     as the unfaulted run went, which ended clean (checked: otherwise no branch stops early)."""
     from harness.backends.sim import SimHost
     from harness.sweeps.branching import BranchDecided, Point, branch, run_fingerprint
@@ -198,19 +228,25 @@ def _branched(make_scenario, ks: list[int], commands: list[str], by_k, times: in
     first = run_once(host, sc, on_step=lambda result, step: states.__setitem__(step.index, run_fingerprint(runs[-1])))
     if not (first.ok and _judge(0, "", first, host).outcome == "clean"):
         states.clear()       # an unfaulted run that does not end clean: no branch may borrow its end
-    points = []
-    for k in ks:
-        pattern, nth = by_k[k] if by_k is not None else fault_for(commands, k)
-        word = (commands[k - 1] if by_k is not None else as_argv_line(commands[k - 1])).split()[0]
-        points.append(Point(k, pattern, nth, word))
+
+    def word(k: int) -> str:
+        return (commands[k - 1] if all_commands else as_argv_line(commands[k - 1])).split()[0]
+
+    points = [Point(key, *fault_of(key[0]), word(key[0])) for key in keys]
+    tracked = [(fault_of(key[1])[0], word(key[1])) for key in keys if len(key) > 1]
     sc = make_scenario()
     host = SimHost(dialect=sc.dialect, seed=sc.seed)
     spent: list = []
+    holder: list = []
 
     def on_branch(p) -> None:
-        fault = Fault(p.pattern, nth=1, times=times)
-        host.fault_table().faults.insert(0, fault)
-        spent.append(fault)
+        table = host.fault_table().faults
+        spent.append(Fault(p.pattern, nth=1, times=times))
+        table.insert(0, spent[0])
+        if len(p.key) > 1:
+            pattern, nth = fault_of(p.key[1])
+            spent.append(Fault(pattern, nth=nth - holder[0].seen_before(pattern), times=times))
+            table.insert(1, spent[1])
 
     def decided(result, step) -> None:
         if not spent:
@@ -218,30 +254,40 @@ def _branched(make_scenario, ks: list[int], commands: list[str], by_k, times: in
             # digest kept for the branches, which then hash only what they changed
             if states.get(step.index) != run_fingerprint(runs[-1]):
                 states.pop(step.index, None)
-        elif spent[0].fired == times and states.get(step.index) == run_fingerprint(runs[-1], tuple(spent)):
+        elif all(f.fired == times for f in spent) and \
+                states.get(step.index) == run_fingerprint(runs[-1], tuple(spent)):
             raise BranchDecided(step.index)
 
     def run_base(brancher):
+        holder.append(brancher)
         host.fault_table().observer = brancher.observe
         return run_once(host, sc, on_step=decided)
 
     def judge(p, result) -> FaultPoint:
         if isinstance(result, BranchDecided):
-            return FaultPoint(p.key, commands[p.key - 1], "clean", "tolerated")
-        return outcome(p.key, spent[0], result, host)
+            return _keyed(p.key, commands, "clean", "tolerated")
+        return outcome(p.key, spent, result, host)
 
-    brancher = branch(run_base, points, jobs, on_branch, judge)
+    brancher = branch(run_base, points, jobs, on_branch, judge, tracked)
     out = []
     for p in points:
         got = brancher.results.get(p.key)
         if p in brancher.unbranched:
             got = rerun(p.key)
         elif got is None:
-            got = FaultPoint(p.key, commands[p.key - 1], "wrong state", "the fault never fired")
+            got = _keyed(p.key, commands, "wrong state", "the fault never fired")
         elif not isinstance(got, FaultPoint):
-            got = FaultPoint(p.key, commands[p.key - 1], "wrong state", f"the branch failed: {got!r}")
+            got = _keyed(p.key, commands, "wrong state", f"the branch failed: {got!r}")
         out.append(got)
     return out
+
+
+def _keyed(key: tuple, commands: list[str], outcome: str, detail: str = "") -> FaultPoint:
+    """The point of a key, (k,) or a pair (k1, k2), with this outcome."""
+    point = FaultPoint(key[0], commands[key[0] - 1], outcome, detail, also=key[1] if len(key) > 1 else 0)
+    if point.also:
+        point.command += f" and then {commands[point.also - 1]}"
+    return point
 
 
 def _judge(k: int, command: str, result, host) -> FaultPoint:

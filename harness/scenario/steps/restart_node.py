@@ -3,6 +3,7 @@ from __future__ import annotations
 from harness.scenario.registry import Field, StepFailure, step
 from harness.scenario.stepkit import require
 from hostapi import Capability
+from simulator.faults import CrashPoint
 
 
 @step("restart_node", "Start a new node controller process on the node, which recovers what the old one left.",
@@ -15,9 +16,13 @@ def restart_node(args, nc, ctx, where):
     if args.get("reboot"):
         require(ctx, Capability.REBOOT, where, "a reboot")
         ctx.host.reboot()
+    fresh = None
     try:
         fresh = ctx.new_controller()
         fresh.restart()
+    except CrashPoint as exc:        # the new engine killed during its own recovery: the next restart recovers
+        ctx.crashed = str(exc) or "a crash point"
+        return fresh or nc
     except Exception as exc:  # noqa: BLE001 - a recovery that fails is this step's failure, not the harness's
         if "expect_error" in args and args["expect_error"] in str(exc):
             return nc
