@@ -2,7 +2,8 @@
 
 `scenarios/**/*.yaml` become `FILE::SCENARIO::STEP` items (`cold-cache::run i-1A2B3C4D`) plus a final
 `leak check`; `scenarios/traces/NAME.log` with `NAME.expect.yaml` beside it becomes one replay item.
-A scenario runs once per process, on its first item; later items report their own step.
+A scenario runs once per process, on its first item; later items report their own step. With `--nc-sweep`,
+each scenario's sweep points are the items instead (harness.pytest_sweep).
 """
 from __future__ import annotations
 
@@ -24,9 +25,34 @@ def pytest_addoption(parser):
     group.addoption("--nc-dialect", default=None, choices=["debian12", "el6"],
                     help="override every scenario's dialect")
     group.addoption("--nc-seed", type=int, default=None, help="override every scenario's seed")
+    group.addoption("--nc-sweep", default=None, metavar="KINDS",
+                    help="instead of running each scenario, sweep it: one item per point, for these kinds "
+                         "(comma-separated: faults, crashes, or fault, fault-twice, crash, crash-reboot, pairs)")
+    group.addoption("--nc-sweep-paths", default="nc", metavar="nc,fast",
+                    help="with --nc-sweep: the engine paths (nc, fast, or nc,fast; default nc)")
+    group.addoption("--nc-sweep-pairs", type=int, default=40, help="with --nc-sweep: pairs per scenario (default 40)")
+    group.addoption("--nc-inventory", default=None, metavar="FILE",
+                    help="an inventory of nodes (harness.fleet.inventory): xdist worker gwN runs on the N-th")
     group.addoption("--nc-run-dir", default=None,
                     help="where result.json, traces and failure bundles go, for `nc-harness report DIR --html` "
                          "(default: a temporary directory)")
+
+
+def backend_of(config) -> str:
+    """The backend this process runs scenarios on: --nc-backend, or its worker's node of --nc-inventory (whose
+    ssh key, if the inventory names one, is the one NC_SSH_IDENTITY gives the ssh backend)."""
+    path = config.getoption("--nc-inventory")
+    if not path:
+        return config.getoption("--nc-backend")
+    if not hasattr(config, "_nc_node"):
+        from harness.fleet.inventory import InventoryError, load_inventory, node_for_worker
+        try:
+            config._nc_node = node_for_worker(load_inventory(path), os.environ.get("PYTEST_XDIST_WORKER", ""))
+        except InventoryError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if config._nc_node.identity:
+            os.environ["NC_SSH_IDENTITY"] = config._nc_node.identity
+    return config._nc_node.target
 
 
 def pytest_collect_file(file_path, parent):
@@ -42,8 +68,9 @@ def pytest_collect_file(file_path, parent):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Keep a scenario's step items on one worker (default `--dist load` only)."""
-    if config.getoption("dist", "load") != "load":
+    """Keep a scenario's step items on one worker (default `--dist load` only); sweep points, each a run of its
+    own, are spread one by one."""
+    if config.getoption("dist", "load") != "load" or config.getoption("--nc-sweep"):
         return None
     from xdist.scheduler import LoadScopeScheduling
     return LoadScopeScheduling(config, log)
@@ -65,6 +92,10 @@ class ScenarioFile(pytest.File):
             scenario = load_scenario(str(self.path))
         except ScenarioError as exc:
             raise self.CollectError(str(exc)) from None
+        if self.config.getoption("--nc-sweep"):
+            from harness.pytest_sweep import sweep_nodes
+            yield from sweep_nodes(self, scenario)
+            return
         yield ScenarioNode.from_parent(self, name=scenario.name, scenario=scenario)
 
 
@@ -82,7 +113,7 @@ class ScenarioNode(pytest.Collector):
         yield StepItem.from_parent(self, name="leak check", step_index=None)
 
     def result(self):
-        key = (str(self.path), self.config.getoption("--nc-backend"), self.config.getoption("--nc-dialect"),
+        key = (str(self.path), backend_of(self.config), self.config.getoption("--nc-dialect"),
                self.config.getoption("--nc-seed"))
         if key not in _RESULTS:
             from harness.report.rundir import save_result
@@ -119,12 +150,12 @@ class StepItem(_NcItem):
         self.step_index = step_index
 
     def runtest(self):
-        reason = self.parent.scenario.unmet(self.config.getoption("--nc-backend"))
+        reason = self.parent.scenario.unmet(backend_of(self.config))
         if reason:
             pytest.skip(reason)
         result, out = self.parent.result()
         sc = self.parent.scenario
-        self.user_properties += [("seed", str(sc.seed)), ("backend", self.config.getoption("--nc-backend")),
+        self.user_properties += [("seed", str(sc.seed)), ("backend", backend_of(self.config)),
                                  ("dialect", sc.dialect), ("trace file", os.path.join(out, "trace.log"))]
         if self.step_index is None:
             if result.leaks:
@@ -163,9 +194,9 @@ class TraceItem(_NcItem):
             raise ScenarioStepFailed(str(exc)) from None
         commands = complete(loaded.commands, loaded.hints).commands if exp.complete else loaded.commands
         dialect = self.config.getoption("--nc-dialect") or exp.dialect
-        self.user_properties += [("backend", self.config.getoption("--nc-backend")), ("dialect", dialect),
+        self.user_properties += [("backend", backend_of(self.config)), ("dialect", dialect),
                                  ("trace file", str(self.path))]
-        with make_host(self.config.getoption("--nc-backend"), dialect=dialect,
+        with make_host(backend_of(self.config), dialect=dialect,
                        seed=self.config.getoption("--nc-seed") or 0) as host:
             outcome = replay(host, commands, then=[t.command for t in exp.then])
         if outcome.failures:
@@ -176,3 +207,19 @@ class TraceItem(_NcItem):
 
     def reportinfo(self):
         return self.path, None, f"{self.path.name}::replay"
+
+
+_SWEPT: list = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and any(name == "sweep" for name, _ in report.user_properties):
+        _SWEPT.append(report)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("--nc-sweep") and _SWEPT:
+        from harness.pytest_sweep import summary_lines
+        terminalreporter.section("nc-harness sweeps")
+        for line in summary_lines(_SWEPT):
+            terminalreporter.write_line(line)

@@ -1,6 +1,7 @@
-"""`nc-harness nightly`: the scenario suite on Vagrant/libvirt nodes. Brings N nodes up (python-vagrant), runs
-the suite across them with pytest-xdist (one worker per node, `--nc-backend vagrant:node{worker}`), writes JUnit,
-and destroys the nodes per `--keep` (destroying is idempotent)."""
+"""`nc-harness nightly`: the scenario suite on real nodes, one pytest-xdist worker per node. Either N nodes
+Vagrant/libvirt brings up here (python-vagrant; `--nc-backend vagrant:node{worker}`), destroyed per `--keep`
+(destroying is idempotent); or `--inventory FILE`, nodes that already run anywhere (ssh targets on a fleet of
+KVM hosts, harness.fleet.inventory). JUnit for the whole run, and one file per node beside it."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,33 @@ def add_parser(sub) -> None:
     p.add_argument("--junit", default="runs/nightly-junit.xml", help="JUnit XML report (default %(default)s)")
     p.add_argument("--box", help="Vagrant box (default: the Vagrantfile's, nc-harness-node)")
     p.add_argument("--driver", choices=("kvm", "qemu"), help="libvirt driver (default: kvm where /dev/kvm works)")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="run on these existing nodes instead (YAML `nodes:` list of ssh://USER@HOST[:PORT] or "
+                        "vagrant:NAME, with an optional `identity` key file and `name` each): one worker per node")
     p.set_defaults(run=run)
+
+
+def run_inventory(args) -> int:
+    from harness.fleet.inventory import InventoryError, load_inventory
+    from harness.fleet.junit import split_by_node
+    try:
+        nodes = load_inventory(args.inventory)
+    except InventoryError as exc:
+        print(f"nc-harness nightly: {exc}", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    os.makedirs(os.path.dirname(os.path.abspath(args.junit)), exist_ok=True)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.paths, "-n", str(len(nodes)),
+            "--nc-inventory", os.path.abspath(args.inventory), f"--junitxml={args.junit}"]
+    print(f"nightly: {len(nodes)} node(s) of {args.inventory}: {', '.join(n.name for n in nodes)}; "
+          f"{' '.join(argv[1:])}", flush=True)
+    rc = subprocess.run(argv, cwd=os.getcwd()).returncode
+    files = split_by_node(args.junit, {n.target: n.name for n in nodes}) if os.path.exists(args.junit) else {}
+    for name, path in files.items():
+        print(f"nightly: {name}: JUnit {path}", flush=True)
+    print(f"nightly: {'FAILED' if rc else 'passed'} (pytest rc {rc}); JUnit {args.junit}; "
+          f"{time.monotonic() - start:.0f} s in all", flush=True)
+    return 1 if rc else 0
 
 
 def _destroy(v) -> str:
@@ -32,6 +59,8 @@ def _destroy(v) -> str:
 
 
 def run(args) -> int:
+    if args.inventory:
+        return run_inventory(args)
     if args.nodes < 1:
         print("nc-harness nightly: --nodes must be at least 1", file=sys.stderr)
         return 2

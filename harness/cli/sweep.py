@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--pairs", type=int, default=40, metavar="N",
                    help="the pairs kind: how many pairs of commands per scenario (default 40)")
     p.add_argument("--seed", type=int, default=0, help="the pairs kind: the seed the pairs are drawn with")
+    p.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="sweeps that cannot branch off one run (an object store, operations at once, served "
+                        "images: threads) run N of their points, drawn with --seed (default: all)")
     p.add_argument("--rerun", action="store_true",
                    help="run every point from the scenario's start instead of branching it off one run "
                         "(the reference the branched sweep is checked against)")
@@ -94,6 +97,8 @@ def run(args) -> int:
             raise ValueError(f"--build-workers: {args.build_workers}: must be 1 to 16")
         if args.pairs < 1:
             raise ValueError(f"--pairs: {args.pairs}: must be 1 or more")
+        if args.sample < 0:
+            raise ValueError(f"--sample: {args.sample}: must be 0 (all) or more")
         kinds, engine_paths = _kinds(args), _engine_paths(args)
         files = collect(args.paths)
         if not files:
@@ -106,7 +111,8 @@ def run(args) -> int:
     if kinds[0].startswith("fault-x"):
         print("nc-harness sweep: --times above 2 sweeps one scenario on one path at a time", file=sys.stderr)
         return 2
-    options = SweepOptions(only, args.all_commands, args.build_workers, args.pairs, args.seed, not args.rerun)
+    options = SweepOptions(only, args.all_commands, args.build_workers, args.pairs, args.seed, not args.rerun,
+                           args.sample)
 
     def show(row) -> None:
         name = os.path.splitext(os.path.basename(row.scenario))[0]
@@ -133,12 +139,12 @@ def _one(args, path: str, only) -> int:
             report = sweep_crashes(path, only, reboots=not args.no_reboots, jobs=args.jobs,
                                    fast_path=args.fast_path or args.engine_paths == "fast",
                                    all_commands=args.all_commands, build_workers=args.build_workers,
-                                   branched=not args.rerun)
+                                   branched=not args.rerun, sample=args.sample, seed=args.seed)
         else:
             report = sweep_faults(path, args.times, only, jobs=args.jobs,
                                   fast_path=args.fast_path or args.engine_paths == "fast",
                                   all_commands=args.all_commands, build_workers=args.build_workers,
-                                  branched=not args.rerun)
+                                  branched=not args.rerun, sample=args.sample, seed=args.seed)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
         return 2

@@ -32,12 +32,14 @@ from harness.scenario.steps.concurrently import OPERATION_FIELDS
 from harness.sweeps.branching import forkable
 from harness.sweeps.faults import (
     FaultPoint,
+    SweepPlan,
     SweepReport,
     as_argv_line,
     checked_points,
     fault_for,
     load_for_sweep,
     run_points,
+    sampled,
 )
 from harness.sweeps.points import all_command_points
 
@@ -163,11 +165,22 @@ def pattern_label(pattern: str, nth: int) -> str:
 
 def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True, jobs: int = 1,
                   fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
-                  branched: bool = True, variants: tuple[bool, ...] | None = None) -> SweepReport:
+                  branched: bool = True, variants: tuple[bool, ...] | None = None, sample: int = 0,
+                  seed: int = 0) -> SweepReport:
     """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
     False runs each point's program from the start (the reference the branched sweep is checked against).
     `variants`: which of (no reboot, reboot) to run at each point (default: both, or no reboot without `reboots`)."""
     variants = variants if variants is not None else ((False, True) if reboots else (False,))
+    plan = plan_crashes(path, only, variants, fast_path, all_commands, build_workers, sample, seed)
+    report = SweepReport(plan.name)
+    report.points = plan.run(jobs, branched)
+    return report
+
+
+def plan_crashes(path: str, only: list[int] | None = None, variants: tuple[bool, ...] = (False, True),
+                 fast_path: bool = False, all_commands: bool = False, build_workers: int = 1, sample: int = 0,
+                 seed: int = 0) -> SweepPlan:
+    """The crash sweep made ready; its keys are (k, reboot), one program each. `sample`: as plan_faults'."""
     from harness.backends.sim import SimHost
     # refuses what the sweep cannot run, with the loader's errors
     sc = load_for_sweep(path, fast_path, build_workers)
@@ -198,7 +211,6 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without crashes: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
-    report = SweepReport(base.scenario.name)
     ranges = [(s.index, s.commands) for s in base.steps]
     by_k = {}
     if all_commands:
@@ -223,28 +235,31 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
         step_index, pattern, nth, complete = where(k)
         return crash_program(doc, step_index, pattern, nth, reboot, complete, running_at.get(step_index + 1))
 
-    def points(k: int) -> list[FaultPoint]:
-        out = []
-        for reboot in variants:
-            program = program_of(k, reboot)
-            sc = parse(yaml.safe_dump(program, sort_keys=False), path)
-            host = SimHost(dialect=sc.dialect, seed=sc.seed)
-            result = run_scenario(sc, host=host)
-            command = commands[k - 1] + (" [reboot]" if reboot else "")
-            point = judge(k, command, result, host)
-            point.program = yaml.safe_dump(program, sort_keys=False, width=120)
-            out.append(point)
+    def point(key: tuple[int, bool]) -> FaultPoint:
+        k, reboot = key
+        program = program_of(k, reboot)
+        sc = parse(yaml.safe_dump(program, sort_keys=False), path)
+        host = SimHost(dialect=sc.dialect, seed=sc.seed)
+        result = run_scenario(sc, host=host)
+        command = commands[k - 1] + (" [reboot]" if reboot else "")
+        out = judge(k, command, result, host)
+        out.program = yaml.safe_dump(program, sort_keys=False, width=120)
         return out
+
+    def points(k: int) -> list[FaultPoint]:
+        return [point((k, reboot)) for reboot in variants]
 
     ks = checked_points(only, len(commands))
     if all_commands:
         ks = [k for k in ks if k in by_k]
-    if branched and forkable(sc):
-        report.points = _branched(doc, path, ks, commands, where, program_of, variants, jobs, points)
-        return report
-    for group in run_points(points, ks, jobs):
-        report.points += group
-    return report
+    if sample and not forkable(sc):
+        ks = sampled(ks, sample, seed)
+
+    def run(jobs: int, branched: bool = True) -> list:
+        if branched and forkable(sc):
+            return _branched(doc, path, ks, commands, where, program_of, variants, jobs, points)
+        return [p for group in run_points(points, ks, jobs) for p in group]
+    return SweepPlan(base.scenario.name, [(k, reboot) for k in ks for reboot in variants], point, run)
 
 
 def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, program_of, variants: tuple,

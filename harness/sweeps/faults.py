@@ -50,6 +50,7 @@ class FaultPoint:
     detail: str = ""
     program: str = ""        # a scenario (YAML) that reproduces this point on its own, when there is one
     also: int = 0            # a pair's second command (sampled pairs: k and then `also` fail in one run)
+    stopped: int = field(default=0, compare=False)   # a branch stopped early: the step it stopped before
 
     @property
     def label(self) -> str:
@@ -121,20 +122,40 @@ def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
     return sc
 
 
+@dataclass
+class SweepPlan:
+    """A sweep made ready: its points' keys, one point run on its own from the start (`point(key)`, what a pytest
+    item runs), and all of them (`run(jobs, branched)`, what `nc-harness sweep` runs)."""
+    name: str
+    keys: list
+    point: object
+    run: object
+
+
 def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs: int = 1,
                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1,
-                 branched: bool = True, pairs: int = 0, seed: int = 0) -> SweepReport:
+                 branched: bool = True, pairs: int = 0, seed: int = 0, sample: int = 0) -> SweepReport:
     """`branched`: branch the points off one run where the scenario allows it (harness.sweeps.branching);
     False re-runs every point from the start (the reference the branched sweep is checked against). `pairs`:
     instead of one command per point, this many pairs of commands (k1 < k2) drawn with `seed`, both failing in
     one run (the second may never come: the first changed the path)."""
+    plan = plan_faults(path, times, only, fast_path, all_commands, build_workers, pairs, seed, sample)
+    report = SweepReport(plan.name)
+    report.points = plan.run(jobs, branched)
+    return report
+
+
+def plan_faults(path: str, times: int = 1, only: list[int] | None = None, fast_path: bool = False,
+                all_commands: bool = False, build_workers: int = 1, pairs: int = 0, seed: int = 0,
+                sample: int = 0) -> SweepPlan:
+    """`sample`: a sweep that cannot branch (harness.sweeps.branching.forkable) runs this many of its points,
+    drawn with `seed` (0: all)."""
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
     base = run_scenario(load_for_sweep(path, fast_path, build_workers))
     if not base.ok:
         raise ValueError(f"{path}: the scenario fails without faults: {base.failure}")
     commands = [c.text for c in base.recorder.commands]
-    report = SweepReport(base.scenario.name)
     by_k: dict[int, tuple[str, int]] = {}
     if all_commands:
         # every command the engine ran in its launch, terminate and bundle steps, its own metadata reads and
@@ -180,13 +201,23 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
     ks = checked_points(only, len(commands))
     if all_commands:
         ks = [k for k in ks if k in by_k]
+    if sample and not forkable(point_scenario()):
+        if pairs:
+            pairs = min(pairs, sample)
+        else:
+            ks = sampled(ks, sample, seed)
     keys = [(k,) for k in ks] if not pairs else sampled_pairs(ks, pairs, seed)
-    if branched and forkable(point_scenario()):
-        report.points = _branched(point_scenario, keys, commands, fault_of, all_commands, times, jobs, outcome,
-                                  point)
-    else:
-        report.points = run_points(point, keys, jobs)
-    return report
+
+    def run(jobs: int, branched: bool = True) -> list:
+        if branched and forkable(point_scenario()):
+            return _branched(point_scenario, keys, commands, fault_of, all_commands, times, jobs, outcome, point)
+        return run_points(point, keys, jobs)
+    return SweepPlan(base.scenario.name, keys, point, run)
+
+
+def sampled(ks: list[int], count: int, seed: int) -> list[int]:
+    import random
+    return sorted(random.Random(seed).sample(ks, min(count, len(ks))))
 
 
 def sampled_pairs(ks: list[int], count: int, seed: int) -> list[tuple[int, int]]:
@@ -265,7 +296,9 @@ def _branched(make_scenario, keys: list[tuple], commands: list[str], fault_of, a
 
     def judge(p, result) -> FaultPoint:
         if isinstance(result, BranchDecided):
-            return _keyed(p.key, commands, "clean", "tolerated")
+            point = _keyed(p.key, commands, "clean", "tolerated")
+            point.stopped = result.args[0]
+            return point
         return outcome(p.key, spent, result, host)
 
     brancher = branch(run_base, points, jobs, on_branch, judge, tracked)
