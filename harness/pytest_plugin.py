@@ -3,7 +3,8 @@
 `scenarios/**/*.yaml` become `FILE::SCENARIO::STEP` items (`cold-cache::run i-1A2B3C4D`) plus a final
 `leak check`; `scenarios/traces/NAME.log` with `NAME.expect.yaml` beside it becomes one replay item.
 A scenario runs once per process, on its first item; later items report their own step. With `--nc-sweep`,
-each scenario's sweep points are the items instead (harness.pytest_sweep).
+each scenario's sweep points are the items instead (harness.pytest_sweep); with `--nc-explore N`, N schedules
+of each scenario with concurrent operations (harness.pytest_explore).
 """
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def pytest_addoption(parser):
     group.addoption("--nc-sweep-paths", default="nc", metavar="nc,fast",
                     help="with --nc-sweep: the engine paths (nc, fast, or nc,fast; default nc)")
     group.addoption("--nc-sweep-pairs", type=int, default=40, help="with --nc-sweep: pairs per scenario (default 40)")
+    group.addoption("--nc-explore", type=int, default=0, metavar="N",
+                    help="instead of running each scenario, run N PCT-random schedules of each one with concurrent "
+                         "operations, one item each (harness.pytest_explore)")
+    group.addoption("--nc-explore-preemptions", type=int, default=2, help="with --nc-explore: preemptions per "
+                                                                        "schedule (default 2)")
     group.addoption("--nc-inventory", default=None, metavar="FILE",
                     help="an inventory of nodes (harness.fleet.inventory): xdist worker gwN runs on the N-th")
     group.addoption("--nc-run-dir", default=None,
@@ -70,7 +76,8 @@ def pytest_collect_file(file_path, parent):
 def pytest_xdist_make_scheduler(config, log):
     """Keep a scenario's step items on one worker (default `--dist load` only); sweep points, each a run of its
     own, are spread one by one."""
-    if config.getoption("dist", "load") != "load" or config.getoption("--nc-sweep"):
+    if config.getoption("dist", "load") != "load" or config.getoption("--nc-sweep") or \
+            config.getoption("--nc-explore"):
         return None
     from xdist.scheduler import LoadScopeScheduling
     return LoadScopeScheduling(config, log)
@@ -95,6 +102,10 @@ class ScenarioFile(pytest.File):
         if self.config.getoption("--nc-sweep"):
             from harness.pytest_sweep import sweep_nodes
             yield from sweep_nodes(self, scenario)
+            return
+        if self.config.getoption("--nc-explore"):
+            from harness.pytest_explore import explore_nodes
+            yield from explore_nodes(self, scenario)
             return
         yield ScenarioNode.from_parent(self, name=scenario.name, scenario=scenario)
 

@@ -105,6 +105,7 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
         assert [f.describe("edge-cases") for f in outcome.failures] == []
 
 
+@pytest.mark.xdist_group("node-up")      # one `current` node at a time: both kinds on one worker
 @pytest.mark.parametrize("kind", ["uml", "qemu"])
 def test_node_up_run_down_by_pid(kind, capsys, tmp_path):
     from harness.nodes.build import DEFAULT_DIR

@@ -12,6 +12,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _same(path: str, kind: str, fast: bool = False, **options) -> int:
+    """In a process of its own (forked, so one thread: an earlier test's S3 server thread would keep this one
+    from branching, and the comparison would be of re-runs with re-runs)."""
+    from harness.sweeps.many import isolated
+    return isolated(_compare, path, kind, fast, options)
+
+
+def _compare(path: str, kind: str, fast: bool, options: dict) -> int:
+    import threading
+    assert threading.active_count() == 1
     plan = KINDS[kind].plan(path, fast, SweepOptions(**options))
     branched, rerun = plan.run(2, True), plan.run(2, False)
     assert [p.label for p in branched] == [p.label for p in rerun]
@@ -38,12 +47,17 @@ def test_branched_points_equal_points_run_from_the_start(path, kind, fast, optio
 def test_a_tolerated_faults_branch_stops_where_its_state_is_the_unfaulted_runs():
     """termination-cleanup's launches and terminates retry a busy attach or removal: many such branches are,
     at the next step's start, in the unfaulted run's state, and stop there instead of running to the end."""
-    plan = KINDS["fault"].plan(os.path.join(ROOT, "scenarios/termination-cleanup.yaml"), False, SweepOptions())
-    points = plan.run(2, True)
+    from harness.sweeps.many import isolated
+    points = isolated(_termination_cleanup_branched)
     assert all(p.outcome == "clean" for p in points)
     stopped = [p for p in points if p.stopped]
     assert len(stopped) > 20 and all(p.detail == "tolerated" for p in stopped)
     assert {p.stopped for p in stopped} >= {2, 3}
+
+
+def _termination_cleanup_branched() -> list:
+    return KINDS["fault"].plan(os.path.join(ROOT, "scenarios/termination-cleanup.yaml"), False,
+                               SweepOptions()).run(2, True)
 
 
 LONG = os.environ.get("NC_EXPLORE") == "1"

@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="sweeps that cannot branch off one run (an object store, operations at once, served "
                         "images: threads) run N of their points, drawn with --seed (default: all)")
+    p.add_argument("--max-points", type=int, default=0, metavar="N",
+                   help="every sweep runs at most N of its points, drawn with --seed (default: all)")
     p.add_argument("--rerun", action="store_true",
                    help="run every point from the scenario's start instead of branching it off one run "
                         "(the reference the branched sweep is checked against)")
@@ -97,13 +99,14 @@ def run(args) -> int:
             raise ValueError(f"--build-workers: {args.build_workers}: must be 1 to 16")
         if args.pairs < 1:
             raise ValueError(f"--pairs: {args.pairs}: must be 1 or more")
-        if args.sample < 0:
-            raise ValueError(f"--sample: {args.sample}: must be 0 (all) or more")
+        if args.sample < 0 or args.max_points < 0:
+            raise ValueError(f"--sample, --max-points: {min(args.sample, args.max_points)}: must be 0 (all) or more")
         kinds, engine_paths = _kinds(args), _engine_paths(args)
         files = collect(args.paths)
         if not files:
             raise ValueError(f"no scenarios under {' '.join(args.paths)}")
-        if len(files) == 1 and len(engine_paths) == 1 and (args.faults or args.crashes):
+        if len(files) == 1 and len(engine_paths) == 1 and (args.faults or args.crashes) and \
+                (not args.max_points or args.times > 2):
             return _one(args, files[0], only)
     except (ScenarioError, ValueError) as exc:
         print(f"nc-harness sweep: {exc}", file=sys.stderr)
@@ -112,7 +115,7 @@ def run(args) -> int:
         print("nc-harness sweep: --times above 2 sweeps one scenario on one path at a time", file=sys.stderr)
         return 2
     options = SweepOptions(only, args.all_commands, args.build_workers, args.pairs, args.seed, not args.rerun,
-                           args.sample)
+                           args.sample, args.max_points)
 
     def show(row) -> None:
         name = os.path.splitext(os.path.basename(row.scenario))[0]

@@ -179,8 +179,9 @@ def sweep_crashes(path: str, only: list[int] | None = None, reboots: bool = True
 
 def plan_crashes(path: str, only: list[int] | None = None, variants: tuple[bool, ...] = (False, True),
                  fast_path: bool = False, all_commands: bool = False, build_workers: int = 1, sample: int = 0,
-                 seed: int = 0) -> SweepPlan:
-    """The crash sweep made ready; its keys are (k, reboot), one program each. `sample`: as plan_faults'."""
+                 seed: int = 0, max_points: int = 0) -> SweepPlan:
+    """The crash sweep made ready; its keys are (k, reboot), one program each. `sample`, `max_points`: as
+    plan_faults'."""
     from harness.backends.sim import SimHost
     # refuses what the sweep cannot run, with the loader's errors
     sc = load_for_sweep(path, fast_path, build_workers)
@@ -254,6 +255,8 @@ def plan_crashes(path: str, only: list[int] | None = None, variants: tuple[bool,
         ks = [k for k in ks if k in by_k]
     if sample and not forkable(sc):
         ks = sampled(ks, sample, seed)
+    if max_points:
+        ks = sampled(ks, max_points, seed)
 
     def run(jobs: int, branched: bool = True) -> list:
         if branched and forkable(sc):

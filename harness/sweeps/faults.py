@@ -147,9 +147,9 @@ def sweep_faults(path: str, times: int = 1, only: list[int] | None = None, jobs:
 
 def plan_faults(path: str, times: int = 1, only: list[int] | None = None, fast_path: bool = False,
                 all_commands: bool = False, build_workers: int = 1, pairs: int = 0, seed: int = 0,
-                sample: int = 0) -> SweepPlan:
+                sample: int = 0, max_points: int = 0) -> SweepPlan:
     """`sample`: a sweep that cannot branch (harness.sweeps.branching.forkable) runs this many of its points,
-    drawn with `seed` (0: all)."""
+    drawn with `seed` (0: all); `max_points`: any sweep runs at most this many, drawn the same way."""
     from harness.backends.sim import SimHost
     from simulator.faults import Fault
     base = run_scenario(load_for_sweep(path, fast_path, build_workers))
@@ -206,6 +206,8 @@ def plan_faults(path: str, times: int = 1, only: list[int] | None = None, fast_p
             pairs = min(pairs, sample)
         else:
             ks = sampled(ks, sample, seed)
+    if max_points and not pairs:
+        ks = sampled(ks, max_points, seed)
     keys = [(k,) for k in ks] if not pairs else sampled_pairs(ks, pairs, seed)
 
     def run(jobs: int, branched: bool = True) -> list:

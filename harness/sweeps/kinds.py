@@ -25,7 +25,7 @@ class SweepKind:
 class SweepOptions:
     """What the kinds share: `only` (points to run), `all_commands`, `build_workers`, `pairs` and `seed` (the
     pairs kind's sample and `sample`'s), `branched` (False re-runs every point from the start), `sample` (a sweep
-    that cannot branch runs this many of its points; 0: all)."""
+    that cannot branch runs this many of its points; 0: all), `max_points` (any sweep runs at most this many)."""
     only: list[int] | None = None
     all_commands: bool = False
     build_workers: int = 1
@@ -33,18 +33,20 @@ class SweepOptions:
     seed: int = 0
     branched: bool = True
     sample: int = 0
+    max_points: int = 0
 
 
 def _faults(times: int):
     def plan(path: str, fast_path: bool, o: SweepOptions) -> SweepPlan:
         return plan_faults(path, times, o.only, fast_path, o.all_commands, o.build_workers, seed=o.seed,
-                           sample=o.sample)
+                           sample=o.sample, max_points=o.max_points)
     return plan
 
 
 def _crashes(variants: tuple[bool, ...]):
     def plan(path: str, fast_path: bool, o: SweepOptions) -> SweepPlan:
-        return plan_crashes(path, o.only, variants, fast_path, o.all_commands, o.build_workers, o.sample, o.seed)
+        return plan_crashes(path, o.only, variants, fast_path, o.all_commands, o.build_workers, o.sample, o.seed,
+                            o.max_points)
     return plan
 
 

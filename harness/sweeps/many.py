@@ -63,15 +63,50 @@ def sweep_row(path: str, engine_path: str, kind: str, jobs: int, options: SweepO
 
 def sweep_many(files: list[str], kinds: list[str], paths: list[str], jobs: int, options: SweepOptions,
                on_row=None) -> list[Row]:
+    """Each sweep in a process of its own, forked from this one: a scenario with an object store leaves its S3
+    server's thread behind in the process that ran it, and a process with threads cannot branch (it would re-run
+    every point of every later sweep)."""
     rows = []
     for path in files:
         for engine_path in paths:
             for kind in kinds:
-                row = sweep_row(path, engine_path, kind, jobs, options)
+                row = isolated(sweep_row, path, engine_path, kind, jobs, options)
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
     return rows
+
+
+def isolated(call, *args):
+    """`call(*args)` in a forked child; its result (or the exception it raised) comes back pickled."""
+    import os
+    import pickle
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            try:
+                result = (True, call(*args))
+            except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+                result = (False, exc)
+            data = memoryview(pickle.dumps(result))
+            while data:
+                data = data[os.write(write, data):]
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 1 << 16):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise RuntimeError(f"the sweep's process died ({call.__name__}{args[:3]})")
+    ok, value = pickle.loads(b"".join(chunks))
+    if not ok:
+        raise value
+    return value
 
 
 def table(rows: list[Row]) -> str:
