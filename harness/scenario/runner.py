@@ -46,6 +46,7 @@ class ScenarioResult:
     virtual_seconds: float = 0.0
     controller: object = None                           # the engine as the run left it (sweeps inspect it)
     schedules: list = field(default_factory=list)       # each `concurrently` step's schedule, as it ran
+    run: object = None                                  # the ScenarioRun (a sweep's judge starts controllers)
 
     @property
     def steps_run(self) -> int:
@@ -188,7 +189,7 @@ def run_scenario(scenario: Scenario, backend: str = "sim", then: list[str] | Non
                         ostore.publish(host, spec)
                 sources["walrus"] = S3ImageSource(ostore.registry)
             images = ImageSources(sources)
-            run = ScenarioRun(scenario, host, result, images, server, isolation)
+            run = result.run = ScenarioRun(scenario, host, result, images, server, isolation)
             run.ostore = ostore
             run.nodes = nodes
             nc = result.controller = run.new_controller()
