@@ -46,8 +46,9 @@ class ScheduleItem(pytest.Item):
         spec = {"seed": self.seed, "preemptions": node.preemptions, "horizon": node.horizon}
         outcome = node.explorer.run(spec, f"seed {self.seed}")
         if not outcome.ok:
-            from harness.pytest_plugin import _run_dir
-            saved = node.explorer.save(outcome, _run_dir(self.config))
+            import tempfile
+            where = self.config.getoption("--nc-run-dir") or tempfile.mkdtemp(prefix="nc-harness-explore-")
+            saved = node.explorer.save(outcome, where)
             raise ScheduleFailed(f"{outcome.failure}\n(replay: nc-harness run {saved})")
 
     def repr_failure(self, excinfo, style=None):

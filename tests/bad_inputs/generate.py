@@ -342,7 +342,7 @@ CLI = [
     ("replay-seed-word", "replay --seed one scenarios/traces/seed-000.log", "invalid int value"),
     ("replay-expect-missing", "replay --expect /nonexistent/expect scenarios/traces/seed-000.log",
      "/nonexistent/expect"),
-    ("sweep-no-mode", "sweep scenarios/cold-cache.yaml", "one of the arguments --faults --crashes is required"),
+    ("sweep-no-mode", "sweep scenarios/cold-cache.yaml", "one of the arguments --faults --crashes --kinds is required"),
     ("sweep-both-modes", "sweep scenarios/cold-cache.yaml --faults --crashes", "not allowed with argument"),
     ("sweep-points-word", "sweep scenarios/cold-cache.yaml --faults --points three", "--points"),
     ("sweep-points-zero", "sweep scenarios/cold-cache.yaml --faults --points 0", "--points"),
