@@ -12,9 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-import yaml
-
 from harness.errors import HarnessError
+from harness.yamlfile import read_yaml
 
 
 class InventoryError(HarnessError):
@@ -30,15 +29,7 @@ class InventoryNode:
 
 def load_inventory(path: str) -> list[InventoryNode]:
     """The nodes of an inventory file; any mistake is one InventoryError naming the file and the entry."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise InventoryError(f"{path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InventoryError(f"{path}: {where}not YAML ({getattr(exc, 'problem', exc)})") from None
+    doc = read_yaml(path, InventoryError)
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or not doc["nodes"]:
         raise InventoryError(f"{path}: expected a mapping with `nodes:`, a list of at least one node")
     unknown = sorted(set(doc) - {"nodes"})

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import yaml
-
 from harness.errors import HarnessError
+from harness.yamlfile import read_yaml
 
 
 class ExpectationError(HarnessError, ValueError):
@@ -43,16 +42,7 @@ class TraceExpectation:
 
 
 def load(path: str) -> TraceExpectation:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ExpectationError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ExpectationError(f"{path}:{mark.line + 1}:{mark.column + 1}: YAML error: {exc.problem}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ExpectationError(f"{path}: YAML error: {exc}") from None
+    doc = read_yaml(path, ExpectationError)
     if not isinstance(doc, dict) or not isinstance(doc.get("then"), list):
         raise ExpectationError(f"{path}: an expectation file is a mapping with a 'then' list")
     unknown = set(doc) - {"dialect", "then", "complete"}
