@@ -76,7 +76,7 @@ def _forkable_shipped() -> list[str]:
 
 
 @pytest.mark.skipif(not LONG, reason="every shipped scenario, both ways: a few minutes (NC_EXPLORE=1, CI's long stage)")
-@pytest.mark.parametrize("kind", ["fault", "crash", "crash-reboot"])
+@pytest.mark.parametrize("kind", ["fault", "crash"])
 @pytest.mark.parametrize("path", _forkable_shipped())
 def test_every_shipped_scenario_branches_to_the_same_outcomes(path, kind):
     """Every shipped scenario the sweeps branch: 12 points (every point of a short one) drawn with a fixed seed,
