@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _same(path: str, kind: str, fast: bool = False, **options) -> int:
     """In a process of its own (forked, so one thread: an earlier test's S3 server thread would keep this one
     from branching, and the comparison would be of re-runs with re-runs)."""
-    from harness.sweeps.many import isolated
+    from harness.sweeps.branching import isolated
     return isolated(_compare, path, kind, fast, options)
 
 
@@ -47,7 +47,7 @@ def test_branched_points_equal_points_run_from_the_start(path, kind, fast, optio
 def test_a_tolerated_faults_branch_stops_where_its_state_is_the_unfaulted_runs():
     """termination-cleanup's launches and terminates retry a busy attach or removal: many such branches are,
     at the next step's start, in the unfaulted run's state, and stop there instead of running to the end."""
-    from harness.sweeps.many import isolated
+    from harness.sweeps.branching import isolated
     points = isolated(_termination_cleanup_branched)
     assert all(p.outcome == "clean" for p in points)
     stopped = [p for p in points if p.stopped]

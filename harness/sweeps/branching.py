@@ -126,15 +126,7 @@ class Brancher:
                     return
 
     def finish(self, outcome) -> None:
-        """The child's end: its outcome to the parent, then exit at once (no cleanup of the parent's that it
-        inherited may run: pytest's, the parent's open files, atexit handlers)."""
-        try:
-            data = pickle.dumps(outcome)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._out, view):]
-        finally:
-            os._exit(0)
+        send_and_exit(self._out, outcome)
 
     def wait_all(self) -> None:
         while self._live:
@@ -144,6 +136,43 @@ class Brancher:
 @dataclass
 class BranchDied:
     status: int
+
+
+def send_and_exit(fd: int, value) -> None:
+    """A forked child's end: `value` pickled to the parent, then exit at once (no cleanup of the parent's that it
+    inherited may run: pytest's, the parent's open files, atexit handlers)."""
+    try:
+        view = memoryview(pickle.dumps(value))
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os._exit(0)
+
+
+def isolated(call, *args):
+    """`call(*args)` in a forked child (which has one thread, whatever this process has); its result, or the
+    exception it raised, comes back pickled."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            result = (True, call(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            result = (False, exc)
+        send_and_exit(write, result)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 1 << 16):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise RuntimeError(f"the forked process of {call.__name__} died")
+    ok, value = pickle.loads(b"".join(chunks))
+    if not ok:
+        raise value
+    return value
 
 
 def branch(run_base, points: list[Point], jobs: int, on_branch, judge, track: list = ()) -> Brancher:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from harness.sweeps.branching import isolated
 from harness.sweeps.faults import SweepReport
 from harness.sweeps.kinds import KINDS, SweepOptions
 
@@ -75,38 +76,6 @@ def sweep_many(files: list[str], kinds: list[str], paths: list[str], jobs: int, 
                 if on_row is not None:
                     on_row(row)
     return rows
-
-
-def isolated(call, *args):
-    """`call(*args)` in a forked child; its result (or the exception it raised) comes back pickled."""
-    import os
-    import pickle
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            try:
-                result = (True, call(*args))
-            except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
-                result = (False, exc)
-            data = memoryview(pickle.dumps(result))
-            while data:
-                data = data[os.write(write, data):]
-        finally:
-            os._exit(0)
-    os.close(write)
-    chunks = []
-    while chunk := os.read(read, 1 << 16):
-        chunks.append(chunk)
-    os.close(read)
-    os.waitpid(pid, 0)
-    if not chunks:
-        raise RuntimeError(f"the sweep's process died ({call.__name__}{args[:3]})")
-    ok, value = pickle.loads(b"".join(chunks))
-    if not ok:
-        raise value
-    return value
 
 
 def table(rows: list[Row]) -> str:
