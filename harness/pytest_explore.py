@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.pytest_items import ItemFailed, NcItem
 
 
-class ScheduleFailed(HarnessError):
+class ScheduleFailed(ItemFailed):
     pass
 
 
@@ -36,7 +36,7 @@ class ExploreNode(pytest.Collector):
             yield ScheduleItem.from_parent(self, name=f"seed {seed}", seed=seed)
 
 
-class ScheduleItem(pytest.Item):
+class ScheduleItem(NcItem):
     def __init__(self, *, seed, **kw):
         super().__init__(**kw)
         self.seed = seed
@@ -51,10 +51,4 @@ class ScheduleItem(pytest.Item):
             saved = node.explorer.save(outcome, where)
             raise ScheduleFailed(f"{outcome.failure}\n(replay: nc-harness run {saved})")
 
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScheduleFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
 
-    def reportinfo(self):
-        return self.path, None, f"{self.parent.name}::{self.name}"

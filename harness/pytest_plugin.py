@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.pytest_items import ItemFailed, NcItem
 from harness.scenario import ScenarioError
 from harness.scenario import load as load_scenario
 
@@ -142,20 +142,11 @@ class ScenarioNode(pytest.Collector):
         return _RESULTS[key]
 
 
-class ScenarioStepFailed(HarnessError):
+class ScenarioStepFailed(ItemFailed):
     pass
 
 
-class _NcItem(pytest.Item):
-    """Our failures are already one readable message: show it instead of a traceback."""
-
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScenarioStepFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
-
-
-class StepItem(_NcItem):
+class StepItem(NcItem):
     def __init__(self, *, step_index, **kw):
         super().__init__(**kw)
         self.step_index = step_index
@@ -181,16 +172,12 @@ class StepItem(_NcItem):
             raise ScenarioStepFailed("\n  ".join([outcome.message, *outcome.details[1:]])
                                      + f"\n(debug bundle: {os.path.join(out, 'bundle')})")
 
-    def reportinfo(self):
-        return self.path, None, f"{self.parent.name}::{self.name}"
-
-
 class TraceFile(pytest.File):
     def collect(self):
         yield TraceItem.from_parent(self, name="replay")
 
 
-class TraceItem(_NcItem):
+class TraceItem(NcItem):
     def runtest(self):
         from harness.backends import make_host
         from harness.replay.complete import complete

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.pytest_items import ItemFailed, NcItem
 
 
-class SweepPointFailed(HarnessError):
+class SweepPointFailed(ItemFailed):
     pass
 
 
@@ -63,7 +63,7 @@ def _name(key) -> str:
     return "k" + "+".join(str(k) for k in key)
 
 
-class SweepPointItem(pytest.Item):
+class SweepPointItem(NcItem):
     def __init__(self, *, key, skip, **kw):
         super().__init__(**kw)
         self.key, self.skip_reason = key, skip
@@ -79,13 +79,7 @@ class SweepPointItem(pytest.Item):
             raise SweepPointFailed(f"{point.outcome}: {point.command}" + (f" ({point.detail})" if point.detail
                                                                          else ""))
 
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, SweepPointFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
 
-    def reportinfo(self):
-        return self.path, None, f"{self.parent.name}::{self.name}"
 
 
 def summary_lines(reports) -> list[str]:

@@ -34,9 +34,9 @@ from harness.sweeps.faults import (
     FaultPoint,
     SweepPlan,
     SweepReport,
-    as_argv_line,
     checked_points,
     fault_for,
+    first_word,
     load_for_sweep,
     run_points,
     sampled,
@@ -282,9 +282,7 @@ def _branched(doc: dict, path: str, ks: list[int], commands: list[str], where, p
     points = []
     for k in ks:
         _, pattern, nth, _ = where(k)
-        word = commands[k - 1].split()[0] if not commands[k - 1].startswith("echo ") else \
-            as_argv_line(commands[k - 1]).split()[0]
-        points += [Point((k, reboot), pattern, nth, word) for reboot in variants]
+        points += [Point((k, reboot), pattern, nth, first_word(commands[k - 1])) for reboot in variants]
     runs: list = []
     programs: dict = {}
 

@@ -31,6 +31,11 @@ def as_argv_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def first_word(text: str) -> str:
+    """The program a recorded or issued command line runs (argv[0]), as a branched sweep looks its point up."""
+    return as_argv_line(text).split()[0]
+
+
 def fault_for(commands: list[str], k: int) -> tuple[str, int]:
     """A fault that hits exactly the k-th recorded engine command (by its text and occurrence), never the
     engine's unrecorded queries (`losetup /dev/loopN`, `test`, `cat`...)."""
@@ -212,7 +217,7 @@ def plan_faults(path: str, times: int = 1, only: list[int] | None = None, fast_p
 
     def run(jobs: int, branched: bool = True) -> list:
         if branched and forkable(point_scenario()):
-            return _branched(point_scenario, keys, commands, fault_of, all_commands, times, jobs, outcome, point)
+            return _branched(point_scenario, keys, commands, fault_of, times, jobs, outcome, point)
         return run_points(point, keys, jobs)
     return SweepPlan(base.scenario.name, keys, point, run)
 
@@ -237,8 +242,8 @@ def sampled_pairs(ks: list[int], count: int, seed: int) -> list[tuple[int, int]]
     return out
 
 
-def _branched(make_scenario, keys: list[tuple], commands: list[str], fault_of, all_commands: bool, times: int,
-              jobs: int, outcome, rerun) -> list:
+def _branched(make_scenario, keys: list[tuple], commands: list[str], fault_of, times: int, jobs: int, outcome,
+              rerun) -> list:
     """The points branched off one run of the point scenario (harness.sweeps.branching): the sweep's fault is
     put first in the node's table at its command, where a fresh run's fault, installed before the run, would
     fire; what a point re-run from the start would do, it does from there. A pair's second fault goes in
@@ -262,11 +267,8 @@ def _branched(make_scenario, keys: list[tuple], commands: list[str], fault_of, a
     if not (first.ok and _judge(0, "", first, host).outcome == "clean"):
         states.clear()       # an unfaulted run that does not end clean: no branch may borrow its end
 
-    def word(k: int) -> str:
-        return (commands[k - 1] if all_commands else as_argv_line(commands[k - 1])).split()[0]
-
-    points = [Point(key, *fault_of(key[0]), word(key[0])) for key in keys]
-    tracked = [(fault_of(key[1])[0], word(key[1])) for key in keys if len(key) > 1]
+    points = [Point(key, *fault_of(key[0]), first_word(commands[key[0] - 1])) for key in keys]
+    tracked = [(fault_of(key[1])[0], first_word(commands[key[1] - 1])) for key in keys if len(key) > 1]
     sc = make_scenario()
     host = SimHost(dialect=sc.dialect, seed=sc.seed)
     spent: list = []
