@@ -24,6 +24,8 @@ from .vbr import Vbr, parse_vbrs
 # cleanup (terminate, a failed launch's rollback, the purge) waits out a lock another operation holds: contention
 # is never a reason to leave blobs behind (blobstore/locks.py)
 CLEANUP_PATIENCE, CLEANUP_RETRY = CONTENTION_PATIENCE, CONTENTION_RETRY
+# `virsh destroy` tries, and the wait between them (virtual seconds on the simulator)
+DESTROY_ATTEMPTS, DESTROY_WAIT = 3, 1.0
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # instance and user ids: directory and dm names
 
 
@@ -214,8 +216,8 @@ class NodeController:
                 return
         try:
             self._save(inst)
-            if self.config.hypervisor:
-                self.io.cmd(["virsh", "destroy", instance_id], check=False)   # already gone is fine
+            if self.config.hypervisor and not self._destroy_domain(instance_id):
+                raise OperationFailed(f"{instance_id}: its domain could not be stopped")
             left = self._destroy_backing(inst, strict=True)
         except OperationFailed:
             raise
@@ -225,6 +227,17 @@ class NodeController:
             # still listed, in teardown: a second terminate (or the next restart's fsck) finishes it
             raise OperationFailed(f"{instance_id}: {left} work blob(s) could not be removed")
         del self.instances[instance_id]
+
+    def _destroy_domain(self, instance_id: str) -> bool:
+        """`virsh destroy`, tried DESTROY_ATTEMPTS times: libvirt refuses while another call holds the domain's
+        job lock (a busy monitor), and that passes. False: the domain still runs. A domain already gone is
+        fine (libvirt: "failed to get domain"), as is one defined but not running."""
+        for _ in range(DESTROY_ATTEMPTS):
+            result = self.io.cmd(["virsh", "destroy", instance_id], check=False)
+            if result.rc == 0 or "failed to get domain" in result.stderr or "domain is not running" in result.stderr:
+                return True
+            self.io.clock.sleep(DESTROY_WAIT)
+        return False
 
     def _destroy_backing(self, inst: Instance, strict: bool = False) -> int:
         """destroy_instance_backing: delete the instance's work blobs by regex, then its other files."""
@@ -392,8 +405,11 @@ class NodeController:
             inst = Instance.from_xml(self.io.read(xml_path) or "")
             if inst is not None and (inst.user, inst.id) not in known:
                 if inst.state == "teardown" and domains is not None and inst.id in domains:
-                    # a terminate killed between recording it and stopping the domain: finish it
-                    self.io.cmd(["virsh", "destroy", inst.id], check=False)
+                    # a terminate killed between recording it and stopping the domain: finish it; a domain that
+                    # will not stop keeps its disks, so the instance stays listed, in teardown, for a terminate
+                    if not self._destroy_domain(inst.id):
+                        self.instances[inst.id] = inst
+                        continue
                 self._destroy_backing(inst)
         self._remove_unrecorded_instance_dirs(known, recorded)
         if self.cache is not None:

@@ -9,6 +9,7 @@ from .blobstore.blob import delete_blob_state, partition_children, store_held
 from .blobstore.store import Blobstore
 from .diskutil import LOSETUP_LINE as _LOSETUP_LINE
 from .diskutil import file_identities, loop_holds, loop_identity, same_identity
+from .errors import CommandError
 
 FSCK_PASSES = 9
 def ref_alive(store: Blobstore, ref: str) -> bool:
@@ -212,12 +213,16 @@ def sweep_orphans(stores: list[Blobstore], prefix: str = "euca-") -> list[str]:
                if (name := _dm_backing(backing, numbers)) and (name in claimed_dm or ours(name))]
     if removed:
         _release_loops(io, removed)
+    # a device stacked on another orphan goes first; each removal waits out a transient busy as teardown's does
     for _ in range(len(orphans) + 1):
         progress = False
         for name in [n for n in orphans if n not in removed]:
-            if io.cmd([diskutil.DMSETUP, "remove", name], check=False).rc == 0:
-                removed.append(name)
-                progress = True
+            try:
+                diskutil.dm_remove(io, name)
+            except CommandError:
+                continue
+            removed.append(name)
+            progress = True
         if not progress:
             break
     for loop in sorted(loops_over(stores, loops) - claimed_loops, key=lambda d: int(d.rsplit("loop", 1)[1])):

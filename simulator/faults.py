@@ -85,6 +85,9 @@ REAL_ERRORS_BY_VERB = {
     ("losetup", "-d"): "losetup: {arg}: detach failed: Device or resource busy\n",
     # util-linux 2.38 warn()s with errno appended; with no loop-control the kernel's answer is ENODEV
     ("losetup", "-f"): "losetup: cannot find an unused loop device: No such device\n",
+    # libvirt 9.0: another API call holds the domain's job lock past its 30 s wait (a busy qemu monitor)
+    ("virsh", "destroy"): "error: Failed to destroy domain '{name}'\nerror: Timed out during operation: cannot "
+                          "acquire state change lock (held by monitor=remoteDispatchDomainBlockStats)\n",
 }
 
 
