@@ -15,7 +15,7 @@ from .artifacts import ImageSource, alloc_tree
 from .blobstore.blob import close_blob, delete_blob, delete_blob_state, open_blob, purge_lru
 from .blobstore.locks import CONTENTION_PATIENCE, CONTENTION_RETRY, LockTable, LockTimeout, patiently
 from .blobstore.store import BlobError, Blobstore, LockContention, lines_of
-from .errors import OperationFailed
+from .errors import OperationFailed, RecoveredWithProblems
 from .implement import BuildContext, implement, safe_point
 from .nodeio import Clock, NodeIO, Recorder
 from .recovery import fsck, sweep_orphans
@@ -368,7 +368,8 @@ class NodeController:
 
     def restart(self) -> list[str]:
         """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
-        then remove devices and loops named like ours that no blob claims."""
+        then remove devices and loops named like ours that no blob claims. Raises RecoveredWithProblems, after all of
+        that, if a terminate it was to finish could not stop its domain (the instance stays listed)."""
         for store in (self.work, self.cache):
             if store is not None:
                 self.locks.clear_stale(store.path)
@@ -399,7 +400,7 @@ class NodeController:
             # a bundling task dies with the process that ran it: its clone of the root is garbage now
             self.io.quiet(["rm", "-rf", f"{self.instance_dir(user, instance_id)}/bundle"], check=False)
         deleted = fsck(self.work, stale)
-        recorded = set()
+        recorded, unstopped = set(), []
         for xml_path in self.io.find(self.work.path, "instance.xml"):
             recorded.add(xml_path.rsplit("/", 1)[0])
             inst = Instance.from_xml(self.io.read(xml_path) or "")
@@ -409,9 +410,16 @@ class NodeController:
                     # will not stop keeps its disks, so the instance stays listed, in teardown, for a terminate
                     if not self._destroy_domain(inst.id):
                         self.instances[inst.id] = inst
+                        unstopped.append(inst.id)
                         continue
                 self._destroy_backing(inst)
         self._remove_unrecorded_instance_dirs(known, recorded)
         if self.cache is not None:
             deleted += fsck(self.cache)
-        return removed + deleted + sweep_orphans(stores, self.config.dm_prefix)
+        removed += deleted + sweep_orphans(stores, self.config.dm_prefix)
+        if unstopped:
+            # everything else is recovered and the controller serves; the caller (an operator) must know that
+            # these domains still run on disks nothing else may touch until a terminate finishes them
+            raise RecoveredWithProblems(f"restart: the domain of {', '.join(unstopped)} could not be stopped; "
+                                  "listed in teardown for a terminate to finish")
+        return removed

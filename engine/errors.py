@@ -10,6 +10,11 @@ class OperationFailed(EngineError):
     """A RunInstance or TerminateInstance the controller refused or could not complete (after its rollback)."""
 
 
+class RecoveredWithProblems(OperationFailed):
+    """A restart that recovered the node and serves, but left something for the operator (a domain that would
+    not stop, its instance listed in teardown)."""
+
+
 class CommandError(EngineError):
     """A command on the node exited non-zero where the engine needed it to work."""
 

@@ -106,7 +106,7 @@ def test_ssh_backend_through_testinfra_reproduces_our_own_recording():
 
 
 @pytest.mark.xdist_group("node-up")      # one `current` node at a time: both kinds on one worker
-@pytest.mark.parametrize("kind", ["uml", "qemu"])
+@pytest.mark.parametrize("kind", ["uml", pytest.param("qemu", marks=pytest.mark.qemu)])
 def test_node_up_run_down_by_pid(kind, capsys, tmp_path):
     from harness.nodes.build import DEFAULT_DIR
     assert main(["node", "up", "--kind", kind]) == 0
@@ -138,6 +138,7 @@ def test_traces_replay_the_same_on_the_simulator_and_the_real_kernel(trace, caps
     assert capsys.readouterr().out.startswith(f"SAME {os.path.basename(trace)} (sim vs uml")
 
 
+@pytest.mark.qemu
 def test_qemu_backend_runs_a_scenario_on_debians_own_kernel(capsys):
     """The same node image under QEMU (TCG microvm) with Debian's 6.1 kernel: the cross-check of UML."""
     assert main(["diff-run", os.path.join(ROOT, "scenarios", "termination-cleanup.yaml"),
@@ -145,6 +146,7 @@ def test_qemu_backend_runs_a_scenario_on_debians_own_kernel(capsys):
     assert capsys.readouterr().out.startswith("SAME termination-cleanup (sim vs qemu")
 
 
+@pytest.mark.qemu
 def test_building_at_once_leaves_the_same_devices_on_a_real_kernel(capsys):
     """Three build workers on the QEMU node (two vCPUs; its console serves requests in the background, so the
     workers' commands really overlap): the same devices, numbers aside, before every step as one at a time."""

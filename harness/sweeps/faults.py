@@ -113,6 +113,10 @@ def load_for_sweep(path: str, fast_path: bool, build_workers: int = 1):
     NC 3.3's exact commands), with several build workers when asked (refused for one that assumes one build at
     a time; its `expect` steps, which pin loop numbers and dm minors, are left out: the sweep judges leaks)."""
     sc = load(path)
+    if any(step.kind == "boot_check" for step in sc.steps):
+        # each point would boot a guest under the host's libvirt (minutes each, one domain name for all)
+        raise ValueError(f"{path}: boots a real guest under libvirt (boot_check), which a sweep would do at "
+                         "every point; the real-node stage runs it")
     if fast_path:
         if sc.engine_path == "compatible":
             raise ValueError(f"{path}: engine_path: compatible (its faults name NC 3.3's exact commands); "
