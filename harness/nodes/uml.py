@@ -151,6 +151,8 @@ class UmlNode:
         delay = 0.0005
         while not ready():
             if not self.alive():
+                if any(FP_REGS_FAILED in line for line in self.console):
+                    raise NodeError(f"node exited during {what}: {UNSUPPORTED_CPU}")
                 raise NodeError(f"node exited during {what}; console: " + " | ".join(self.console[-5:]))
             if time.monotonic() > deadline:
                 raise NodeError(f"node did not finish {what} within {timeout:.0f} s; console: "
@@ -270,6 +272,14 @@ class UmlNode:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# UML 6.1 hands the host its FPU state in a fixed-size XSAVE buffer; a host whose CPU has a larger one (AMX
+# tiles: seen on a Sapphire Rapids guest) refuses it with EFAULT, and the node's init dies at its first signal.
+# Debian's UML 7.2 (sid) boots there, but against a newer glibc than Debian 12's: not adopted (see real-nodes.md)
+FP_REGS_FAILED = "ptrace set fp regs failed"
+UNSUPPORTED_CPU = (f"UML 6.1 cannot run on this host's CPU ('{FP_REGS_FAILED}': its XSAVE area, AMX tiles, "
+                   "is larger than UML 6.1 hands the host); use the QEMU node (--kind qemu, --backend qemu)")
 
 
 def _exists(pid: int) -> bool:
