@@ -58,6 +58,10 @@ def backend_of(config) -> str:
             raise pytest.UsageError(str(exc)) from None
         if config._nc_node.identity:
             os.environ["NC_SSH_IDENTITY"] = config._nc_node.identity
+        if config._nc_node.hypervisor is not None:
+            # a node `nightly` brought up on a libvirt entry's hypervisor: Vagrant finds it with that entry's env
+            from harness.backends.vagrant import PROJECT_DIR
+            os.environ.update(config._nc_node.hypervisor.vagrant_env(PROJECT_DIR))
     return config._nc_node.target
 
 

@@ -23,6 +23,12 @@ REAL = os.environ.get("NC_REAL_NODE") == "1"
     ("nodes: [{target: 'ssh://root@a', identity: /nowhere/key}]\n", "identity /nowhere/key: no such file"),
     ("nodes: [ssh://root@a\n", "YAML error"),
     ("hosts: [ssh://root@a]\n", "expected a mapping with `nodes:`"),
+    ("nodes: [{libvirt: 'kvm-host-3'}]\n", "nodes[0]: libvirt 'kvm-host-3': a libvirt URI"),
+    ("nodes: [{libvirt: 'qemu:///system', nodes: 0}]\n", "nodes[0]: nodes 0: how many nodes"),
+    ("nodes: [{libvirt: 'qemu:///system', target: 'ssh://a'}]\n", "nodes[0]: unknown key 'target'"),
+    ("nodes: [{libvirt: 'qemu:///system', name: 'a b'}]\n", "nodes[0]: name 'a b'"),
+    ("nodes: [{libvirt: 'qemu+ssh://root@h1/system'}, {libvirt: 'qemu+ssh://root@h1.b/system'}]\n",
+     "two nodes are named 'h1-node1'"),
 ])
 def test_a_bad_inventory_is_one_line_naming_the_file_and_entry(tmp_path, capsys, text, message):
     inv = tmp_path / "fleet.yaml"
@@ -31,6 +37,20 @@ def test_a_bad_inventory_is_one_line_naming_the_file_and_entry(tmp_path, capsys,
     err = capsys.readouterr().err
     assert err.startswith(f"nc-harness nightly: {inv}") and message in err and err.count("\n") == 1
     assert not (tmp_path / "j.xml").exists()
+
+
+def test_a_libvirt_entry_is_its_nodes_each_found_with_its_entrys_vagrant_env(tmp_path):
+    from harness.fleet.inventory import hypervisors, load_inventory, node_for_worker
+    inv = tmp_path / "fleet.yaml"
+    inv.write_text("nodes:\n  - ssh://root@a.example\n"
+                   "  - {libvirt: 'qemu+ssh://root@kvm-3.example/system', nodes: 2}\n")
+    nodes = load_inventory(str(inv))
+    assert [n.target for n in nodes] == ["ssh://root@a.example", "vagrant:kvm-3-node1", "vagrant:kvm-3-node2"]
+    assert node_for_worker(nodes, "gw2").name == "kvm-3-node2"
+    (hv,) = hypervisors(nodes)
+    env = hv.vagrant_env("/p")
+    assert env["NC_LIBVIRT_URI"] == "qemu+ssh://root@kvm-3.example/system" and env["NC_NODE_PREFIX"] == "kvm-3-"
+    assert env["NC_NODES"] == "2" and env["VAGRANT_DOTFILE_PATH"] == "/p/.vagrant/fleet-kvm-3"
 
 
 def test_junit_is_split_per_node(tmp_path):

@@ -61,3 +61,22 @@ def test_a_device_that_stays_busy_fails_as_on_the_node_after_bounded_retries():
     assert result.rc == 1 and "Device or resource busy" in result.stderr
     assert host.retries == ["retried: dmsetup remove x: busy, 3 more time(s), still busy"]
     assert sum(a == ["dmsetup", "remove", "x"] for a in host.issued) == 4
+
+
+def test_a_uml_kernel_the_hosts_cpu_cannot_run_is_one_line_pointing_to_qemu(tmp_path):
+    """UML 6.1 on a CPU with a large XSAVE area (AMX) dies at init's first signal; the node says why, not a
+    stack dump. The kernel here prints the console lines UML 6.1 printed on such a host, and exits."""
+    import pytest
+
+    from harness.nodes.uml import NodeError, UmlNode
+    kernel = tmp_path / "linux.uml"
+    kernel.write_text("#!/bin/sh\necho 'userspace - ptrace set fp regs failed, errno = 14'\n"
+                      "echo 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b'\nexit 1\n")
+    kernel.chmod(0o755)
+    for name in ("rootfs.img", ".done-image"):
+        (tmp_path / name).write_text("")
+    node = UmlNode(str(tmp_path), boot_timeout=10)
+    with pytest.raises(NodeError, match=r"^node exited during boot: UML 6.1 cannot run on this host's CPU .*"
+                                        r"use the QEMU node \(--kind qemu, --backend qemu\)$"):
+        node.start()
+    node.stop()

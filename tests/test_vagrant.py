@@ -4,6 +4,7 @@ The parts run everywhere; bringing a node up is the real-node stage (NC_REAL_NOD
 `nc-harness node build --box`), where a missing prerequisite fails instead of skipping."""
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import ROOT
@@ -43,14 +44,27 @@ def test_unknown_vagrant_machine_is_one_line(capsys, tmp_path):
 
 
 @pytest.mark.skipif(not REAL, reason="real-node stage: NC_REAL_NODE=1 (needs vagrant, libvirt and the box)")
-def test_cold_cache_passes_on_a_vagrant_libvirt_node(capsys):
-    """Acceptance: `vagrant up` with the shipped Vagrantfile (qemu driver here), then cold-cache on it."""
+def test_cold_cache_passes_on_a_vagrant_node_nightly_brings_up_on_a_libvirt_uri(tmp_path, capsys, monkeypatch):
+    """Acceptance: `nightly --inventory` with a libvirt entry brings a node up with the shipped Vagrantfile on
+    that hypervisor (this host's, by its URI; qemu driver here), runs cold-cache on it, JUnit for the node, and
+    destroys it."""
     import vagrant
-    env = dict(os.environ, NC_NODES="1", NC_LIBVIRT_DRIVER=os.environ.get("NC_LIBVIRT_DRIVER", "qemu"))
-    v = vagrant.Vagrant(root=ROOT, env=env, quiet_stdout=True, quiet_stderr=True)
+
+    from harness.backends.vagrant import PROJECT_DIR
+    from harness.fleet.inventory import Hypervisor
+    monkeypatch.setenv("NC_LIBVIRT_DRIVER", os.environ.get("NC_LIBVIRT_DRIVER", "qemu"))
+    inv = tmp_path / "fleet.yaml"
+    inv.write_text("nodes:\n  - {libvirt: 'qemu:///system', nodes: 1, name: here}\n")
+    junit = tmp_path / "nightly.xml"
+    hv = Hypervisor("qemu:///system", 1, "here")
     try:
-        v.up(vm_name="node1", provider="libvirt")
-        assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backend", "vagrant:node1"]) == 0
-        assert capsys.readouterr().out.startswith("PASS cold-cache")
-    finally:
-        v.destroy(vm_name="node1")
+        rc = main(["nightly", "--inventory", str(inv), "--junit", str(junit),
+                   os.path.join(ROOT, "scenarios", "cold-cache.yaml")])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        suite = ET.parse(tmp_path / "nightly-here-node1.xml").getroot()[0]
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0"), out
+        assert "nodes destroyed" in out
+    finally:   # whatever happened, no domain is left on the host
+        vagrant.Vagrant(root=PROJECT_DIR, env=dict(os.environ, **hv.vagrant_env(PROJECT_DIR)),
+                        quiet_stdout=True, quiet_stderr=True).destroy()

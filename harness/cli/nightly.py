@@ -22,13 +22,40 @@ def add_parser(sub) -> None:
     p.add_argument("--box", help="Vagrant box (default: the Vagrantfile's, nc-harness-node)")
     p.add_argument("--driver", choices=("kvm", "qemu"), help="libvirt driver (default: kvm where /dev/kvm works)")
     p.add_argument("--inventory", metavar="FILE",
-                   help="run on these existing nodes instead (YAML `nodes:` list of ssh://USER@HOST[:PORT] or "
-                        "vagrant:NAME, with an optional `identity` key file and `name` each): one worker per node")
+                   help="run on these nodes instead (YAML `nodes:` list of ssh://USER@HOST[:PORT] or vagrant:NAME, "
+                        "with an optional `identity` key file and `name` each, or {libvirt: URI, nodes: N}: N nodes "
+                        "brought up there with the Vagrantfile): one worker per node")
     p.set_defaults(run=run)
 
 
+def _bring_up(hvs) -> tuple[list, str]:
+    """Vagrant up each libvirt entry's nodes on its hypervisor: (the Vagrant handles up, an error or "")."""
+    try:
+        import vagrant
+    except ImportError:
+        return [], "python-vagrant is missing (pip install -e '.[realnode]')"
+    from harness.backends.vagrant import PROJECT_DIR
+    up = []
+    for hv in hvs:
+        v = vagrant.Vagrant(root=PROJECT_DIR, env=dict(os.environ, **hv.vagrant_env(PROJECT_DIR)),
+                            quiet_stdout=False, quiet_stderr=False)
+        print(f"nightly: bringing up {hv.nodes} node(s) on {hv.uri} ({hv.name}-node1..{hv.nodes})", flush=True)
+        up.append(v)
+        try:
+            v.up(provider="libvirt")
+        except subprocess.CalledProcessError as exc:
+            return up, f"vagrant up on {hv.uri} failed (rc {exc.returncode})"
+    return up, ""
+
+
+def _let_go(up: list, keep: str, failed: bool) -> str:
+    if keep == "always" or (keep == "failed" and failed):
+        return "kept (vagrant destroy -f removes them)"
+    return "; ".join(_destroy(v) for v in up)
+
+
 def run_inventory(args) -> int:
-    from harness.fleet.inventory import InventoryError, load_inventory
+    from harness.fleet.inventory import InventoryError, hypervisors, load_inventory
     from harness.fleet.junit import split_by_node
     try:
         nodes = load_inventory(args.inventory)
@@ -36,6 +63,11 @@ def run_inventory(args) -> int:
         print(f"nc-harness nightly: {exc}", file=sys.stderr)
         return 2
     start = time.monotonic()
+    up, error = _bring_up(hypervisors(nodes))
+    if error:
+        print(f"nc-harness nightly: {error}; nodes {_let_go(up, args.keep, True) if up else 'none'}",
+              file=sys.stderr)
+        return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.junit)), exist_ok=True)
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.paths, "-n", str(len(nodes)),
             "--nc-inventory", os.path.abspath(args.inventory), f"--junitxml={args.junit}"]
@@ -45,7 +77,8 @@ def run_inventory(args) -> int:
     files = split_by_node(args.junit, {n.target: n.name for n in nodes}) if os.path.exists(args.junit) else {}
     for name, path in files.items():
         print(f"nightly: {name}: JUnit {path}", flush=True)
-    print(f"nightly: {'FAILED' if rc else 'passed'} (pytest rc {rc}); JUnit {args.junit}; "
+    fate = f"; nodes {_let_go(up, args.keep, rc != 0)}" if up else ""
+    print(f"nightly: {'FAILED' if rc else 'passed'} (pytest rc {rc}); JUnit {args.junit}{fate}; "
           f"{time.monotonic() - start:.0f} s in all", flush=True)
     return 1 if rc else 0
 
@@ -91,10 +124,7 @@ def run(args) -> int:
     print(f"nightly: nodes up in {up:.0f} s; {' '.join(argv[1:])}", flush=True)
     rc = subprocess.run(argv, env=env, cwd=os.getcwd()).returncode
     failed = rc != 0
-    if args.keep == "always" or (args.keep == "failed" and failed):
-        fate = "kept (vagrant destroy -f removes them)"
-    else:
-        fate = _destroy(v)
+    fate = _let_go([v], args.keep, failed)
     print(f"nightly: {'FAILED' if failed else 'passed'} (pytest rc {rc}); JUnit {args.junit}; nodes {fate}; "
           f"{time.monotonic() - start:.0f} s in all", flush=True)
     return 1 if failed else 0
