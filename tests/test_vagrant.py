@@ -63,7 +63,8 @@ def test_cold_cache_passes_on_a_vagrant_node_nightly_brings_up_on_a_libvirt_uri(
         out = capsys.readouterr().out
         assert rc == 0, out
         suite = ET.parse(tmp_path / "nightly-here-node1.xml").getroot()[0]
-        assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0"), out
+        # cold-cache's steps, each a test case of the node's file
+        assert int(suite.get("tests")) > 1 and (suite.get("failures"), suite.get("errors")) == ("0", "0"), out
         assert "nodes destroyed" in out
     finally:   # whatever happened, no domain is left on the host
         vagrant.Vagrant(root=PROJECT_DIR, env=dict(os.environ, **hv.vagrant_env(PROJECT_DIR)),
