@@ -148,8 +148,8 @@ def test_qemu_backend_runs_a_scenario_on_debians_own_kernel(capsys):
 
 @pytest.mark.qemu
 def test_building_at_once_leaves_the_same_devices_on_a_real_kernel(capsys):
-    """Three build workers on the QEMU node (two vCPUs; its console serves requests in the background, so the
-    workers' commands really overlap): the same devices, numbers aside, before every step as one at a time."""
+    """Three build workers on the QEMU node (its console serves requests in the background, so the workers'
+    commands overlap there): the same devices, numbers aside, before every step as one at a time."""
     assert main(["run", os.path.join(ROOT, "scenarios", "cold-cache.yaml"), "--backend", "qemu", "--fast-path",
                  "--build-workers", "3"]) == 0
     out = capsys.readouterr().out

@@ -2,7 +2,7 @@
 root filesystem and command server as the UML node. The exchange directory is shared over virtio-9p and the
 console is the serial port on stdio (a FIFO in, a log file out), so everything else is `UmlNode`'s.
 
-Boot to ready takes about 23 s (UML: 5 s), so it is the cross-check, not the default.
+Boot to ready takes about 13 s (UML: 5 s), so it is the cross-check, not the default.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from harness.nodes.uml import NodeError, UmlNode
 class QemuNode(UmlNode):
     REQUIRED = ("vmlinuz", "initrd.img", "rootfs.img", ".done-image")
     # TCG microvm boots sometimes hang before printing anything (our UML/QEMU node notes saw 1 in 10),
-    # and on a machine busy with other guests a boot of ~15 s took up to 50 s: 120 s each, three tries
+    # and a slow machine may take a minute: 120 s each, three tries
     BOOT_ATTEMPTS = 3
 
     def __init__(self, directory: str = DEFAULT_DIR, mem: str = "1024", boot_timeout: float = 120.0, **kw):
@@ -39,12 +39,14 @@ class QemuNode(UmlNode):
                   "init=/usr/local/sbin/realnode-run realnode.9p")
         # -icount: the guest's clock follows the instructions it runs, not the host's. With the host's clock, a
         # boot on a busy host (CI: a UML node on the other core) lost the PIT ticks its TSC and local APIC timer
-        # calibrations wait for, and stalled for good before "smpboot: CPU0" (1 boot in 2 here under load,
-        # three tries of both QEMU tests in one CI run); with it, 5 of 5 under the same load. icount needs
-        # single-threaded TCG: the two vCPUs take turns on one host thread.
-        return ["qemu-system-x86_64", "-machine", "microvm", "-accel", "tcg,thread=single", "-icount", "shift=auto",
-                "-cpu", "qemu64",
-                "-smp", "2", "-m", self.mem.rstrip("M"), "-no-reboot",
+        # calibrations wait for, and stalled for good before "smpboot: CPU0" (1 boot in 2 here under load;
+        # three tries of both QEMU tests in one CI run). sleep=off: an idle guest's clock jumps to its next timer
+        # instead of waiting for it (with sleep=on every command took 0.9 s instead of 70 ms). One vCPU: with
+        # two, their start-up under icount still stalled now and then; icount needs single-threaded TCG anyway.
+        # Measured here with both cores loaded: 4 boots of 4, 13 s each; 70 ms a command, as before.
+        return ["qemu-system-x86_64", "-machine", "microvm", "-accel", "tcg,thread=single",
+                "-icount", "shift=auto,sleep=off", "-cpu", "qemu64",
+                "-smp", "1", "-m", self.mem.rstrip("M"), "-no-reboot",
                 "-kernel", os.path.join(d, "vmlinuz"), "-initrd", os.path.join(d, "initrd.img"), "-append", append,
                 # the root image is never written: snapshot=on keeps the changes in a temporary file, and without
                 # locking a UML node booted from the same image at the same time does not stop this one
