@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
 
 def _bring_up(hvs) -> tuple[list, str]:
     """Vagrant up each libvirt entry's nodes on its hypervisor: (the Vagrant handles up, an error or "")."""
+    if not hvs:
+        return [], ""
     try:
         import vagrant
     except ImportError:
