@@ -34,8 +34,13 @@ def s3_client(endpoint: str | None = None, access_key: str | None = None, secret
                          "of `nc-harness image serve` accepts any)")
     return session.client("s3", endpoint_url=endpoint or os.environ.get("NC_S3_ENDPOINT") or None,
                           region_name=region,
+                          # checksums only where the operation requires them: botocore >= 1.36 adds CRC32s to
+                          # every upload by default, which S3-compatible stores of NC's era (Walrus) do not know,
+                          # and which cost a pass over every byte of a bundle part
                           config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                        retries={"mode": "standard", "max_attempts": attempts}))
+                                        retries={"mode": "standard", "max_attempts": attempts},
+                                        request_checksum_calculation="when_required",
+                                        response_checksum_validation="when_required"))
 
 
 def split_location(location: str) -> tuple[str, str]:
