@@ -368,8 +368,8 @@ class NodeController:
 
     def restart(self) -> list[str]:
         """What a freshly started NC does: adopt running instances, clean dead ones, fsck both stores,
-        then remove devices and loops named like ours that no blob claims. Raises RecoveredWithProblems, after all of
-        that, if a terminate it was to finish could not stop its domain (the instance stays listed)."""
+        then remove devices and loops named like ours that no blob claims. Raises RecoveredWithProblems, after
+        all of that, if a terminate it was to finish could not stop its domain (the instance stays listed)."""
         for store in (self.work, self.cache):
             if store is not None:
                 self.locks.clear_stale(store.path)
@@ -421,5 +421,5 @@ class NodeController:
             # everything else is recovered and the controller serves; the caller (an operator) must know that
             # these domains still run on disks nothing else may touch until a terminate finishes them
             raise RecoveredWithProblems(f"restart: the domain of {', '.join(unstopped)} could not be stopped; "
-                                  "listed in teardown for a terminate to finish")
+                                        "listed in teardown for a terminate to finish")
         return removed

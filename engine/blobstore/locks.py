@@ -138,7 +138,7 @@ class LockTable:
                 return None
             if owner and owner not in asked:
                 asked.add(owner)
-                if self._dead(owner):
+                if self.holder_dead(owner):
                     # the original's fcntl lock goes with its process; the link of a dead holder is removed, and
                     # the lock taken again at once
                     self.io.log(f"lock {path}: its holder {owner} is gone; taken over")
@@ -150,7 +150,7 @@ class LockTable:
             self.clock.sleep(step)
             waited += step if step else POLL_SECONDS
 
-    def _dead(self, owner: str) -> bool:
+    def holder_dead(self, owner: str) -> bool:
         """Is the process a lock-owner token (`PID.N`) names gone from the node? (`kill -0 PID`)"""
         pid = owner.split(".", 1)[0]
         if not pid.isdigit():

@@ -34,7 +34,7 @@ def check(host, nc: NodeController, terminated: set[str] | frozenset = frozenset
 
 
 def _held_elsewhere(host, store, blob_id: str) -> bool:
-    """Another process on the node holds the blob's lock: its owner link names a live process, not us."""
+    """Another process on the node holds the blob's lock: its owner link names a process that is not us and
+    not gone (as the engine's own lock takeover judges it)."""
     owner = host.run(["readlink", store.path_of(blob_id, "lock") + OWNER_SUFFIX]).stdout.strip()
-    pid = owner.split(".", 1)[0]
-    return bool(owner) and owner != store.locks.token and pid.isdigit() and host.run(["kill", "-0", pid]).rc == 0
+    return bool(owner) and owner != store.locks.token and not store.locks.holder_dead(owner)
