@@ -80,3 +80,15 @@ def test_a_uml_kernel_the_hosts_cpu_cannot_run_is_one_line_pointing_to_qemu(tmp_
                                         r"use the QEMU node \(--kind qemu, --backend qemu\)$"):
         node.start()
     node.stop()
+
+
+def test_diff_run_masks_what_depends_on_the_wall_clock_and_nothing_else():
+    """dd's elapsed time, and the progress counts mke2fs prints again only after a second has passed (a busy
+    QEMU node printed ` 1/26` where the simulator, never slow, printed none); what follows them still counts."""
+    from harness.cli.diff_run import _timeless
+    fast = "Allocating group tables:  0/26\b\b\b\b\b     \b\b\b\b\bdone                            \n"
+    slow = "Allocating group tables:  0/26\b\b\b\b\b 1/26\b\b\b\b\b     \b\b\b\b\bdone                            \n"
+    assert _timeless(fast) == _timeless(slow)
+    assert _timeless(fast) != _timeless(fast.replace("done", "failed"))
+    assert _timeless("1 B copied, 0.01 s, 100 B/s\n") == _timeless("1 B copied, 2.5 s, 0.4 B/s\n")
+    assert _timeless("2 B copied, 0.01 s, 100 B/s\n") != _timeless("1 B copied, 0.01 s, 100 B/s\n")
