@@ -51,12 +51,12 @@ def test_cold_cache_passes_on_a_vagrant_node_nightly_brings_up_on_a_libvirt_uri(
     import vagrant
 
     from harness.backends.vagrant import PROJECT_DIR
-    from harness.fleet.inventory import Hypervisor
+    from harness.fleet.inventory import hypervisors, load_inventory
     monkeypatch.setenv("NC_LIBVIRT_DRIVER", os.environ.get("NC_LIBVIRT_DRIVER", "qemu"))
     inv = tmp_path / "fleet.yaml"
     inv.write_text("nodes:\n  - {libvirt: 'qemu:///system', nodes: 1, name: here}\n")
     junit = tmp_path / "nightly.xml"
-    hv = Hypervisor("qemu:///system", 1, "here")
+    (hv,) = hypervisors(load_inventory(str(inv)))      # the entry as nightly reads it, for the cleanup below
     try:
         rc = main(["nightly", "--inventory", str(inv), "--junit", str(junit),
                    os.path.join(ROOT, "scenarios", "cold-cache.yaml")])
